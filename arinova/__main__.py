@@ -1,0 +1,3 @@
+from arinova.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PostgreSQL access: pool, migrations, and every SQL statement as a named query."""

@@ -1,0 +1,37 @@
+"""The asyncpg pool: the original's limits (max 20, 30 s idle, 10 s connect timeout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+POOL_MAX = 20
+POOL_IDLE_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    for json_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            json_type,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = POOL_MAX) -> asyncpg.Pool:
+    """Open a pool whose sessions write UTC wall-clock into ``timestamp`` columns (Q37)."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_inactive_connection_lifetime=POOL_IDLE_S,
+        timeout=CONNECT_TIMEOUT_S,
+        init=_init_connection,
+        server_settings={"timezone": "UTC", "application_name": "arinova"},
+    )
+    assert pool is not None
+    return pool

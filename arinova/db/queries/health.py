@@ -1,0 +1,3 @@
+from arinova.db.queries import Query
+
+PING = Query("health.ping", "SELECT 1")

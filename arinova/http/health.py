@@ -1,0 +1,45 @@
+"""GET /health: database and Redis liveness (contract rest.md §3.1)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from blacksheep import Request, Response, Router
+
+from arinova.db.queries.health import PING
+from arinova.http.responses import json_response
+from arinova.state import AppState
+from arinova.timefmt import iso_now
+
+CHECK_TIMEOUT_S = 3.0
+
+
+def mount(router: Router, state: AppState) -> None:
+    async def db_ok() -> bool:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await state.db.fetchval(PING.sql)
+            return True
+        except Exception:
+            state.log.warning("health: database check failed", exc_info=True)
+            return False
+
+    async def kv_ok() -> bool:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                return await state.kv.ping()
+        except Exception:
+            state.log.warning("health: redis check failed", exc_info=True)
+            return False
+
+    async def get_health(request: Request) -> Response:
+        db, kv = await asyncio.gather(db_ok(), kv_ok())
+        body = {
+            "status": "ok" if db and kv else "degraded",
+            "db": "ok" if db else "error",
+            "redis": "ok" if kv else "error",
+            "timestamp": iso_now(),
+        }
+        return json_response(200 if db and kv else 503, body)
+
+    router.add_get("/health", get_health)

@@ -1,0 +1,197 @@
+"""Server settings: every environment variable of the original server, plus ours.
+
+Settings are read once (``Settings.from_env``) and handed explicitly to the app factory;
+nothing else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SECRET = "arinova-dev-secret-change-in-production"
+DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/arinova"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- the original's variables (same names, same defaults) ---
+    port: int = 3501
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = ""
+    cors_origin: str = "http://localhost:3500"
+    better_auth_secret: str = DEFAULT_SECRET
+    better_auth_url: str = "http://localhost:3501"
+    better_auth_trusted_origins: tuple[str, ...] = ()
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    github_client_id: str = ""
+    github_client_secret: str = ""
+    upload_dir: Path = field(default_factory=lambda: Path("uploads").resolve())
+    max_file_size: int = 10_485_760
+    r2_endpoint: str = ""
+    r2_access_key_id: str = ""
+    r2_secret_access_key: str = ""
+    r2_bucket: str = "arinova-uploads"
+    r2_public_url: str = ""
+    admin_emails: tuple[str, ...] = ()
+    vapid_public_key: str = ""
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@arinova.ai"
+    sentry_dsn: str = ""
+    node_env: str = ""
+
+    # --- ours ---
+    host: str = "0.0.0.0"
+    workers: int = 1
+    trust_proxy: bool = False
+    log_level: str = ""
+    rate_limit_max: int = 300
+    rate_limit_window_s: int = 60
+    ws_message_rate_limit: int = 10
+    #: how long a graceful shutdown waits for in-flight requests
+    shutdown_timeout_s: float = 10.0
+    #: allow outbound probes (A2A cards, status) to private/loopback addresses
+    allow_private_outbound: bool = False
+    #: OAuth provider endpoints (overridable so tests can run a loopback provider)
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    github_auth_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"
+    github_api_url: str = "https://api.github.com"
+    #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
+    secret_explicit: bool = False
+    app_env: str = ""
+
+    @property
+    def production(self) -> bool:
+        return self.node_env == "production" or self.app_env == "production"
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return _list(self.cors_origin)
+
+    @property
+    def cors_any(self) -> bool:
+        return "*" in self.cors_origins
+
+    @property
+    def https(self) -> bool:
+        return self.better_auth_url.startswith("https://")
+
+    @property
+    def r2_enabled(self) -> bool:
+        return bool(self.r2_endpoint and self.r2_access_key_id and self.r2_secret_access_key)
+
+    @property
+    def push_enabled(self) -> bool:
+        return bool(self.vapid_public_key and self.vapid_private_key)
+
+    @property
+    def effective_log_level(self) -> str:
+        if self.log_level:
+            return self.log_level.upper()
+        return "INFO" if self.production else "DEBUG"
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def validate(self) -> None:
+        """Refuse configurations that must not start (decisions.md Q53)."""
+        if self.production and not self.secret_explicit:
+            raise SettingsError(
+                "BETTER_AUTH_SECRET must be set explicitly when NODE_ENV/APP_ENV is "
+                "'production': the default secret is public and would let anyone forge "
+                "session cookies. Set BETTER_AUTH_SECRET to a long random value."
+            )
+        if self.workers < 1:
+            raise SettingsError("WORKERS must be at least 1")
+        if self.workers > 1 and not self.redis_url:
+            raise SettingsError(
+                "WORKERS > 1 needs REDIS_URL: worker processes share realtime state "
+                "(sockets, streams, rate limits) through Redis"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        secret = e.get("BETTER_AUTH_SECRET", "")
+        return cls(
+            port=_int(e, "PORT", 3501),
+            database_url=e.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            redis_url=e.get("REDIS_URL", "").strip(),
+            cors_origin=e.get("CORS_ORIGIN", "http://localhost:3500"),
+            better_auth_secret=secret or DEFAULT_SECRET,
+            secret_explicit=bool(secret),
+            better_auth_url=e.get("BETTER_AUTH_URL", "").strip() or "http://localhost:3501",
+            better_auth_trusted_origins=_list(e.get("BETTER_AUTH_TRUSTED_ORIGINS", "")),
+            google_client_id=e.get("GOOGLE_CLIENT_ID", ""),
+            google_client_secret=e.get("GOOGLE_CLIENT_SECRET", ""),
+            github_client_id=e.get("GITHUB_CLIENT_ID", ""),
+            github_client_secret=e.get("GITHUB_CLIENT_SECRET", ""),
+            upload_dir=Path(e.get("UPLOAD_DIR", "").strip() or "./uploads").resolve(),
+            max_file_size=_int(e, "MAX_FILE_SIZE", 10_485_760, minimum=1),
+            r2_endpoint=e.get("R2_ENDPOINT", ""),
+            r2_access_key_id=e.get("R2_ACCESS_KEY_ID", ""),
+            r2_secret_access_key=e.get("R2_SECRET_ACCESS_KEY", ""),
+            r2_bucket=e.get("R2_BUCKET", "").strip() or "arinova-uploads",
+            r2_public_url=e.get("R2_PUBLIC_URL", ""),
+            admin_emails=_list(e.get("ADMIN_EMAILS", "")),
+            vapid_public_key=e.get("VAPID_PUBLIC_KEY", ""),
+            vapid_private_key=e.get("VAPID_PRIVATE_KEY", ""),
+            vapid_subject=e.get("VAPID_SUBJECT", "").strip() or "mailto:admin@arinova.ai",
+            sentry_dsn=e.get("SENTRY_DSN", ""),
+            node_env=e.get("NODE_ENV", "").strip(),
+            app_env=e.get("APP_ENV", "").strip(),
+            host=e.get("HOST", "").strip() or "0.0.0.0",
+            workers=_int(e, "WORKERS", 1, minimum=1),
+            trust_proxy=_bool(e, "TRUST_PROXY", False),
+            log_level=e.get("LOG_LEVEL", "").strip(),
+            rate_limit_max=_int(e, "RATE_LIMIT_MAX", 300, minimum=1),
+            ws_message_rate_limit=_int(e, "WS_MESSAGE_RATE_LIMIT", 10, minimum=1),
+            shutdown_timeout_s=float(_int(e, "SHUTDOWN_TIMEOUT", 10, minimum=0)),
+            allow_private_outbound=_bool(e, "ALLOW_PRIVATE_OUTBOUND", False),
+            google_auth_url=e.get("GOOGLE_AUTH_URL", "").strip() or cls.google_auth_url,
+            google_token_url=e.get("GOOGLE_TOKEN_URL", "").strip() or cls.google_token_url,
+            google_userinfo_url=e.get("GOOGLE_USERINFO_URL", "").strip()
+            or cls.google_userinfo_url,
+            github_auth_url=e.get("GITHUB_AUTH_URL", "").strip() or cls.github_auth_url,
+            github_token_url=e.get("GITHUB_TOKEN_URL", "").strip() or cls.github_token_url,
+            github_api_url=e.get("GITHUB_API_URL", "").strip() or cls.github_api_url,
+        )

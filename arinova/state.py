@@ -1,0 +1,50 @@
+"""The one state object of a server process, handed to every area at construction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from arinova.kv import KV
+    from arinova.settings import Settings
+
+
+@dataclass(eq=False)
+class AppState:
+    settings: Settings
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("arinova"))
+    _db: asyncpg.Pool | None = None
+    _kv: KV | None = None
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self._db is None:
+            raise RuntimeError("the database pool is not open (server not started)")
+        return self._db
+
+    @property
+    def kv(self) -> KV:
+        if self._kv is None:
+            raise RuntimeError("the key-value store is not open (server not started)")
+        return self._kv
+
+    async def open(self) -> None:
+        from arinova.db.migrate import prepare_database
+        from arinova.db.pool import create_pool
+        from arinova.kv import create_kv
+
+        await prepare_database(self.settings.database_url)
+        self._db = await create_pool(self.settings.database_url)
+        self._kv = await create_kv(self.settings.redis_url)
+
+    async def close(self) -> None:
+        if self._kv is not None:
+            await self._kv.close()
+            self._kv = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None

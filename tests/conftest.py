@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from arinova.settings import Settings
+from tests.support import db as testdb
+
+TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+
+@pytest.fixture(scope="session")
+async def pg_template() -> AsyncIterator[str]:
+    name = await testdb.create_template()
+    yield name
+    await testdb.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+async def database(pg_template: str) -> AsyncIterator[str]:
+    """DSN of a fresh migrated database, private to the test module."""
+    name = testdb.unique_name("arinova_test")
+    url = await testdb.create_database(name, template=pg_template)
+    yield url
+    await testdb.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def make_settings(database: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
+    upload_dir = tmp_path_factory.mktemp("uploads")
+
+    def make(**overrides: object) -> Settings:
+        base = Settings(
+            host="127.0.0.1",
+            port=0,
+            database_url=database,
+            redis_url=TEST_REDIS_URL,
+            upload_dir=upload_dir,
+            log_level="WARNING",
+        )
+        return base.replace(**overrides)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[object]:
+    """A real server on a free port, with the module's database and Redis."""
+    from arinova.server import Server
+
+    srv = Server(make_settings())
+    await srv.start()
+    yield srv
+    await srv.stop()
