@@ -1,0 +1,35 @@
+# Quick start: `make serve` runs the server, `make test` runs the tests (each sets up .venv first).
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: serve test install lint typecheck bench clean
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard arinova/_fast/*.pyx arinova/_fast/*.pxd)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(VENV)/bin/arinova serve
+
+# The whole suite twice: with the compiled _fast modules, then with their pure-Python twins.
+test: install
+	ARINOVA_REQUIRE_COMPILED=1 $(PY) -m pytest -q
+	ARINOVA_PURE=1 $(PY) -m pytest -q -m pure
+
+lint: install
+	$(VENV)/bin/ruff check arinova tests benchmarks
+	$(VENV)/bin/ruff format --check arinova tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) -m pytest -p no:cacheprovider --benchmark-enable benchmarks/
+
+clean:
+	rm -rf build $(VENV) arinova/_fast/*.c arinova/_fast/*.so
