@@ -95,6 +95,8 @@ class Settings:
     github_auth_url: str = "https://github.com/login/oauth/authorize"
     github_token_url: str = "https://github.com/login/oauth/access_token"
     github_api_url: str = "https://api.github.com"
+    #: count statements sent to PostgreSQL (tests bound the queries per request with it)
+    count_queries: bool = False
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
     secret_explicit: bool = False
     app_env: str = ""

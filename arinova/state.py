@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from arinova.db.pool import QueryCounter
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 class AppState:
     settings: Settings
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("arinova"))
+    #: statements sent to PostgreSQL, counted only with ``settings.count_queries``
+    queries: QueryCounter = field(default_factory=QueryCounter)
     _db: asyncpg.Pool | None = None
     _kv: KV | None = None
 
@@ -38,7 +42,10 @@ class AppState:
         from arinova.kv import create_kv
 
         await prepare_database(self.settings.database_url)
-        self._db = await create_pool(self.settings.database_url)
+        self._db = await create_pool(
+            self.settings.database_url,
+            on_query=self.queries if self.settings.count_queries else None,
+        )
         self._kv = await create_kv(self.settings.redis_url)
 
     async def close(self) -> None:

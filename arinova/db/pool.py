@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -12,7 +13,23 @@ POOL_IDLE_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 
 
-async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+class QueryCounter:
+    """Counts statements sent to PostgreSQL (enabled by tests that bound queries per request)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, record: object) -> None:
+        self.count += 1
+
+
+async def _init_connection(
+    conn: asyncpg.Connection[Any], on_query: Callable[[object], None] | None = None
+) -> None:
+    if on_query is not None:
+        conn.add_query_logger(on_query)
     for json_type in ("json", "jsonb"):
         await conn.set_type_codec(
             json_type,
@@ -22,15 +39,25 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = POOL_MAX) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = POOL_MAX,
+    on_query: Callable[[object], None] | None = None,
+) -> asyncpg.Pool:
     """Open a pool whose sessions write UTC wall-clock into ``timestamp`` columns (Q37)."""
+
+    async def init(conn: asyncpg.Connection[Any]) -> None:
+        await _init_connection(conn, on_query)
+
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         max_inactive_connection_lifetime=POOL_IDLE_S,
         timeout=CONNECT_TIMEOUT_S,
-        init=_init_connection,
+        init=init,
         server_settings={"timezone": "UTC", "application_name": "arinova"},
     )
     assert pool is not None
