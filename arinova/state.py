@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from arinova.db.pool import QueryCounter
+from arinova.hooks import NoRealtime, Realtime
 
 if TYPE_CHECKING:
     import asyncpg
@@ -21,6 +22,8 @@ class AppState:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("arinova"))
     #: statements sent to PostgreSQL, counted only with ``settings.count_queries``
     queries: QueryCounter = field(default_factory=QueryCounter)
+    #: the socket layer, as the REST layer sees it (replaced when the realtime layer starts)
+    realtime: Realtime = field(default_factory=NoRealtime)
     _db: asyncpg.Pool | None = None
     _kv: KV | None = None
 

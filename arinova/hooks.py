@@ -1,0 +1,53 @@
+"""What the REST layer needs from the realtime layer, as an interface.
+
+The realtime layer (sockets, pipeline, hub) implements ``Realtime`` and installs itself on
+``AppState.realtime``; until then ``NoRealtime`` answers as a server with no agent connected.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypedDict
+
+
+class Skill(TypedDict):
+    id: str
+    name: str
+    description: str
+
+
+class Realtime(Protocol):
+    def agent_connected(self, agent_id: str) -> bool:
+        """True when the agent has an authenticated ``/ws/agent`` socket (any process)."""
+        ...
+
+    def agent_skills(self, agent_id: str) -> list[Skill] | None:
+        """Skills the connected agent declared in ``agent_auth``; None when not connected."""
+        ...
+
+    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
+        """Close the agent's socket, wherever it is (token regenerated, agent deleted)."""
+        ...
+
+    async def reply_to_stored_message(
+        self, user_id: str, conversation_id: str, content: str
+    ) -> None:
+        """Run the agent pipeline for a user message already stored (REST upload)."""
+        ...
+
+
+class NoRealtime:
+    """No sockets: no agent is connected, nothing to close, no reply is started."""
+
+    def agent_connected(self, agent_id: str) -> bool:
+        return False
+
+    def agent_skills(self, agent_id: str) -> list[Skill] | None:
+        return None
+
+    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
+        return None
+
+    async def reply_to_stored_message(
+        self, user_id: str, conversation_id: str, content: str
+    ) -> None:
+        return None
