@@ -1,0 +1,1 @@
+"""Hot paths with a compiled (Cython) implementation and a pure-Python twin."""
