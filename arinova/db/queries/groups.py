@@ -1,0 +1,94 @@
+"""SQL of the group conversations area (contract rest.md §3.6)."""
+
+from arinova.db.queries import Query
+
+#: $1 user id, $2 agent ids (distinct), $3 title. One statement, so the conversation and its
+#: members are written together or not at all (quirk Q21). No row: some agent is not the
+#: caller's. One row per member, each carrying the conversation's columns.
+CREATE = Query(
+    "groups.create",
+    """
+    WITH owned AS (
+        SELECT count(*) AS n FROM agents WHERE owner_id = $1::text AND id = ANY($2::uuid[])
+    ),
+    conv AS (
+        INSERT INTO conversations (title, type, user_id, agent_id)
+        SELECT $3::varchar, 'group', $1::text, NULL
+        FROM owned
+        WHERE owned.n = cardinality($2::uuid[])
+        RETURNING id, title, type::text AS type, user_id, agent_id, pinned_at,
+                  created_at, updated_at
+    ),
+    members AS (
+        INSERT INTO conversation_members (conversation_id, agent_id)
+        SELECT conv.id, picked.agent_id
+        FROM conv, unnest($2::uuid[]) WITH ORDINALITY AS picked(agent_id, position)
+        ORDER BY picked.position
+        RETURNING id, conversation_id, agent_id, added_at
+    )
+    SELECT conv.*, members.id AS member_id, members.agent_id AS member_agent_id,
+           members.added_at AS member_added_at
+    FROM conv JOIN members ON members.conversation_id = conv.id
+    """,
+)
+
+#: $1 conversation id, $2 user id. No row: not the caller's; one row with a NULL member id:
+#: no members.
+MEMBERS = Query(
+    "groups.members",
+    """
+    SELECT cm.id, cm.conversation_id, cm.agent_id, cm.added_at,
+           a.name AS agent_name, a.description AS agent_description,
+           a.avatar_url AS agent_avatar_url
+    FROM conversations c
+    LEFT JOIN (conversation_members cm JOIN agents a ON a.id = cm.agent_id)
+           ON cm.conversation_id = c.id
+    WHERE c.id = $1::uuid AND c.user_id = $2::text
+    ORDER BY cm.added_at, cm.id
+    """,
+)
+
+#: $1 conversation id, $2 user id, $3 agent id (NULL when not a UUID). Run in a transaction
+#: before ADD_MEMBER: the row lock on the conversation serialises concurrent adds, so the
+#: "already a member" check holds until the insert.
+ADD_MEMBER_CHECK = Query(
+    "groups.add_member_check",
+    """
+    SELECT c.type::text AS type,
+           EXISTS (SELECT 1 FROM agents a WHERE a.id = $3::uuid AND a.owner_id = $2::text)
+               AS agent_owned,
+           EXISTS (SELECT 1 FROM conversation_members cm
+                   WHERE cm.conversation_id = c.id AND cm.agent_id = $3::uuid) AS is_member
+    FROM conversations c
+    WHERE c.id = $1::uuid AND c.user_id = $2::text
+    FOR UPDATE OF c
+    """,
+)
+
+#: $1 conversation id, $2 agent id.
+ADD_MEMBER = Query(
+    "groups.add_member",
+    """
+    INSERT INTO conversation_members (conversation_id, agent_id)
+    VALUES ($1::uuid, $2::uuid)
+    RETURNING id, conversation_id, agent_id, added_at
+    """,
+)
+
+#: $1 conversation id, $2 user id, $3 agent id (NULL when not a UUID) -> (type, removed).
+#: No row: not the caller's conversation.
+REMOVE_MEMBER = Query(
+    "groups.remove_member",
+    """
+    WITH conv AS (
+        SELECT id, type FROM conversations WHERE id = $1::uuid AND user_id = $2::text
+    ),
+    gone AS (
+        DELETE FROM conversation_members cm
+        USING conv
+        WHERE cm.conversation_id = conv.id AND conv.type = 'group' AND cm.agent_id = $3::uuid
+        RETURNING 1
+    )
+    SELECT conv.type::text AS type, (SELECT count(*) FROM gone)::int AS removed FROM conv
+    """,
+)
