@@ -1,0 +1,33 @@
+"""Every named SQL statement prepares against the migrated schema (a wrong column fails here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from arinova.db.queries import Query, all_queries
+
+QUERIES = all_queries()
+
+
+@pytest.fixture(scope="module")
+async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database)
+    yield connection
+    await connection.close()
+
+
+def test_queries_are_found() -> None:
+    names = [q.name for q in QUERIES]
+    assert "health.ping" in names
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.name for q in QUERIES])
+async def test_query_prepares(conn: asyncpg.Connection, query: Query) -> None:
+    try:
+        await conn.prepare(query.sql)
+    except asyncpg.PostgresError as exc:
+        pytest.fail(f"{query.name}: {type(exc).__name__}: {exc}\n{query.sql}")
