@@ -1,14 +1,28 @@
-"""``Server``: the app under uvicorn on one listening socket, startable on port 0 in tests."""
+"""``Server``: the app under uvicorn on one listening socket, startable on port 0 in tests.
+
+uvicorn creates a ``DispatchProtocol`` per connection: plain HTTP goes on to its own
+httptools protocol and the BlackSheep app, WebSocket upgrades on the socket paths to the
+raw socket layer (``arinova.realtime``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
+from collections.abc import Callable, Mapping
+from typing import cast
 
 import uvicorn
 
 from arinova.app import ArinovaApp, create_app
+from arinova.realtime.endpoint import Endpoint
+from arinova.realtime.routes import socket_endpoints
+from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
 from arinova.settings import Settings
+from arinova.state import AppState
+
+EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
 
 
 class StartupError(RuntimeError):
@@ -27,13 +41,23 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
     return sock
 
 
-def make_config(app: ArinovaApp, settings: Settings) -> uvicorn.Config:
+def make_routes(
+    state: AppState, endpoints: EndpointsFactory, limits: DispatchLimits
+) -> SocketRoutes:
+    settings = state.settings
+    origins = None if settings.cors_any else frozenset(settings.cors_origins)
+    return SocketRoutes(endpoints(state), allowed_origins=origins, limits=limits)
+
+
+def make_config(app: ArinovaApp, settings: Settings, routes: SocketRoutes) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        http="httptools",
+        # uvicorn calls this like a protocol class (config=, server_state=, ...)
+        http=cast("type[asyncio.Protocol]", functools.partial(DispatchProtocol, routes=routes)),
         ws="none",
+        ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,
         access_log=False,
@@ -45,12 +69,22 @@ def make_config(app: ArinovaApp, settings: Settings) -> uvicorn.Config:
 
 class Server:
     """One server process. ``start()`` binds (port 0 picks a free port) and returns once
-    the app is ready; ``stop()`` shuts down gracefully."""
+    the app is ready; ``stop()`` shuts down gracefully.
 
-    def __init__(self, settings: Settings) -> None:
+    ``socket_endpoints`` builds the endpoint of each socket path from the app state;
+    ``dispatch_limits`` bounds the first request head of every connection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        socket_endpoints: EndpointsFactory = socket_endpoints,
+        dispatch_limits: DispatchLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.settings = settings
         self.app = create_app(settings)
-        self.config = make_config(self.app, settings)
+        self.routes = make_routes(self.app.state, socket_endpoints, dispatch_limits)
+        self.config = make_config(self.app, settings, self.routes)
         self._uv = uvicorn.Server(self.config)
         self._sock: socket.socket | None = None
         self._main: asyncio.Task[None] | None = None
@@ -70,6 +104,10 @@ class Server:
 
     async def start(self, sock: socket.socket | None = None) -> None:
         self._sock = sock or bind_socket(self.settings.host, self.settings.port)
+        if not self.config.loaded:
+            self.config.load()
+        # what uvicorn's own ``serve`` sets up before ``startup``
+        self._uv.lifespan = self.config.lifespan_class(self.config)
         try:
             await self._uv.startup(sockets=[self._sock])
         except SystemExit as exc:
@@ -85,10 +123,12 @@ class Server:
         await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
 
     async def serve(self, sock: socket.socket | None = None) -> None:
-        """Run until SIGINT/SIGTERM (used by ``arinova serve``)."""
+        """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
         with self._uv.capture_signals():
             await self.start(sock)
             assert self._main is not None
             await self._main
             self._main = None
             await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+            # the signal was handled by shutting down: do not re-raise it on the way out
+            self._uv._captured_signals.clear()

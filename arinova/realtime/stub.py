@@ -1,0 +1,40 @@
+"""Placeholder socket logic until the realtime layer lands: ``ping`` -> ``pong``.
+
+Anything else closes the socket with 1008 (policy violation, the generic "I will not
+take this"): the stub understands no other event, and answering with the contract's
+``stream_error`` frames is the realtime layer's job.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from arinova._fast.frames import CLOSE_POLICY_VIOLATION, encode_text
+from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
+from arinova.realtime.handshake import HttpRejection, RequestHead
+
+PONG = encode_text('{"type":"pong"}')
+
+
+class PingPongHandler(SocketHandler):
+    __slots__ = ()
+
+    def on_text(self, text: str) -> None:
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.close(CLOSE_POLICY_VIOLATION, "Invalid JSON")
+            return
+        if isinstance(event, dict) and event.get("type") == "ping":
+            self.send_frame(PONG)
+        else:
+            self.close(CLOSE_POLICY_VIOLATION, "Unsupported message")
+
+
+class PingPongEndpoint(Endpoint):
+    def __init__(self, *, check_origin: bool, limits: SocketLimits) -> None:
+        self.check_origin = check_origin
+        self.limits = limits
+
+    async def accept(self, head: RequestHead) -> SocketHandler | HttpRejection:
+        return PingPongHandler()

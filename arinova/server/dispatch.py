@@ -1,0 +1,298 @@
+"""One port, two layers: the protocol uvicorn creates for every accepted connection.
+
+``DispatchProtocol`` reads the first request head (bounded in size and time). A
+WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
+path's endpoint and switched to a bare ``SocketConnection``; every other connection is
+handed, bytes and all, to uvicorn's ``HttpToolsProtocol``, which runs the BlackSheep app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from arinova.realtime.connection import SocketConnection
+from arinova.realtime.endpoint import Endpoint, SocketHandler
+from arinova.realtime.handshake import (
+    HttpRejection,
+    RequestHead,
+    bare_error,
+    check_handshake,
+    is_upgrade_request,
+    switching_protocols,
+)
+
+log = logging.getLogger("arinova.server")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchLimits:
+    #: Node's default limit on a request head (request line and headers) -> 431
+    max_head_size: int = 16 * 1024
+    #: Node's ``headersTimeout``: the first head must be complete by then -> 408
+    head_timeout_s: float = 60.0
+
+
+DEFAULT_LIMITS = DispatchLimits()
+
+
+class SocketRoutes:
+    """Per server: the endpoint of each socket path and the rules of the handshake."""
+
+    __slots__ = ("allowed_origins", "endpoints", "limits")
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint],
+        *,
+        allowed_origins: frozenset[str] | None,
+        limits: DispatchLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.endpoints = dict(endpoints)
+        #: None: any Origin (CORS_ORIGIN is ``*``)
+        self.allowed_origins = allowed_origins
+        self.limits = limits
+
+    def origin_allowed(self, endpoint: Endpoint, head: RequestHead) -> bool:
+        if not endpoint.check_origin or self.allowed_origins is None:
+            return True
+        origin = head.header("origin")
+        return origin is None or origin in self.allowed_origins
+
+
+class _HeadCollector:
+    """httptools callbacks for the one head we parse ourselves."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[str, str]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+
+def _head_end(buf: bytes | bytearray, start: int) -> int:
+    """Index just past the empty line ending the head, or -1 (LF-only lines allowed)."""
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf + 3
+    return lf + 2 if lf >= 0 else -1
+
+
+def _socket_target(buf: bytes | bytearray) -> tuple[str, str] | None:
+    """(path, query) when the request line is a GET whose path may be a socket path."""
+    if not buf.startswith(b"GET /ws"):
+        return None
+    line = bytes(buf[: buf.find(b"\n")]).rstrip(b"\r")
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return None
+    path, _, query = parts[1].decode("latin-1").partition("?")
+    return path, query
+
+
+class DispatchProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_accepting",
+        "_buffer",
+        "_scanned",
+        "_timer",
+        "app_state",
+        "config",
+        "loop",
+        "routes",
+        "server_state",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        routes: SocketRoutes,
+    ) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_running_loop()
+        self.routes = routes
+        self.transport: asyncio.Transport | None = None
+        self._buffer: bytearray | None = None
+        self._scanned = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._accepting: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server_state.connections.add(self)
+        self._timer = self.loop.call_later(self.routes.limits.head_timeout_s, self._head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self._accepting is not None:
+            # reading is paused; keep what was already read for the socket
+            assert self._buffer is not None
+            self._buffer += data
+            return
+        buf: bytes | bytearray
+        if self._buffer is None:
+            buf = data
+        else:
+            self._buffer += data
+            buf = self._buffer
+        end = _head_end(buf, self._scanned)
+        max_head = self.routes.limits.max_head_size
+        if end < 0:
+            if len(buf) > max_head:
+                self._refuse(bare_error(431))
+            elif self._buffer is None:
+                self._buffer = bytearray(data)
+            # an empty line may straddle two reads: rescan the last bytes
+            self._scanned = max(0, len(buf) - 2)
+            return
+        if end > max_head:
+            self._refuse(bare_error(431))
+            return
+        self._dispatch(bytes(buf), end)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        self.server_state.connections.discard(self)
+        if self._accepting is not None:
+            self._accepting.cancel()
+        self._buffer = None
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: a connection that has not finished its head is dropped."""
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- the decision ------------------------------------------------------------------
+    def _dispatch(self, data: bytes, head_end: int) -> None:
+        target = _socket_target(data)
+        endpoint = self.routes.endpoints.get(target[0]) if target else None
+        if target is None or endpoint is None:
+            self._hand_to_http(data)
+            return
+        collector = _HeadCollector()
+        try:
+            httptools.HttpRequestParser(collector).feed_data(data[:head_end])
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            self._hand_to_http(data)  # uvicorn answers malformed requests itself
+            return
+        assert self.transport is not None
+        peer = self.transport.get_extra_info("peername")
+        head = RequestHead(
+            method="GET",
+            path=target[0],
+            query=target[1],
+            headers=tuple(collector.headers),
+            peer=(str(peer[0]), int(peer[1])) if peer else None,
+        )
+        if not is_upgrade_request(head):
+            self._hand_to_http(data)
+            return
+        rejection = check_handshake(head)
+        if rejection is None and not self.routes.origin_allowed(endpoint, head):
+            rejection = HttpRejection(403, "Forbidden origin")
+        if rejection is not None:
+            self._refuse(rejection.encode())
+            return
+        self._buffer = bytearray(data[head_end:])
+        self.transport.pause_reading()
+        task = self.loop.create_task(self._accept(endpoint, head))
+        self._accepting = task
+        tasks = self.server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _accept(self, endpoint: Endpoint, head: RequestHead) -> None:
+        try:
+            result = await endpoint.accept(head)
+        except Exception:
+            log.exception("socket endpoint %s failed to accept", head.path)
+            result = HttpRejection(500)
+        self._accepting = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if isinstance(result, HttpRejection):
+            self._refuse(result.encode())
+        else:
+            key = head.header("sec-websocket-key")
+            assert key is not None
+            self._upgrade(endpoint, result, key)
+
+    def _upgrade(self, endpoint: Endpoint, handler: SocketHandler, key: str) -> None:
+        transport = self.transport
+        assert transport is not None
+        rest = bytes(self._buffer or b"")
+        self._buffer = None
+        self._stop_timer()
+        self.server_state.connections.discard(self)
+        transport.write(switching_protocols(key))
+        conn = SocketConnection(handler, endpoint.limits, self.server_state.connections)
+        transport.set_protocol(conn)
+        conn.connection_made(transport)
+        if rest and conn.is_open:
+            conn.data_received(rest)
+        if not transport.is_closing():
+            transport.resume_reading()
+
+    def _hand_to_http(self, data: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        self._stop_timer()
+        self._buffer = None
+        self.server_state.connections.discard(self)
+        http = HttpToolsProtocol(
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.app_state,
+            _loop=self.loop,
+        )
+        transport.set_protocol(http)
+        http.connection_made(transport)
+        http.data_received(data)
+
+    # -- endings -----------------------------------------------------------------------
+    def _refuse(self, response: bytes) -> None:
+        self._stop_timer()
+        self._buffer = None
+        transport = self.transport
+        assert transport is not None
+        transport.write(response)
+        transport.close()
+
+    def _head_timeout(self) -> None:
+        self._timer = None
+        if self._accepting is not None:  # the endpoint took too long to decide
+            self._accepting.cancel()
+            self._accepting = None
+            self._buffer = None
+        if self._buffer:
+            self._refuse(bare_error(408))
+        elif self.transport is not None:
+            self.transport.close()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
