@@ -1,0 +1,120 @@
+"""The ``arinova`` command: ``serve`` (the server) and ``migrate`` (migrations alone)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+
+from arinova.settings import Settings, SettingsError
+
+log = logging.getLogger("arinova")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arinova", description="Arinova Chat backend: REST and WebSocket on one port."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the server (settings from the environment; flags override them)"
+    )
+    serve.add_argument("--host", help="address to listen on (HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port to listen on (PORT, default 3501)")
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (WORKERS, default 1)"
+    )
+    commands.add_parser(
+        "migrate", help="create the database if needed, apply pending migrations, and exit"
+    )
+    return parser
+
+
+def setup_logging(settings: Settings) -> None:
+    try:
+        from arinova.logs import configure_logging  # type: ignore[import-not-found]
+    except ImportError:
+        logging.basicConfig(
+            level=settings.effective_log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    else:
+        configure_logging(settings.effective_log_level)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"arinova: error: {message}", file=sys.stderr)
+    return status
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port", "workers")
+        if getattr(args, name, None) is not None
+    }
+    if "port" in overrides and not 0 <= overrides["port"] <= 65535:
+        raise SettingsError(f"--port must be between 0 and 65535, got {overrides['port']}")
+    return settings.replace(**overrides) if overrides else settings
+
+
+def serve(settings: Settings) -> int:
+    import uvloop
+
+    from arinova.server.runner import Server, StartupError, bind_socket
+
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", 1)
+    if settings.workers > 1:
+        return _serve_workers(settings, sock)
+    try:
+        uvloop.run(Server(settings).serve(sock))
+    except StartupError as exc:
+        return _fail(str(exc), 1)
+    return 0
+
+
+def _serve_workers(settings: Settings, sock: socket.socket) -> int:
+    import uvloop
+
+    from arinova.db.migrate import prepare_database
+    from arinova.server.supervisor import Supervisor
+
+    try:
+        report = uvloop.run(prepare_database(settings.database_url))
+    except Exception as exc:
+        return _fail(f"cannot prepare the database: {exc}", 1)
+    log.info("migrations: %s", report.describe())
+    return Supervisor(settings, sock).run()
+
+
+def migrate(settings: Settings) -> int:
+    import uvloop
+
+    from arinova.db.migrate import prepare_database
+
+    try:
+        report = uvloop.run(prepare_database(settings.database_url))
+    except Exception as exc:
+        return _fail(f"migration failed: {exc}", 1)
+    print(f"migrations: {report.describe()}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            settings.validate()
+    except SettingsError as exc:
+        return _fail(str(exc), 2)
+    setup_logging(settings)
+    if args.command == "migrate":
+        return migrate(settings)
+    return serve(settings)
