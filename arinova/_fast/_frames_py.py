@@ -80,7 +80,9 @@ def _header(first: int, length: int, mask_bit: int) -> bytes:
     return bytes((first, 127 | mask_bit)) + length.to_bytes(8, "big")
 
 
-def encode_frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = None) -> bytes:
+def encode_frame(
+    opcode: int, payload: bytes, fin: bool = True, mask: BytesLike | None = None
+) -> bytes:
     """One frame; with a 4-byte ``mask`` it is a masked (client) frame."""
     if opcode not in _OPCODES:
         raise ValueError(f"unknown opcode {opcode}")
@@ -135,7 +137,7 @@ def encode_close(code: int, reason: str = "") -> bytes:
     return bytes((0x88, 2 + len(raw))) + code.to_bytes(2, "big") + raw
 
 
-def parse_close(payload: bytes) -> tuple[int, str]:
+def parse_close(payload: BytesLike) -> tuple[int, str]:
     """The code and reason of a close frame's payload; ``(1005, "")`` when empty."""
     n = len(payload)
     if n == 0:
