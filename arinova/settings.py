@@ -95,6 +95,8 @@ class Settings:
     github_auth_url: str = "https://github.com/login/oauth/authorize"
     github_token_url: str = "https://github.com/login/oauth/access_token"
     github_api_url: str = "https://api.github.com"
+    #: Google's signing keys, used to verify id tokens
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     #: count statements sent to PostgreSQL (tests bound the queries per request with it)
     count_queries: bool = False
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
@@ -196,4 +198,5 @@ class Settings:
             github_auth_url=e.get("GITHUB_AUTH_URL", "").strip() or cls.github_auth_url,
             github_token_url=e.get("GITHUB_TOKEN_URL", "").strip() or cls.github_token_url,
             github_api_url=e.get("GITHUB_API_URL", "").strip() or cls.github_api_url,
+            google_jwks_url=e.get("GOOGLE_JWKS_URL", "").strip() or cls.google_jwks_url,
         )

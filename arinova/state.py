@@ -12,6 +12,7 @@ from arinova.hooks import NoRealtime, Realtime
 if TYPE_CHECKING:
     import asyncpg
 
+    from arinova.auth import Authenticator
     from arinova.kv import KV
     from arinova.settings import Settings
 
@@ -26,6 +27,7 @@ class AppState:
     realtime: Realtime = field(default_factory=NoRealtime)
     _db: asyncpg.Pool | None = None
     _kv: KV | None = None
+    _auth: Authenticator | None = None
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -39,7 +41,14 @@ class AppState:
             raise RuntimeError("the key-value store is not open (server not started)")
         return self._kv
 
+    @property
+    def auth(self) -> Authenticator:
+        if self._auth is None:
+            raise RuntimeError("authentication is not ready (server not started)")
+        return self._auth
+
     async def open(self) -> None:
+        from arinova.auth import Authenticator
         from arinova.db.migrate import prepare_database
         from arinova.db.pool import create_pool
         from arinova.kv import create_kv
@@ -50,8 +59,12 @@ class AppState:
             on_query=self.queries if self.settings.count_queries else None,
         )
         self._kv = await create_kv(self.settings.redis_url)
+        self._auth = Authenticator(self.settings, self._db, self._kv, self.log)
 
     async def close(self) -> None:
+        if self._auth is not None:
+            await self._auth.close()
+            self._auth = None
         if self._kv is not None:
             await self._kv.close()
             self._kv = None

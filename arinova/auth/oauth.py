@@ -1,0 +1,391 @@
+"""Google and GitHub sign-in: authorization URL with PKCE, code exchange, the user's
+profile, and the account/user rows Better Auth writes (contract rest.md §3.2.7).
+
+Provider endpoints come from settings, so tests run the whole flow against a loopback
+provider. Google's user comes from the id token, verified against the provider's JWKS
+(RS256, issuer, audience, expiry, age); GitHub's from ``/user`` and ``/user/emails``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus
+
+import asyncpg
+import httpx
+
+from arinova.auth import jwt
+from arinova.auth.clock import now_ms
+from arinova.auth.ids import new_id
+from arinova.auth.records import UserRecord
+from arinova.db.queries import auth as q
+from arinova.settings import Settings
+
+HTTP_TIMEOUT_S = 10.0
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+ID_TOKEN_MAX_AGE_S = 3600
+JWKS_MIN_REFRESH_S = 10.0
+JWKS_MAX_KEYS = 32
+_STATE_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+def random_string(length: int) -> str:
+    """Better Auth's ``generateRandomString``: ``[A-Za-z0-9_-]``."""
+    return "".join(secrets.choice(_STATE_ALPHABET) for _ in range(length))
+
+
+def code_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def form_encode(pairs: list[tuple[str, str]]) -> str:
+    """``URLSearchParams.toString()``: form encoding that keeps ``*`` and escapes ``~``."""
+    return "&".join(
+        f"{quote_plus(k, safe='*').replace('~', '%7E')}={quote_plus(v, safe='*').replace('~', '%7E')}"
+        for k, v in pairs
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    id: str
+    client_id: str
+    client_secret: str
+    auth_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    extra_params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str | None
+    refresh_token: str | None
+    id_token: str | None
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None
+    #: the granted scopes, comma-joined as Better Auth stores them ("" when none)
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderUser:
+    id: str
+    name: str
+    email: str | None
+    image: str | None
+    email_verified: bool
+
+
+def providers_from(settings: Settings) -> dict[str, Provider]:
+    found: dict[str, Provider] = {}
+    if settings.google_client_id:
+        found["google"] = Provider(
+            "google",
+            settings.google_client_id,
+            settings.google_client_secret,
+            settings.google_auth_url,
+            settings.google_token_url,
+            ("email", "profile", "openid"),
+            (("include_granted_scopes", "true"),),
+        )
+    if settings.github_client_id:
+        found["github"] = Provider(
+            "github",
+            settings.github_client_id,
+            settings.github_client_secret,
+            settings.github_auth_url,
+            settings.github_token_url,
+            ("read:user", "user:email"),
+        )
+    return found
+
+
+def _expiry(seconds: Any) -> datetime | None:
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds:
+        return now_ms() + timedelta(seconds=seconds)
+    return None
+
+
+def _tokens(data: dict[str, Any]) -> Tokens:
+    scope = data.get("scope")
+    scopes = scope.split(" ") if isinstance(scope, str) and scope else []
+    if isinstance(scope, list):
+        scopes = [str(s) for s in scope]
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) else None
+
+    return Tokens(
+        text("access_token"),
+        text("refresh_token"),
+        text("id_token"),
+        _expiry(data.get("expires_in")),
+        _expiry(data.get("refresh_token_expires_in")),
+        ",".join(scopes),
+    )
+
+
+class OAuthClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.providers = providers_from(settings)
+        self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False)
+        self._jwks: dict[str, dict[str, Any]] = {}
+        self._jwks_fetched = 0.0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def authorization_url(
+        self,
+        provider: Provider,
+        *,
+        state: str,
+        verifier: str,
+        redirect_uri: str,
+        scopes: list[str] | None = None,
+        login_hint: str | None = None,
+    ) -> str:
+        params = [
+            ("response_type", "code"),
+            ("client_id", provider.client_id),
+            ("state", state),
+            ("scope", " ".join([*provider.scopes, *(scopes or [])])),
+            ("redirect_uri", redirect_uri),
+        ]
+        if login_hint:
+            params.append(("login_hint", login_hint))
+        params.append(("code_challenge_method", "S256"))
+        params.append(("code_challenge", code_challenge(verifier)))
+        params.extend(provider.extra_params)
+        separator = "&" if "?" in provider.auth_url else "?"
+        return f"{provider.auth_url}{separator}{form_encode(params)}"
+
+    async def exchange(
+        self, provider: Provider, code: str, verifier: str, redirect_uri: str
+    ) -> Tokens | None:
+        """Trade the authorization code for tokens; None when the provider refuses."""
+        body = form_encode(
+            [
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", verifier),
+                ("redirect_uri", redirect_uri),
+                ("client_id", provider.client_id),
+                ("client_secret", provider.client_secret),
+            ]
+        )
+        try:
+            response = await self._http.post(
+                provider.token_url,
+                content=body,
+                headers={
+                    "content-type": "application/x-www-form-urlencoded",
+                    "accept": "application/json",
+                },
+            )
+            data = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if response.status_code >= 400 or not isinstance(data, dict) or "error" in data:
+            return None
+        return _tokens(data)
+
+    async def user_info(self, provider: Provider, tokens: Tokens) -> ProviderUser | None:
+        if provider.id == "google":
+            if tokens.id_token is None:
+                return None
+            claims = await self.verify_google_id_token(tokens.id_token, None)
+            return None if claims is None else _google_user(claims)
+        return await self._github_user(tokens)
+
+    async def _github_user(self, tokens: Tokens) -> ProviderUser | None:
+        headers = {"User-Agent": "better-auth", "authorization": f"Bearer {tokens.access_token}"}
+        api = self.settings.github_api_url.rstrip("/")
+        try:
+            response = await self._http.get(f"{api}/user", headers=headers)
+            profile = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if response.status_code >= 400 or not isinstance(profile, dict):
+            return None
+        emails: list[dict[str, Any]] = []
+        try:
+            listed = await self._http.get(f"{api}/user/emails", headers=headers)
+            if listed.status_code < 400 and isinstance(listed.json(), list):
+                emails = [e for e in listed.json() if isinstance(e, dict)]
+        except (httpx.HTTPError, ValueError):
+            emails = []
+        email = profile.get("email") if isinstance(profile.get("email"), str) else None
+        if not email and emails:
+            chosen = next((e for e in emails if e.get("primary")), emails[0])
+            email = chosen.get("email") if isinstance(chosen.get("email"), str) else None
+        verified = next((bool(e.get("verified")) for e in emails if e.get("email") == email), False)
+        if profile.get("id") is None:
+            return None
+        name = profile.get("name") or profile.get("login") or ""
+        avatar = profile.get("avatar_url")
+        return ProviderUser(
+            str(profile["id"]),
+            str(name),
+            email,
+            avatar if isinstance(avatar, str) else None,
+            verified,
+        )
+
+    async def _jwk(self, kid: str) -> dict[str, Any] | None:
+        key = self._jwks.get(kid)
+        if key is not None or time.monotonic() - self._jwks_fetched < JWKS_MIN_REFRESH_S:
+            return key
+        self._jwks_fetched = time.monotonic()
+        try:
+            response = await self._http.get(self.settings.google_jwks_url)
+            keys = response.json().get("keys", [])
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        self._jwks = {
+            k["kid"]: k for k in keys[:JWKS_MAX_KEYS] if isinstance(k, dict) and "kid" in k
+        }
+        return self._jwks.get(kid)
+
+    async def verify_google_id_token(self, token: str, nonce: str | None) -> dict[str, Any] | None:
+        """The claims of a Google id token whose signature and claims check out, else None."""
+        try:
+            header, claims, signing_input, signature = jwt.split(token)
+            if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+                return None
+            jwk = await self._jwk(header["kid"])
+            if jwk is None:
+                return None
+            jwt.verify_rs256(signing_input, signature, jwt.rsa_key(jwk))
+        except jwt.InvalidJwt:
+            return None
+        now = time.time()
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if (
+            claims.get("iss") not in GOOGLE_ISSUERS
+            or self.settings.google_client_id not in audiences
+            or not isinstance(exp, int | float)
+            or exp <= now
+            or not isinstance(iat, int | float)
+            or now - iat > ID_TOKEN_MAX_AGE_S
+            or (nonce is not None and claims.get("nonce") != nonce)
+        ):
+            return None
+        return claims
+
+
+def _google_user(claims: dict[str, Any]) -> ProviderUser | None:
+    if not isinstance(claims.get("sub"), str):
+        return None
+    email = claims.get("email")
+    picture = claims.get("picture")
+    return ProviderUser(
+        claims["sub"],
+        str(claims.get("name") or ""),
+        email if isinstance(email, str) else None,
+        picture if isinstance(picture, str) else None,
+        claims.get("email_verified") is True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    user: UserRecord
+    is_register: bool
+
+
+async def link_or_create(
+    db: asyncpg.Pool, provider_id: str, profile: ProviderUser, tokens: Tokens
+) -> Linked | str:
+    """Better Auth's handleOAuthUserInfo: the user to sign in, or an error phrase
+    (``"account not linked"``, ``"unable to create user"``)."""
+    assert profile.email is not None
+    email = profile.email.lower()
+    now = now_ms()
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(q.OAUTH_ACCOUNT.sql, provider_id, profile.id)
+        if row is not None:
+            user = UserRecord.from_row(row)
+            await conn.execute(
+                q.OAUTH_ACCOUNT_UPDATE_TOKENS.sql,
+                row["account_id"],
+                tokens.access_token,
+                tokens.refresh_token,
+                tokens.access_expires_at,
+                tokens.refresh_expires_at,
+                tokens.id_token,
+                tokens.scope,
+                now,
+            )
+            return Linked(await _mark_verified(conn, user, profile, email, now), False)
+        row = await conn.fetchrow(q.USER_BY_EMAIL.sql, email)
+        if row is not None:
+            user = UserRecord.from_row(row)
+            if not profile.email_verified:
+                return "account not linked"
+            await _insert_account(conn, user.id, provider_id, profile, tokens, now)
+            return Linked(await _mark_verified(conn, user, profile, email, now), False)
+        row = await conn.fetchrow(
+            q.OAUTH_USER_INSERT.sql,
+            new_id(),
+            profile.name or profile.email,
+            email,
+            profile.email_verified,
+            profile.image,
+            now,
+        )
+        if row is None:
+            return "unable to create user"
+        user = UserRecord.from_row(row)
+        await _insert_account(conn, user.id, provider_id, profile, tokens, now)
+        return Linked(user, True)
+
+
+async def _insert_account(
+    conn: asyncpg.Connection[Any],
+    user_id: str,
+    provider_id: str,
+    profile: ProviderUser,
+    tokens: Tokens,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        q.OAUTH_ACCOUNT_INSERT.sql,
+        new_id(),
+        user_id,
+        profile.id,
+        provider_id,
+        tokens.access_token,
+        tokens.refresh_token,
+        tokens.access_expires_at,
+        tokens.refresh_expires_at,
+        tokens.scope,
+        tokens.id_token,
+        now,
+    )
+
+
+async def _mark_verified(
+    conn: asyncpg.Connection[Any],
+    user: UserRecord,
+    profile: ProviderUser,
+    email: str,
+    now: datetime,
+) -> UserRecord:
+    if profile.email_verified and not user.email_verified and email == user.email:
+        await conn.execute(q.USER_MARK_EMAIL_VERIFIED.sql, user.id, now)
+        return UserRecord(user.id, user.name, user.email, True, user.image, user.created_at, now)
+    return user
