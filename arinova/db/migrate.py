@@ -170,12 +170,10 @@ class MigrationReport:
         parts = [f"database {self.database!r}"]
         if self.database_created:
             parts.append("created")
-        if self.baseline == "present" and not self.applied:
-            parts.append("already current")
-        elif self.baseline == "present":
-            parts.append("adopted the original's migration history")
         if self.applied:
             parts.append("applied " + ", ".join(self.applied))
+        else:
+            parts.append("already current")
         if self.ahead:
             parts.append(f"{len(self.ahead)} newer migration(s) recorded by a later release")
         return "; ".join(parts)
