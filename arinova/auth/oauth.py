@@ -15,7 +15,7 @@ import string
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import asyncpg
@@ -27,6 +27,9 @@ from arinova.auth.ids import new_id
 from arinova.auth.records import UserRecord
 from arinova.db.queries import auth as q
 from arinova.settings import Settings
+
+if TYPE_CHECKING:
+    Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
 HTTP_TIMEOUT_S = 10.0
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
@@ -206,7 +209,7 @@ class OAuthClient:
             if tokens.id_token is None:
                 return None
             claims = await self.verify_google_id_token(tokens.id_token, None)
-            return None if claims is None else _google_user(claims)
+            return None if claims is None else self.google_profile(claims)
         return await self._github_user(tokens)
 
     async def _github_user(self, tokens: Tokens) -> ProviderUser | None:
@@ -242,6 +245,10 @@ class OAuthClient:
             avatar if isinstance(avatar, str) else None,
             verified,
         )
+
+    @staticmethod
+    def google_profile(claims: dict[str, Any]) -> ProviderUser | None:
+        return google_profile(claims)
 
     async def _jwk(self, kid: str) -> dict[str, Any] | None:
         key = self._jwks.get(kid)
@@ -287,7 +294,7 @@ class OAuthClient:
         return claims
 
 
-def _google_user(claims: dict[str, Any]) -> ProviderUser | None:
+def google_profile(claims: dict[str, Any]) -> ProviderUser | None:
     if not isinstance(claims.get("sub"), str):
         return None
     email = claims.get("email")
@@ -355,7 +362,7 @@ async def link_or_create(
 
 
 async def _insert_account(
-    conn: asyncpg.Connection[Any],
+    conn: Conn,
     user_id: str,
     provider_id: str,
     profile: ProviderUser,
@@ -379,7 +386,7 @@ async def _insert_account(
 
 
 async def _mark_verified(
-    conn: asyncpg.Connection[Any],
+    conn: Conn,
     user: UserRecord,
     profile: ProviderUser,
     email: str,

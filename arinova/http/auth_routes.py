@@ -1,0 +1,306 @@
+"""``/api/auth/*``: the Better Auth 1.4.18 endpoints the clients use, answered as the
+original's proxy relayed them (contract rest.md §3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from blacksheep import Request, Response, Router
+
+from arinova.auth import errors as msg
+from arinova.auth.authenticator import Authenticator, Found
+from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
+from arinova.auth.errors import AuthError
+from arinova.auth.ids import new_id
+from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
+from arinova.auth.schema import Field, check, is_email, js_type, utf16_len
+from arinova.auth.social import SocialEndpoints
+from arinova.auth.web import (
+    AUTH_PREFIX,
+    Reply,
+    api_error_response,
+    check_callback_urls,
+    check_form_csrf,
+    check_origin,
+    client_ip,
+    cookies_of,
+    error_response,
+    query_value,
+    rate_limited,
+    session_ip,
+    set_session_cookies,
+)
+from arinova.db.queries import auth as q
+from arinova.errors import ApiError
+from arinova.http.body import read_json
+from arinova.state import AppState
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+
+SIGN_UP_FIELDS = (
+    Field("name", "string", required=True),
+    Field("email", "email", required=True),
+    Field("password", "string", required=True, nonempty=True),
+    Field("image", "string"),
+    Field("callbackURL", "string"),
+    Field("rememberMe", "boolean"),
+)
+SIGN_IN_FIELDS = (
+    Field("email", "string", required=True),
+    Field("password", "string", required=True),
+    Field("callbackURL", "string"),
+    Field("rememberMe", "boolean"),
+)
+CHANGE_PASSWORD_FIELDS = (
+    Field("newPassword", "string", required=True),
+    Field("currentPassword", "string", required=True),
+    Field("revokeOtherSessions", "boolean"),
+)
+
+Endpoint = Callable[[Request, Authenticator], Awaitable[Response]]
+
+
+def check_password_length(password: str) -> None:
+    length = utf16_len(password)
+    if length < MIN_PASSWORD:
+        raise AuthError(400, msg.PASSWORD_TOO_SHORT)
+    if length > MAX_PASSWORD:
+        raise AuthError(400, msg.PASSWORD_TOO_LONG)
+
+
+class CredentialEndpoints:
+    """Email and password accounts, sessions and the profile."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    @property
+    def development(self) -> bool:
+        return self.state.settings.node_env in ("development", "test")
+
+    async def _body(self, request: Request, auth: Authenticator) -> Any:
+        body = await read_json(request)
+        check_origin(request, auth)
+        check_callback_urls(auth, body, request)
+        return body
+
+    async def _session(self, request: Request, auth: Authenticator) -> SessionWithUser:
+        """The session of a request to a session-only endpoint (401, empty body, if none)."""
+        found = await auth.lookup(cookies_of(request))
+        if found.entry is None:
+            raise AuthError(401, None)
+        return found.entry
+
+    # -- sign-up / sign-in / sign-out -----------------------------------------------------
+    async def sign_up(self, request: Request, auth: Authenticator) -> Response:
+        body = check(await self._body(request, auth), SIGN_UP_FIELDS)
+        check_form_csrf(request, auth)
+        password: str = body["password"]
+        check_password_length(password)
+        email = str(body["email"]).lower()
+        if await auth.db.fetchval(q.USER_EXISTS_BY_EMAIL.sql, email) is not None:
+            raise AuthError(422, msg.USER_ALREADY_EXISTS)
+        hashed = await auth.passwords.hash(password)
+        remember = body.get("rememberMe") is not False
+        now = now_ms()
+        expires = now + (SESSION_LIFETIME if remember else SHORT_SESSION_LIFETIME)
+        session_id, token = new_id(), new_id()
+        ip, agent = session_ip(request, self.development), _user_agent(request)
+        row = await auth.db.fetchrow(
+            q.SIGN_UP.sql,
+            new_id(),
+            body["name"],
+            email,
+            body.get("image"),
+            now,
+            new_id(),
+            hashed,
+            session_id,
+            token,
+            expires,
+            ip,
+            agent,
+        )
+        if row is None:
+            raise AuthError(422, msg.USER_ALREADY_EXISTS)
+        user = UserRecord.from_row(row)
+        session = SessionRecord(session_id, token, user.id, expires, ip, agent, now, now)
+        reply = Reply()
+        set_session_cookies(reply, auth, session, dont_remember=not remember)
+        return reply.json({"token": token, "user": user.to_json()})
+
+    async def sign_in(self, request: Request, auth: Authenticator) -> Response:
+        body = check(await self._body(request, auth), SIGN_IN_FIELDS)
+        check_form_csrf(request, auth)
+        email: str = body["email"]
+        if not is_email(email):
+            raise AuthError(400, msg.INVALID_EMAIL)
+        row = await auth.db.fetchrow(q.USER_WITH_CREDENTIAL_BY_EMAIL.sql, email.lower())
+        stored = row["password"] if row is not None else None
+        verdict = await auth.passwords.verify(stored, body["password"])
+        if row is None or not verdict.ok:
+            raise AuthError(401, msg.INVALID_EMAIL_OR_PASSWORD)
+        if verdict.needs_rehash:
+            rehashed = await auth.passwords.hash(body["password"])
+            await auth.db.execute(q.ACCOUNT_SET_PASSWORD.sql, row["account_id"], rehashed, now_ms())
+        user = UserRecord.from_row(row)
+        remember = body.get("rememberMe") is not False
+        session = await auth.sessions.create(
+            user.id, session_ip(request, self.development), _user_agent(request), remember=remember
+        )
+        reply = Reply()
+        set_session_cookies(reply, auth, session, dont_remember=not remember)
+        callback = body.get("callbackURL")
+        if callback:
+            reply.header("location", callback)
+        result: dict[str, Any] = {"redirect": bool(callback), "token": session.token}
+        if callback is not None:
+            result["url"] = callback
+        result["user"] = user.to_json()
+        return reply.json(result)
+
+    async def sign_out(self, request: Request, auth: Authenticator) -> Response:
+        await self._body(request, auth)
+        token = auth.session_token(cookies_of(request))
+        if token is not None:
+            await auth.sessions.delete(token)
+        reply = Reply()
+        for value in auth.cookies.expire_session():
+            reply.cookie(value)
+        return reply.json({"success": True})
+
+    # -- session ---------------------------------------------------------------------------
+    async def get_session(self, request: Request, auth: Authenticator) -> Response:
+        # zod's coerce.boolean: any non-empty value (even "false") is true
+        disable_refresh = bool(query_value(request, "disableRefresh"))
+        found = await auth.lookup(cookies_of(request), refresh=not disable_refresh)
+        reply = Reply()
+        if found.entry is None:
+            if found.found is Found.GONE:
+                for value in auth.cookies.expire_session():
+                    reply.cookie(value)
+            return reply.json(None)
+        if found.found is Found.REFRESHED:
+            remaining = found.entry.session.expires_at - now_ms()
+            set_session_cookies(
+                reply,
+                auth,
+                found.entry.session,
+                dont_remember=False,
+                max_age=int(remaining.total_seconds()),
+            )
+        return reply.json(found.entry.to_json())
+
+    # -- profile and password -------------------------------------------------------------
+    async def update_user(self, request: Request, auth: Authenticator) -> Response:
+        body = await self._body(request, auth)
+        if not isinstance(body, dict):
+            received = "undefined" if body is None else js_type(body)
+            raise AuthError(
+                400,
+                f"[body] Invalid input: expected record, received {received}",
+                "VALIDATION_ERROR",
+            )
+        current = await self._session(request, auth)
+        if body.get("email"):
+            raise AuthError(400, msg.EMAIL_CAN_NOT_BE_UPDATED)
+        if "name" not in body and "image" not in body:
+            raise AuthError(400, msg.NO_FIELDS_TO_UPDATE)
+        name, image = body.get("name"), body.get("image")
+        if "name" in body and not isinstance(name, str):
+            raise AuthError(
+                400,
+                f"[body.name] Invalid input: expected string, received {js_type(name)}",
+                "VALIDATION_ERROR",
+            )
+        if image is not None and not isinstance(image, str):
+            raise AuthError(
+                400,
+                f"[body.image] Invalid input: expected string, received {js_type(image)}",
+                "VALIDATION_ERROR",
+            )
+        await auth.db.fetchrow(
+            q.USER_UPDATE_PROFILE.sql, current.user.id, name, "image" in body, image, now_ms()
+        )
+        await auth.sessions.invalidate_user(current.user.id)
+        reply = Reply()
+        set_session_cookies(
+            reply, auth, current.session, dont_remember=auth.dont_remember(cookies_of(request))
+        )
+        return reply.json({"status": True})
+
+    async def change_password(self, request: Request, auth: Authenticator) -> Response:
+        body = check(await self._body(request, auth), CHANGE_PASSWORD_FIELDS)
+        current = await self._session(request, auth)
+        new_password: str = body["newPassword"]
+        check_password_length(new_password)
+        account = await auth.db.fetchrow(q.CREDENTIAL_FOR_USER.sql, current.user.id)
+        if account is None or not account["password"]:
+            raise AuthError(400, msg.CREDENTIAL_ACCOUNT_NOT_FOUND)
+        verdict = await auth.passwords.verify(account["password"], body["currentPassword"])
+        if not verdict.ok:
+            raise AuthError(400, msg.INVALID_PASSWORD)
+        hashed = await auth.passwords.hash(new_password)
+        await auth.db.execute(q.ACCOUNT_SET_PASSWORD.sql, account["id"], hashed, now_ms())
+        reply = Reply()
+        token: str | None = None
+        if body.get("revokeOtherSessions") is True:
+            await auth.sessions.delete_all_for_user(current.user.id)
+            session = await auth.sessions.create(
+                current.user.id, session_ip(request, self.development), _user_agent(request)
+            )
+            set_session_cookies(
+                reply, auth, session, dont_remember=auth.dont_remember(cookies_of(request))
+            )
+            token = session.token
+        return reply.json({"token": token, "user": current.user.to_json()})
+
+    async def ok(self, request: Request, auth: Authenticator) -> Response:
+        return Reply().json({"ok": True})
+
+
+def _user_agent(request: Request) -> str:
+    value = request.get_first_header(b"user-agent")
+    return "" if value is None else value.decode("latin-1")
+
+
+async def _not_found(request: Request) -> Response:
+    return Reply(404).empty()
+
+
+def mount(router: Router, state: AppState) -> None:
+    def endpoint(handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            auth = state.auth
+            try:
+                if state.settings.production:
+                    path = request.url.path.decode("latin-1")[len(AUTH_PREFIX) :]
+                    ip = client_ip(request, state.settings.trust_proxy)
+                    wait = await auth.limiter.retry_after(ip, path)
+                    if wait is not None:
+                        return rate_limited(wait)
+                return await handler(request, auth)
+            except AuthError as error:
+                return error_response(error)
+            except ApiError as error:
+                return api_error_response(error)
+
+        return handle
+
+    creds = CredentialEndpoints(state)
+    social = SocialEndpoints(state)
+    router.add_post(f"{AUTH_PREFIX}/sign-up/email", endpoint(creds.sign_up))
+    router.add_post(f"{AUTH_PREFIX}/sign-in/email", endpoint(creds.sign_in))
+    router.add_post(f"{AUTH_PREFIX}/sign-out", endpoint(creds.sign_out))
+    router.add_get(f"{AUTH_PREFIX}/get-session", endpoint(creds.get_session))
+    router.add_post(f"{AUTH_PREFIX}/update-user", endpoint(creds.update_user))
+    router.add_post(f"{AUTH_PREFIX}/change-password", endpoint(creds.change_password))
+    router.add_get(f"{AUTH_PREFIX}/ok", endpoint(creds.ok))
+    router.add_post(f"{AUTH_PREFIX}/sign-in/social", endpoint(social.sign_in_social))
+    router.add_get(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback))
+    router.add_post(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback_post))
+    router.add_get(f"{AUTH_PREFIX}/error", endpoint(social.error_page))
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        router.add(method, f"{AUTH_PREFIX}/*", endpoint(lambda r, a: _not_found(r)))
