@@ -6,7 +6,10 @@ unknown one look the same. Writes stamp UTC wall-clock time explicitly (quirk Q3
 
 from arinova.db.queries import Query
 
-_COLUMNS = "id, title, type::text AS type, user_id, agent_id, pinned_at, created_at, updated_at"
+_COLUMNS = (
+    "id::text AS id, title, type::text AS type, user_id, agent_id::text AS agent_id, pinned_at, "
+    "created_at, updated_at"
+)
 
 #: $1 agent id, $2 user id, $3 title (nullable). No row: the agent is not the caller's.
 CREATE = Query(
@@ -43,8 +46,11 @@ LIST = Query(
         WHERE cm.conversation_id IN (SELECT id FROM convs WHERE type = 'group')
         GROUP BY cm.conversation_id
     )
-    SELECT convs.*, gm.names AS member_names,
-           lm.id AS last_id, lm.seq AS last_seq, lm.role::text AS last_role,
+    SELECT convs.id::text AS id, convs.title, convs.type, convs.user_id,
+           convs.agent_id::text AS agent_id, convs.pinned_at, convs.created_at, convs.updated_at,
+           convs.agent_name, convs.agent_description, convs.agent_avatar_url,
+           gm.names AS member_names,
+           lm.id::text AS last_id, lm.seq AS last_seq, lm.role::text AS last_role,
            lm.content AS last_content, lm.status::text AS last_status,
            lm.created_at AS last_created_at, lm.updated_at AS last_updated_at
     FROM convs
@@ -145,10 +151,10 @@ MUTE = Query(
 STATUS = Query(
     "conversations.status",
     """
-    SELECT c.id, c.title, c.type::text AS type, c.created_at,
+    SELECT c.id::text AS id, c.title, c.type::text AS type, c.created_at,
            (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)::int
                AS message_count,
-           a.id AS agent_id, a.name AS agent_name, a.a2a_endpoint AS agent_a2a_endpoint
+           a.id::text AS agent_id, a.name AS agent_name, a.a2a_endpoint AS agent_a2a_endpoint
     FROM conversations c
     LEFT JOIN agents a ON a.id = c.agent_id
     WHERE c.id = $1::uuid AND c.user_id = $2::text

@@ -16,8 +16,7 @@ CREATE = Query(
         SELECT $3::varchar, 'group', $1::text, NULL
         FROM owned
         WHERE owned.n = cardinality($2::uuid[])
-        RETURNING id, title, type::text AS type, user_id, agent_id, pinned_at,
-                  created_at, updated_at
+        RETURNING id, title, type, user_id, agent_id, pinned_at, created_at, updated_at
     ),
     members AS (
         INSERT INTO conversation_members (conversation_id, agent_id)
@@ -26,7 +25,9 @@ CREATE = Query(
         ORDER BY picked.position
         RETURNING id, conversation_id, agent_id, added_at
     )
-    SELECT conv.*, members.id AS member_id, members.agent_id AS member_agent_id,
+    SELECT conv.id::text AS id, conv.title, conv.type::text AS type, conv.user_id,
+           conv.agent_id::text AS agent_id, conv.pinned_at, conv.created_at, conv.updated_at,
+           members.id::text AS member_id, members.agent_id::text AS member_agent_id,
            members.added_at AS member_added_at
     FROM conv JOIN members ON members.conversation_id = conv.id
     """,
@@ -37,7 +38,8 @@ CREATE = Query(
 MEMBERS = Query(
     "groups.members",
     """
-    SELECT cm.id, cm.conversation_id, cm.agent_id, cm.added_at,
+    SELECT cm.id::text AS id, cm.conversation_id::text AS conversation_id,
+           cm.agent_id::text AS agent_id, cm.added_at,
            a.name AS agent_name, a.description AS agent_description,
            a.avatar_url AS agent_avatar_url
     FROM conversations c
@@ -71,7 +73,8 @@ ADD_MEMBER = Query(
     """
     INSERT INTO conversation_members (conversation_id, agent_id)
     VALUES ($1::uuid, $2::uuid)
-    RETURNING id, conversation_id, agent_id, added_at
+    RETURNING id::text AS id, conversation_id::text AS conversation_id,
+              agent_id::text AS agent_id, added_at
     """,
 )
 

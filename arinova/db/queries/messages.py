@@ -13,6 +13,10 @@ _MESSAGE = (
     "id, conversation_id, seq, role::text AS role, content, status::text AS status, "
     "created_at, updated_at"
 )
+_MESSAGE_OUT = (
+    "p.id::text AS id, p.conversation_id::text AS conversation_id, p.seq, p.role, p.content, "
+    "p.status, p.created_at, p.updated_at"
+)
 _ORDER_DESC = "ORDER BY created_at DESC, seq DESC, id DESC"
 _ORDER_ASC = "ORDER BY created_at, seq, id"
 
@@ -20,7 +24,7 @@ _ORDER_ASC = "ORDER BY created_at, seq, id"
 def _with_attachments(page_sql: str) -> str:
     return f"""
     WITH page AS ({page_sql})
-    SELECT p.*, a.id AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
+    SELECT {_MESSAGE_OUT}, a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
            a.file_size AS att_file_size, a.storage_path AS att_storage_path,
            a.created_at AS att_created_at
     FROM page p
@@ -35,7 +39,7 @@ def _with_attachments(page_sql: str) -> str:
 PAGE_CONTEXT = Query(
     "messages.page_context",
     """
-    SELECT x.id AS cursor_id, x.created_at AS cursor_created_at, x.seq AS cursor_seq
+    SELECT x.id::text AS cursor_id, x.created_at AS cursor_created_at, x.seq AS cursor_seq
     FROM conversations c
     LEFT JOIN messages x ON x.id = $3::uuid AND x.conversation_id = c.id
     WHERE c.id = $1::uuid AND c.user_id = $2::text
@@ -73,20 +77,20 @@ PAGE_AFTER = Query(
 )
 
 #: $1 conversation id, $2 row limit per side, $3..$5 target (created_at, seq, id): up to $2
-#: older messages, the target, up to $2 newer ones; ``side`` is -1, 0 or 1.
+#: older messages, the target, up to $2 newer ones (the target splits them).
 PAGE_AROUND = Query(
     "messages.page_around",
     _with_attachments(
         f"""
-        (SELECT -1 AS side, {_MESSAGE} FROM messages
+        (SELECT {_MESSAGE} FROM messages
          WHERE conversation_id = $1::uuid
            AND (created_at, seq, id) < ($3::timestamp, $4::int, $5::uuid)
          {_ORDER_DESC} LIMIT $2::int)
         UNION ALL
-        (SELECT 0 AS side, {_MESSAGE} FROM messages
+        (SELECT {_MESSAGE} FROM messages
          WHERE id = $5::uuid AND conversation_id = $1::uuid)
         UNION ALL
-        (SELECT 1 AS side, {_MESSAGE} FROM messages
+        (SELECT {_MESSAGE} FROM messages
          WHERE conversation_id = $1::uuid
            AND (created_at, seq, id) > ($3::timestamp, $4::int, $5::uuid)
          {_ORDER_ASC} LIMIT $2::int)
@@ -125,8 +129,8 @@ SEARCH = Query(
         WHERE {_SEARCH_MATCH}
     ) t
     LEFT JOIN LATERAL (
-        SELECT m.id AS message_id, m.conversation_id, m.content, m.role::text AS role,
-               m.created_at, m.seq, c.title AS conversation_title, c.agent_id,
+        SELECT m.id::text AS message_id, m.conversation_id::text AS conversation_id, m.content, m.role::text AS role,
+               m.created_at, m.seq, c.title AS conversation_title, c.agent_id::text AS agent_id,
                a.name AS agent_name, a.avatar_url AS agent_avatar_url
         FROM messages m
         JOIN conversations c ON c.id = m.conversation_id

@@ -19,7 +19,7 @@ ADD = Query(
         ON CONFLICT (message_id, user_id, emoji) DO NOTHING
         RETURNING id, message_id, user_id, emoji, created_at
     )
-    SELECT msg.owned, added.id, added.created_at
+    SELECT msg.owned, added.id::text AS id, added.created_at
     FROM msg LEFT JOIN added ON added.message_id = msg.id
     """,
 )
