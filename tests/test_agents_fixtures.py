@@ -1,0 +1,156 @@
+"""Shared helpers of the agent tests (no tests here): signed-in users, a recording realtime
+layer, database seeding."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from arinova.auth.cookies import sign
+from arinova.hooks import Skill
+from arinova.server import Server
+from arinova.settings import Settings
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def random_id(length: int = 32) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    name: str
+    cookie: str
+
+    def client(self, server: Server) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=server.url, headers={"Cookie": self.cookie}, timeout=30.0)
+
+
+async def new_user(server: Server, name: str = "Agent Owner") -> User:
+    """A user with a live session, written the way sign-up writes them."""
+    user_id, session_id, token = random_id(), random_id(), random_id()
+    email = f"{user_id.lower()}@example.com"
+    conn = await asyncpg.connect(server.settings.database_url)
+    try:
+        await conn.execute(
+            'INSERT INTO "user" (id, name, email, email_verified, created_at, updated_at)'
+            " VALUES ($1, $2, $3, false, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+            user_id,
+            name,
+            email,
+        )
+        await conn.execute(
+            'INSERT INTO "session" (id, user_id, token, expires_at, ip_address, user_agent,'
+            " created_at, updated_at) VALUES ($1, $2, $3,"
+            " (now() AT TIME ZONE 'UTC') + interval '30 days', '', '',"
+            " now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+            session_id,
+            user_id,
+            token,
+        )
+    finally:
+        await conn.close()
+    cookie = f"better-auth.session_token={sign(token, server.settings.better_auth_secret)}"
+    return User(user_id, email, name, cookie)
+
+
+@dataclass
+class RecordingRealtime:
+    """The realtime interface with agents marked connected by the test; records closes."""
+
+    connected: dict[str, list[Skill]] = field(default_factory=dict)
+    closed: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def agent_connected(self, agent_id: str) -> bool:
+        return agent_id in self.connected
+
+    def agent_skills(self, agent_id: str) -> list[Skill] | None:
+        return self.connected.get(agent_id)
+
+    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
+        self.closed.append((agent_id, code, reason))
+        self.connected.pop(agent_id, None)
+
+    async def reply_to_stored_message(
+        self, user_id: str, conversation_id: str, content: str
+    ) -> None:
+        return None
+
+
+async def db_connect(server: Server) -> asyncpg.Connection[Any]:
+    return await asyncpg.connect(server.settings.database_url)
+
+
+async def add_conversation(
+    conn: asyncpg.Connection[Any],
+    user_id: str,
+    agent_id: str,
+    title: str | None = None,
+    created_at: str | None = None,
+    messages: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+) -> str:
+    """A direct conversation with ``messages`` as (role, content, created_at ISO) tuples."""
+    conversation_id: str = str(
+        await conn.fetchval(
+            "INSERT INTO conversations (title, type, user_id, agent_id, created_at, updated_at)"
+            " VALUES ($1, 'direct', $2, $3::uuid,"
+            " coalesce($4::timestamp, now() AT TIME ZONE 'UTC'),"
+            " coalesce($4::timestamp, now() AT TIME ZONE 'UTC')) RETURNING id",
+            title,
+            user_id,
+            agent_id,
+            None if created_at is None else _ts(created_at),
+        )
+    )
+    for seq, (role, content, at) in enumerate(messages, start=1):
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
+            " updated_at) VALUES ($1::uuid, $2, $3::message_role, $4, 'completed', $5, $5)",
+            conversation_id,
+            seq,
+            role,
+            content,
+            _ts(at),
+        )
+    return conversation_id
+
+
+def _ts(iso: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.removesuffix("Z"))
+
+
+#: these tests send many requests from one address; the global limit has its own tests
+NO_RATE_LIMIT = 1_000_000
+
+
+@pytest.fixture(scope="module")
+async def agent_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+    """A server that counts queries, may probe loopback, and has a recording realtime."""
+    srv = Server(
+        make_settings(count_queries=True, allow_private_outbound=True, rate_limit_max=NO_RATE_LIMIT)
+    )
+    await srv.start()
+    srv.app.state.realtime = RecordingRealtime()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture(scope="module")
+async def guarded_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+    """A server with the default outbound policy: no private or loopback targets."""
+    srv = Server(make_settings(allow_private_outbound=False, rate_limit_max=NO_RATE_LIMIT))
+    await srv.start()
+    yield srv
+    await srv.stop()
