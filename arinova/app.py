@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from arinova.http import build_http_app
+from arinova.http import Area, build_http_app
 from arinova.settings import Settings
 from arinova.state import AppState
 
@@ -20,10 +21,10 @@ class ArinovaApp:
     """ASGI entry point. Lifespan opens the state and publishes it to the server's
     protocols (uvicorn passes the lifespan state dict to every protocol it creates)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, extra_areas: Iterable[Area] = ()) -> None:
         self.settings = settings
         self.state = AppState(settings)
-        self.http = build_http_app(self.state)
+        self.http = build_http_app(self.state, extra_areas)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -54,6 +55,8 @@ class ArinovaApp:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-def create_app(settings: Settings) -> ArinovaApp:
+def create_app(settings: Settings, extra_areas: Iterable[Area] = ()) -> ArinovaApp:
+    """``extra_areas`` are mounted after the built-in ones (tests use it for test-only
+    routes)."""
     settings.validate()
-    return ArinovaApp(settings)
+    return ArinovaApp(settings, extra_areas)

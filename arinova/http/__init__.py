@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from blacksheep import Application, Router
+from collections.abc import Iterable
+from typing import Protocol
 
-from arinova.http import health
-from arinova.http.common import install_common
+from blacksheep import Router
+
+from arinova.http import agents, auth_routes, health, sockets_fallback
+from arinova.http.common import HttpApp, install_common
+from arinova.http.router import ArinovaRouter
 from arinova.state import AppState
 
+
+class Area(Protocol):
+    """A module (or object) that registers its routes."""
+
+    def mount(self, router: Router, state: AppState) -> None: ...
+
+
 # Each area module exposes ``mount(router, state)``.
-AREAS = (health,)
+AREAS: tuple[Area, ...] = (health, sockets_fallback, agents, auth_routes)
 
 
-def build_http_app(state: AppState) -> Application:
-    router = Router()
-    for area in AREAS:
+def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp:
+    """The HTTP app with every area's routes (``extra_areas``: e.g. test-only routes)."""
+    router = ArinovaRouter()
+    for area in (*AREAS, *extra_areas):
         area.mount(router, state)
-    app = Application(router=router)
+    app = HttpApp(router=router)
     install_common(app, state)
     return app

@@ -1,11 +1,201 @@
-"""Behaviour every route shares (contract rest.md §1): placeholder, filled in below."""
+"""Behaviour every route shares (contract rest.md §1), in one pass per request.
+
+For CPU's sake this is not a chain of BlackSheep middlewares but the app's request
+entry point (``HttpApp.handle``), in the original's order:
+
+1. request id: ``x-request-id`` or a new UUID v4, in ``arinova.logs.request_id_var``
+   for every log line of the request (never echoed);
+2. ``OPTIONS`` on any path → CORS preflight (204 / 400), nothing else runs;
+3. route lookup (``ArinovaRouter``); unknown → Fastify's 404 body;
+4. rate limit (every route but ``/health``, ``/ws``, ``/ws/agent``): headers on the
+   response, 429 when over;
+5. body parsing (``arinova.http.body``): 400/413/415 before the handler runs;
+6. the handler; ``ApiError`` → its status/body/headers, anything else → logged with the
+   request id, 500 ``{"error":"Internal server error","code":"INTERNAL_ERROR"}``;
+7. CORS headers on every response.
+
+BlackSheep middlewares added by areas (``app.middlewares``) still wrap their handlers.
+Responses are written by ``send_response``: as BlackSheep's writer, but a 204/304
+carries neither ``content-length`` nor ``content-type`` (as the original), and HEAD
+responses keep the GET headers without producing the body.
+"""
 
 from __future__ import annotations
 
-from blacksheep import Application
+import logging
+import time
+from typing import Any, Final
+from uuid import uuid4
 
+import orjson
+from blacksheep import Application, Content, Request, Response
+from blacksheep.exceptions import HTTPException, MessageAborted
+
+from arinova.errors import ApiError
+from arinova.http.body import parse_body
+from arinova.http.cors import Cors
+from arinova.http.ratelimit import RateLimiter
+from arinova.http.router import ArinovaRouter, RouteMatch
+from arinova.logs import request_id_var
 from arinova.state import AppState
 
+#: routes outside the HTTP rate limit (decisions.md Q04)
+RATE_LIMIT_EXEMPT: Final = frozenset({b"/health", b"/ws", b"/ws/agent"})
+#: longest client-supplied request id kept for the logs
+MAX_REQUEST_ID: Final = 200
 
-def install_common(app: Application, state: AppState) -> None:
-    return None
+log = logging.getLogger("arinova.http")
+
+
+def error_response(error: ApiError) -> Response:
+    """The response a client sees for an ``ApiError``."""
+    content = (
+        None
+        if error.body is None
+        else Content(error.content_type.encode(), orjson.dumps(error.body))
+    )
+    headers = [
+        (name.lower().encode(), value.encode("latin-1")) for name, value in error.headers.items()
+    ]
+    return Response(error.status, headers, content)
+
+
+def raw_url(request: Any) -> str:
+    """The request target as sent (path and query), as Node's ``req.url``."""
+    query: bytes = request._raw_query
+    path: bytes = request._path + b"?" + query if query else request._path
+    return path.decode("latin-1")
+
+
+class Pipeline:
+    def __init__(self, state: AppState, router: ArinovaRouter) -> None:
+        self.router = router
+        self.cors = Cors(state.settings.cors_origins)
+        self.limiter = RateLimiter(state, state.settings)
+
+    async def handle(self, request: Any) -> Response:
+        started = time.perf_counter()
+        raw_id = request.get_first_header(b"x-request-id")
+        request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
+        if request.method == "OPTIONS":
+            return self.cors.preflight(request)
+        match = self.router.match(request.method, request._path)
+        if match is None:
+            response = error_response(ApiError.route_not_found(request.method, raw_url(request)))
+        else:
+            request.route_values = match.values
+            response = await self._run(request, match)
+        _add_headers(response, self.cors.headers(request.get_first_header(b"origin")))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request completed",
+                extra={
+                    "method": request.method,
+                    "url": raw_url(request),
+                    "status": response.status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return response
+
+    async def _run(self, request: Any, match: RouteMatch) -> Response:
+        limit_headers = None
+        try:
+            if match.route.pattern not in RATE_LIMIT_EXEMPT:
+                limit_headers = await self.limiter.hit(request)
+            await parse_body(request)
+            response: Response | None = await match.handler(request)
+            if response is None:
+                response = Response(204, None, None)
+        except ApiError as error:
+            if error.status >= 500:
+                log.error("request failed: %s", error)
+            response = error_response(error)
+        except HTTPException as error:
+            response = error_response(_from_http_exception(error))
+        except MessageAborted:
+            log.debug("client went away while sending the body")
+            response = Response(400, None, None)
+        except Exception:
+            log.exception("Unhandled error")
+            response = error_response(ApiError.internal())
+        if limit_headers:
+            _add_headers(response, limit_headers)
+        return response
+
+
+def _add_headers(response: Response, headers: list[tuple[bytes, bytes]]) -> None:
+    add = response.add_header
+    for name, value in headers:
+        add(name, value)
+
+
+def _from_http_exception(error: HTTPException) -> ApiError:
+    status = int(error.status)
+    if status >= 500:
+        log.error("request failed: %s", error)
+        return ApiError.internal()
+    return ApiError.framework(status, str(error) or "Error")
+
+
+async def send_response(response: Response, send: Any, head: bool) -> None:
+    headers = response.headers.values
+    if headers is None:
+        headers = []
+    content: Any = response.content
+    status = response.status
+    if content is not None:
+        headers.append((b"content-type", content.type or b"application/octet-stream"))
+        if content.length >= 0:
+            headers.append((b"content-length", str(content.length).encode()))
+    elif status != 204 and status != 304 and not _has(headers, b"content-length"):
+        headers.append((b"content-length", b"0"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if content is None or head:
+        await send({"type": "http.response.body", "body": b""})
+    elif content.body is not None and content.length >= 0:
+        await send({"type": "http.response.body", "body": content.body})
+    else:
+        async for chunk in content.get_parts():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in headers)
+
+
+class HttpApp(Application):  # type: ignore[misc]
+    """The BlackSheep application with the shared pipeline as its request entry point."""
+
+    pipeline: Pipeline
+
+    router: ArinovaRouter
+
+    async def start(self) -> None:
+        await super().start()  # type: ignore[no-untyped-call]
+        self.router.freeze()
+
+    async def stop(self) -> None:
+        await super().stop()  # type: ignore[no-untyped-call]
+
+    async def handle(self, request: Request) -> Response:
+        response: Response = await self.pipeline.handle(request)
+        return response
+
+    async def _handle_http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not self.started:
+            await self.start()
+        request: Any = self.instantiate_request(scope, receive)
+        response = await self.pipeline.handle(request)
+        await send_response(response, send, scope["method"] == "HEAD")
+        request.scope = None
+        request.dispose()
+
+
+def install_common(app: HttpApp, state: AppState) -> None:
+    """Attach the shared pipeline to ``app`` (built on an ``ArinovaRouter``)."""
+    if not isinstance(app.router, ArinovaRouter):
+        raise TypeError("the HTTP app must use an ArinovaRouter")
+    app.pipeline = Pipeline(state, app.router)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 import uvicorn
 
 from arinova.app import ArinovaApp, create_app
+from arinova.http import Area
 from arinova.realtime.endpoint import Endpoint
 from arinova.realtime.routes import socket_endpoints
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
@@ -80,9 +81,10 @@ class Server:
         *,
         socket_endpoints: EndpointsFactory = socket_endpoints,
         dispatch_limits: DispatchLimits = DEFAULT_LIMITS,
+        extra_areas: Iterable[Area] = (),
     ) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, extra_areas)
         self.routes = make_routes(self.app.state, socket_endpoints, dispatch_limits)
         self.config = make_config(self.app, settings, self.routes)
         self._uv = uvicorn.Server(self.config)

@@ -1,0 +1,82 @@
+"""The global HTTP rate limit (rest.md §1.5, quirks Q04/Q05 fixed as decided).
+
+A fixed window per client that starts at the client's first request: at most
+``settings.rate_limit_max`` requests per ``settings.rate_limit_window_s``. Counters live
+in the key-value store (``http:rate:<ip>``) so every worker of a deployment shares them.
+The client is the TCP peer, or the left-most ``X-Forwarded-For`` entry when
+``settings.trust_proxy`` is on. If the store fails, requests are let through (and the
+store is left alone for a second) rather than failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final
+
+from blacksheep import Request
+
+from arinova.errors import ApiError
+from arinova.settings import Settings
+from arinova.state import AppState
+
+KEY_PREFIX: Final = "http:rate:"
+#: after a store failure, skip limiting for this long
+FAIL_OPEN_S: Final = 1.0
+
+Headers = list[tuple[bytes, bytes]]
+
+log = logging.getLogger("arinova.http")
+
+
+def client_ip(request: Request, trust_proxy: bool) -> str:
+    if trust_proxy:
+        forwarded = request.get_first_header(b"x-forwarded-for")
+        if forwarded:
+            first = forwarded.split(b",", 1)[0].strip()
+            if first:
+                return first.decode("latin-1")
+    scope = request.scope
+    client = scope.get("client") if scope else None
+    return str(client[0]) if client else ""
+
+
+class RateLimiter:
+    def __init__(self, state: AppState, settings: Settings) -> None:
+        self._state = state
+        self.limit = settings.rate_limit_max
+        self.window_ms = settings.rate_limit_window_s * 1000
+        self.trust_proxy = settings.trust_proxy
+        self._limit_header = str(self.limit).encode()
+        self._skip_until = 0.0
+
+    async def hit(self, request: Request) -> Headers | None:
+        """Count the request. Returns the ``x-ratelimit-*`` headers for the response
+        (``None`` when the store is unavailable); raises the 429 ``ApiError`` when the
+        client is over the limit."""
+        if self._skip_until and time.monotonic() < self._skip_until:
+            return None
+        key = KEY_PREFIX + client_ip(request, self.trust_proxy)
+        try:
+            count, ttl_ms = await self._state.kv.incr_with_ttl(key, self.window_ms)
+        except Exception as exc:
+            if not self._skip_until:
+                log.warning("rate limit store unavailable, not limiting: %s", exc)
+            self._skip_until = time.monotonic() + FAIL_OPEN_S
+            return None
+        self._skip_until = 0.0
+        reset = str(-(-ttl_ms // 1000)).encode()
+        if count <= self.limit:
+            return [
+                (b"x-ratelimit-limit", self._limit_header),
+                (b"x-ratelimit-remaining", str(self.limit - count).encode()),
+                (b"x-ratelimit-reset", reset),
+            ]
+        raise ApiError.rate_limited(
+            {
+                "x-ratelimit-limit": self._limit_header.decode(),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": reset.decode(),
+                "retry-after": reset.decode(),
+            }
+        )

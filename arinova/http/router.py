@@ -1,0 +1,160 @@
+"""Route matching with the original router's rules (find-my-way, contract rest.md §1.1).
+
+Areas register routes on ``ArinovaRouter`` with BlackSheep's usual calls
+(``router.add_get("/api/agents/:id", handler)``); handlers read parameters from
+``request.route_values`` (``{"id": "..."}``, percent-decoded; a trailing ``*`` is
+``"tail"``). Matching differs from BlackSheep's own:
+
+* paths are exact and case-sensitive; a trailing slash is a different path;
+* a static segment wins over a parameter at the same position, with backtracking;
+* a parameter never matches an empty segment (quirk Q56, FIX-SAFE: ``/api/agents/``
+  and ``/api/agents//stats`` answer the unknown-route 404, never 500) nor one longer
+  than 100 characters;
+* a ``*`` at the end matches the rest of the path, slashes included (``/uploads/*``);
+* HEAD falls back to the GET route (the pipeline sends no body).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import unquote
+
+from blacksheep import Router
+
+MAX_PARAM_LENGTH: Final = 100
+TAIL: Final = "tail"
+
+
+class RouteMatch:
+    """What the pipeline needs from a match: the route (its ``handler`` is read at call
+    time, after BlackSheep has normalised it), the parameters, the pattern."""
+
+    __slots__ = ("route", "values")
+
+    def __init__(self, route: Any, values: dict[str, str]) -> None:
+        self.route = route
+        self.values = values
+
+    @property
+    def handler(self) -> Any:
+        return self.route.handler
+
+    @property
+    def pattern(self) -> str:
+        return str(self.route.pattern.decode())
+
+
+class _Leaf:
+    __slots__ = ("names", "route")
+
+    def __init__(self, route: Any, names: tuple[str, ...]) -> None:
+        self.route = route
+        self.names = names
+
+
+class _Node:
+    __slots__ = ("leaf", "param", "static", "wildcard")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.leaf: _Leaf | None = None
+        self.wildcard: _Leaf | None = None
+
+
+def _param_name(segment: str) -> str | None:
+    if segment.startswith(":"):
+        return segment[1:]
+    if len(segment) > 2 and segment[0] + segment[-1] in ("{}", "<>"):
+        return segment[1:-1].rpartition(":")[2]
+    return None
+
+
+def _segments(path: str) -> list[str]:
+    return path[1:].split("/")
+
+
+class RouteTable:
+    """One segment tree per HTTP method."""
+
+    def __init__(self) -> None:
+        self._trees: dict[str, _Node] = {}
+
+    def add(self, method: str, pattern: str, route: Any) -> None:
+        node = self._trees.setdefault(method, _Node())
+        names: list[str] = []
+        segments = _segments(pattern)
+        for index, segment in enumerate(segments):
+            if segment == "*" and index == len(segments) - 1:
+                names.append(TAIL)
+                if node.wildcard is None:
+                    node.wildcard = _Leaf(route, tuple(names))
+                return
+            name = _param_name(segment)
+            if name is not None:
+                names.append(name)
+                if node.param is None:
+                    node.param = _Node()
+                node = node.param
+            else:
+                node = node.static.setdefault(segment, _Node())
+        if node.leaf is None:
+            node.leaf = _Leaf(route, tuple(names))
+
+    def match(self, method: str, path: bytes) -> RouteMatch | None:
+        if not path.startswith(b"/"):
+            return None
+        text = path.decode("utf-8", "replace")
+        segments = [unquote(s) if "%" in s else s for s in _segments(text)]
+        tree = self._trees.get(method)
+        found = _walk(tree, segments, 0, []) if tree is not None else None
+        if found is None and method == "HEAD":
+            tree = self._trees.get("GET")
+            found = _walk(tree, segments, 0, []) if tree is not None else None
+        if found is None:
+            return None
+        leaf, values = found
+        return RouteMatch(leaf.route, dict(zip(leaf.names, values, strict=True)))
+
+
+def _walk(
+    node: _Node, segments: list[str], index: int, values: list[str]
+) -> tuple[_Leaf, list[str]] | None:
+    if index == len(segments):
+        return (node.leaf, values) if node.leaf is not None else None
+    segment = segments[index]
+    child = node.static.get(segment)
+    if child is not None:
+        found = _walk(child, segments, index + 1, values)
+        if found is not None:
+            return found
+    if node.param is not None and 0 < len(segment) <= MAX_PARAM_LENGTH:
+        found = _walk(node.param, segments, index + 1, [*values, segment])
+        if found is not None:
+            return found
+    if node.wildcard is not None:
+        return node.wildcard, [*values, "/".join(segments[index:])]
+    return None
+
+
+class ArinovaRouter(Router):  # type: ignore[misc]
+    """BlackSheep's router for registration; ``match`` for lookups (see module doc).
+    ``freeze()`` builds the table once the app has started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._table: RouteTable | None = None
+
+    def freeze(self) -> None:
+        table = RouteTable()
+        for method, routes in self.routes.items():
+            name = method.decode() if isinstance(method, bytes) else str(method)
+            for route in routes:
+                table.add(name, route.pattern.decode(), route)
+        self._table = table
+
+    def match(self, method: str, path: bytes) -> RouteMatch | None:
+        if self._table is None:
+            self.freeze()
+            assert self._table is not None
+        return self._table.match(method, path)
