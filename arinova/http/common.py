@@ -14,7 +14,7 @@ entry point (``HttpApp.handle``), in the original's order:
    request id, 500 ``{"error":"Internal server error","code":"INTERNAL_ERROR"}``;
 7. CORS headers on every response.
 
-BlackSheep middlewares added by areas (``app.middlewares``) still wrap their handlers.
+Handlers are called directly (no BlackSheep middlewares, binding or normalisation).
 Responses are written by ``send_response``: as BlackSheep's writer, but a 204/304
 carries neither ``content-length`` nor ``content-type`` (as the original), and HEAD
 responses keep the GET headers without producing the body.
@@ -104,7 +104,7 @@ class Pipeline:
             if match.route.pattern not in RATE_LIMIT_EXEMPT:
                 limit_headers = await self.limiter.hit(request)
             await parse_body(request)
-            response: Response | None = await match.handler(request)
+            response: Response | None = await match.route.handler(request)
             if response is None:
                 response = Response(204, None, None)
         except ApiError as error:
@@ -175,7 +175,6 @@ class HttpApp(Application):  # type: ignore[misc]
 
     async def start(self) -> None:
         await super().start()  # type: ignore[no-untyped-call]
-        self.router.freeze()
 
     async def stop(self) -> None:
         await super().stop()  # type: ignore[no-untyped-call]

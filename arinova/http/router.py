@@ -1,7 +1,8 @@
 """Route matching with the original router's rules (find-my-way, contract rest.md §1.1).
 
 Areas register routes on ``ArinovaRouter`` with BlackSheep's usual calls
-(``router.add_get("/api/agents/:id", handler)``); handlers read parameters from
+(``router.add_get("/api/agents/:id", handler)``, ``:name`` or ``{name}`` parameters);
+handlers are ``async def handler(request) -> Response | None`` and read parameters from
 ``request.route_values`` (``{"id": "..."}``, percent-decoded; a trailing ``*`` is
 ``"tail"``). Matching differs from BlackSheep's own:
 
@@ -40,8 +41,8 @@ class RouteMatch:
         return self.route.handler
 
     @property
-    def pattern(self) -> str:
-        return str(self.route.pattern.decode())
+    def pattern(self) -> bytes:
+        return bytes(self.route.pattern)
 
 
 class _Leaf:
@@ -137,24 +138,49 @@ def _walk(
     return None
 
 
+class Route:
+    __slots__ = ("handler", "method", "pattern")
+
+    def __init__(self, method: str, pattern: str, handler: Any) -> None:
+        self.method = method
+        self.pattern = pattern.encode()
+        self.handler = handler
+
+    def __repr__(self) -> str:
+        return f"<Route {self.method} {self.pattern.decode()}>"
+
+
+class RouteDuplicate(ValueError):
+    pass
+
+
 class ArinovaRouter(Router):  # type: ignore[misc]
-    """BlackSheep's router for registration; ``match`` for lookups (see module doc).
-    ``freeze()`` builds the table once the app has started."""
+    """Registration with BlackSheep's calls (``add_get``, ``add_post``, ``add(method,
+    ...)``), lookups with ``match`` (see the module doc).
+
+    Handlers are called as they are: ``async def handler(request) -> Response | None``
+    (plain functions or bound methods); BlackSheep's dependency injection and
+    response normalisation are not involved, so they cost nothing per request."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._table: RouteTable | None = None
+        self._table = RouteTable()
+        self._seen: set[tuple[str, str]] = set()
+        self.registered: list[Route] = []
 
-    def freeze(self) -> None:
-        table = RouteTable()
-        for method, routes in self.routes.items():
-            name = method.decode() if isinstance(method, bytes) else str(method)
-            for route in routes:
-                table.add(name, route.pattern.decode(), route)
-        self._table = table
+    def add(
+        self, method: str, pattern: Any, handler: Any, filters: Any = None, *, name: Any = None
+    ) -> None:
+        text = pattern.decode() if isinstance(pattern, bytes) else str(pattern)
+        if not text.startswith("/"):
+            text = "/" + text
+        method = method.upper()
+        if (method, text) in self._seen:
+            raise RouteDuplicate(f"route {method} {text} is registered twice")
+        self._seen.add((method, text))
+        route = Route(method, text, handler)
+        self.registered.append(route)
+        self._table.add(method, text, route)
 
     def match(self, method: str, path: bytes) -> RouteMatch | None:
-        if self._table is None:
-            self.freeze()
-            assert self._table is not None
         return self._table.match(method, path)
