@@ -7,7 +7,16 @@ from typing import Protocol
 
 from blacksheep import Router
 
-from arinova.http import agents, auth_routes, health, sockets_fallback
+from arinova.http import (
+    agents,
+    auth_routes,
+    conversations,
+    groups,
+    health,
+    messages,
+    reactions,
+    sockets_fallback,
+)
 from arinova.http.common import HttpApp, install_common
 from arinova.http.router import ArinovaRouter
 from arinova.state import AppState
@@ -21,6 +30,7 @@ class Area(Protocol):
 
 # Each area module exposes ``mount(router, state)``.
 AREAS: tuple[Area, ...] = (health, sockets_fallback, agents, auth_routes)
+AREAS += (conversations, groups, messages, reactions)
 
 
 def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp:

@@ -1,0 +1,223 @@
+"""Messages: a conversation's pages, single delete, search (contract rest.md §3.7).
+
+Pages are keyset-paged on (created_at, seq, id), the cursor looked up in the conversation
+itself; ``before``/``after`` never return the cursor and ``around`` returns it once (quirk
+Q17 fixed), with the original's response keys. ``limit`` is parsed like ``parseInt`` and
+clamped (quirk Q16). A page costs two statements whatever its size: the conversation with
+its cursor, then the messages with all their attachments; streaming replies get their live
+text from the stream cache in one MGET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+from uuid import UUID
+
+from asyncpg import Record
+from blacksheep import Request, Response, Router
+
+from arinova.db.queries import messages as q
+from arinova.errors import ApiError
+from arinova.http.conversations import conversation_id_of, conversation_not_found
+from arinova.http.responses import empty_response, json_response
+from arinova.http.validate import parse_uuid, query_int, query_param
+from arinova.settings import Settings
+from arinova.state import AppState
+from arinova.timefmt import iso
+
+PAGE_DEFAULT: Final = 50
+PAGE_MAX: Final = 100
+SEARCH_DEFAULT: Final = 20
+SEARCH_MAX: Final = 50
+#: a PostgreSQL integer
+OFFSET_MAX: Final = 2**31 - 1
+#: the stream cache key of a reply still streaming (behaviours.md §13)
+STREAM_KEY_PREFIX: Final = "stream:"
+
+
+def attachment_url_prefix(settings: Settings) -> str:
+    """Attachment URLs are computed at read time from the current storage (rest.md §2.6)."""
+    if settings.r2_enabled:
+        return settings.r2_public_url + "/"
+    return "/uploads/"
+
+
+def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
+    """Rows of (message, attachment) — attachments following their message — to the
+    MessageWithAttachments shape (rest.md §2.5), in row order."""
+    messages: list[dict[str, Any]] = []
+    current: list[dict[str, Any]] = []
+    last_id = None
+    for row in rows:
+        message_id = row["id"]
+        if message_id != last_id:
+            last_id = message_id
+            current = []
+            messages.append(
+                {
+                    "id": message_id,
+                    "conversationId": row["conversation_id"],
+                    "seq": row["seq"],
+                    "role": row["role"],
+                    "content": row["content"],
+                    "status": row["status"],
+                    "createdAt": iso(row["created_at"]),
+                    "updatedAt": iso(row["updated_at"]),
+                    "attachments": current,
+                }
+            )
+        if row["att_id"] is not None:
+            current.append(
+                {
+                    "id": row["att_id"],
+                    "messageId": message_id,
+                    "fileName": row["att_file_name"],
+                    "fileType": row["att_file_type"],
+                    "fileSize": row["att_file_size"],
+                    "url": url_prefix + row["att_storage_path"],
+                    "createdAt": iso(row["att_created_at"]),
+                }
+            )
+    return messages
+
+
+async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> None:
+    """Replace the content of replies still streaming with the stream cache's text
+    (when the cache has a non-empty value); a cache failure leaves the stored text."""
+    streaming = [m for m in messages if m["status"] == "streaming"]
+    if not streaming:
+        return
+    try:
+        values = await state.kv.mget([STREAM_KEY_PREFIX + m["id"] for m in streaming])
+    except Exception:
+        state.log.warning("messages: stream cache read failed", exc_info=True)
+        return
+    for message, value in zip(streaming, values, strict=True):
+        if value:
+            message["content"] = value.decode("utf-8", "replace")
+
+
+def mount(router: Router, state: AppState) -> None:
+    url_prefix = attachment_url_prefix(state.settings)
+
+    async def fetch_page(query: str, *args: Any) -> list[dict[str, Any]]:
+        rows = await state.db.fetch(query, *args)
+        return fold_page(rows, url_prefix)
+
+    async def list_messages(request: Request) -> Response:
+        user = await state.auth.require_user(request)
+        conversation_id = conversation_id_of(request)
+        limit = query_int(request, "limit", default=PAGE_DEFAULT, minimum=1, maximum=PAGE_MAX)
+        # precedence of the original: around, then after, then before; empty = absent
+        around = query_param(request, "around")
+        after = query_param(request, "after")
+        before = query_param(request, "before")
+        raw_cursor: str | None
+        if around:
+            mode, raw_cursor = "around", around
+        elif after:
+            mode, raw_cursor = "after", after
+        else:
+            mode, raw_cursor = "before", before
+        cursor_id = parse_uuid(raw_cursor)
+
+        context = await state.db.fetchrow(q.PAGE_CONTEXT.sql, conversation_id, user.id, cursor_id)
+        if context is None:
+            raise conversation_not_found()
+        cursor = context["cursor_id"]
+        key = (context["cursor_created_at"], context["cursor_seq"], cursor)
+
+        if mode == "around":
+            if cursor is None:
+                raise ApiError.message(404, "Target message not found")
+            half = limit // 2
+            page = await fetch_page(q.PAGE_AROUND.sql, conversation_id, half + 1, *key)
+            target_at = next(i for i, m in enumerate(page) if m["id"] == cursor)
+            older, target, newer = page[:target_at], page[target_at], page[target_at + 1 :]
+            has_more_up = len(older) > half
+            has_more_down = len(newer) > half
+            older = older[max(0, len(older) - half) :] if half else []
+            newer = newer[:half]
+            body: dict[str, Any] = {
+                "messages": [*older, target, *newer],
+                "hasMore": has_more_up,
+                "hasMoreUp": has_more_up,
+                "hasMoreDown": has_more_down,
+            }
+            if not has_more_up:
+                body["nextCursor"] = None
+            elif older:
+                body["nextCursor"] = older[0]["id"]
+            # else: the original's ``olderItems[0]?.id`` is undefined and the key is dropped
+            await with_live_text(state, body["messages"])
+            return json_response(200, body)
+
+        if mode == "after":
+            if cursor is None:
+                return json_response(200, {"messages": [], "hasMore": False, "hasMoreDown": False})
+            page = await fetch_page(q.PAGE_AFTER.sql, conversation_id, limit + 1, *key)
+            has_more_down = len(page) > limit
+            page = page[:limit]
+            await with_live_text(state, page)
+            return json_response(
+                200, {"messages": page, "hasMore": False, "hasMoreDown": has_more_down}
+            )
+
+        if cursor is None:  # no cursor, or one that is not a message of this conversation
+            page = await fetch_page(q.PAGE_LATEST.sql, conversation_id, limit + 1)
+        else:
+            page = await fetch_page(q.PAGE_BEFORE.sql, conversation_id, limit + 1, *key)
+        has_more = len(page) > limit
+        if has_more:
+            page = page[len(page) - limit :]
+        await with_live_text(state, page)
+        return json_response(
+            200,
+            {
+                "messages": page,
+                "hasMore": has_more,
+                "nextCursor": page[0]["id"] if has_more else None,
+            },
+        )
+
+    async def delete_message(request: Request) -> Response:
+        user = await state.auth.require_user(request)
+        conversation_id = conversation_id_of(request, "conversationId")
+        message_id: UUID | None = parse_uuid(request.route_values.get("messageId"))
+        row = await state.db.fetchrow(q.DELETE.sql, conversation_id, message_id, user.id)
+        if row is None or not row["found"]:
+            raise conversation_not_found()
+        if not row["deleted"]:
+            raise ApiError.message(404, "Message not found")
+        return empty_response(204)
+
+    async def search(request: Request) -> Response:
+        user = await state.auth.require_user(request)
+        text = query_param(request, "q")
+        if not text or not text.strip() or "\x00" in text:
+            return json_response(200, {"results": [], "total": 0})
+        limit = query_int(request, "limit", default=SEARCH_DEFAULT, minimum=1, maximum=SEARCH_MAX)
+        offset = query_int(request, "offset", default=0, minimum=0, maximum=OFFSET_MAX)
+        rows = await state.db.fetch(q.SEARCH.sql, user.id, f"%{text}%", limit, offset)
+        results = [
+            {
+                "messageId": row["message_id"],
+                "conversationId": row["conversation_id"],
+                "content": row["content"],
+                "role": row["role"],
+                "createdAt": iso(row["created_at"]),
+                "conversationTitle": row["conversation_title"],
+                "agentId": row["agent_id"],
+                "agentName": row["agent_name"],
+                "agentAvatarUrl": row["agent_avatar_url"],
+            }
+            for row in rows
+            if row["message_id"] is not None
+        ]
+        total = rows[0]["total"] if rows else 0
+        return json_response(200, {"results": results, "total": total})
+
+    router.add_get("/api/messages/search", search)
+    router.add_get("/api/conversations/:id/messages", list_messages)
+    router.add_delete("/api/conversations/:conversationId/messages/:messageId", delete_message)
