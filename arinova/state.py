@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from arinova.auth import Authenticator
     from arinova.kv import KV
     from arinova.settings import Settings
+    from arinova.storage import Storage
 
 
 @dataclass(eq=False)
@@ -28,6 +29,7 @@ class AppState:
     _db: asyncpg.Pool | None = None
     _kv: KV | None = None
     _auth: Authenticator | None = None
+    _storage: Storage | None = None
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -47,11 +49,18 @@ class AppState:
             raise RuntimeError("authentication is not ready (server not started)")
         return self._auth
 
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            raise RuntimeError("file storage is not open (server not started)")
+        return self._storage
+
     async def open(self) -> None:
         from arinova.auth import Authenticator
         from arinova.db.migrate import prepare_database
         from arinova.db.pool import create_pool
         from arinova.kv import create_kv
+        from arinova.storage import open_storage
 
         await prepare_database(self.settings.database_url)
         self._db = await create_pool(
@@ -60,8 +69,12 @@ class AppState:
         )
         self._kv = await create_kv(self.settings.redis_url)
         self._auth = Authenticator(self.settings, self._db, self._kv, self.log)
+        self._storage = await open_storage(self.settings)
 
     async def close(self) -> None:
+        if self._storage is not None:
+            await self._storage.close()
+            self._storage = None
         if self._auth is not None:
             await self._auth.close()
             self._auth = None

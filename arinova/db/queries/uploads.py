@@ -1,0 +1,67 @@
+"""SQL of the uploads area: chat file uploads, attachments, agent avatars (rest.md §3.9,
+§3.3 avatar). Ownership is part of every statement, so another user's conversation,
+attachment or agent looks exactly like an unknown one.
+"""
+
+from arinova.db.queries import Query
+
+_NOW = "(now() AT TIME ZONE 'UTC')"
+
+#: $1 conversation id, $2 user id. No row: not the caller's conversation.
+OWN_CONVERSATION = Query(
+    "uploads.own_conversation",
+    "SELECT type::text AS type FROM conversations WHERE id = $1::uuid AND user_id = $2::text",
+)
+
+#: $1 conversation id, $2 seq, $3 content, $4 file name, $5 file type, $6 file size,
+#: $7 storage path. The user's message and its attachment, in one statement.
+INSERT_MESSAGE_WITH_ATTACHMENT = Query(
+    "uploads.insert_message_with_attachment",
+    f"""
+    WITH m AS (
+        INSERT INTO messages (conversation_id, seq, role, content, status,
+                              created_at, updated_at)
+        VALUES ($1::uuid, $2::int, 'user', $3::text, 'completed', {_NOW}, {_NOW})
+        RETURNING id, conversation_id, seq, role, content, status, created_at, updated_at
+    ), a AS (
+        INSERT INTO attachments (message_id, file_name, file_type, file_size,
+                                 storage_path, created_at)
+        SELECT m.id, $4::varchar, $5::varchar, $6::int, $7::text, {_NOW} FROM m
+        RETURNING id, created_at
+    )
+    SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.seq,
+           m.role::text AS role, m.content, m.status::text AS status,
+           m.created_at, m.updated_at,
+           a.id::text AS attachment_id, a.created_at AS attachment_created_at
+    FROM m, a
+    """,
+)
+
+#: $1 attachment id, $2 user id: the attachment when its conversation is the caller's.
+OWN_ATTACHMENT = Query(
+    "uploads.own_attachment",
+    """
+    SELECT a.id::text AS id, a.message_id::text AS message_id, a.file_name, a.file_type,
+           a.file_size, a.storage_path, a.created_at
+    FROM attachments a
+    JOIN messages m ON m.id = a.message_id
+    JOIN conversations c ON c.id = m.conversation_id
+    WHERE a.id = $1::uuid AND c.user_id = $2::text
+    """,
+)
+
+#: $1 agent id, $2 owner id
+OWN_AGENT = Query(
+    "uploads.own_agent",
+    "SELECT id::text FROM agents WHERE id = $1::uuid AND owner_id = $2::text",
+)
+
+#: $1 agent id, $2 owner id, $3 avatar URL. No row: the agent is gone.
+SET_AVATAR = Query(
+    "uploads.set_avatar",
+    f"""
+    UPDATE agents SET avatar_url = $3::text, updated_at = {_NOW}
+    WHERE id = $1::uuid AND owner_id = $2::text
+    RETURNING avatar_url
+    """,
+)

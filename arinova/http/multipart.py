@@ -1,0 +1,430 @@
+"""A streaming ``multipart/form-data`` reader for the upload routes (contract rest.md §1.8).
+
+The whole form is read before the handler acts (quirk Q28), chunk by chunk as it
+arrives: the first file part is kept (up to ``keep_bytes``), the text fields a handler
+asks for are kept (up to 1 MiB each, like busboy), everything else is dropped. Memory
+stays below ``keep_bytes`` + 1 MiB per wanted field + one part header + one chunk.
+
+Errors carry the original's bodies (``{"error": ..., "code": "INTERNAL_ERROR"}``):
+406 not multipart, 413 file too large / too many parts, 400 prototype field name. A
+malformed body (no boundary, truncated form, bad part header) answers 400 with
+busboy's message where the original crashed with 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from blacksheep import Request
+
+from arinova.errors import ApiError
+
+NOT_MULTIPART: Final = "the request is not multipart"
+FILE_TOO_LARGE: Final = "request file too large"
+PARTS_LIMIT: Final = "reach parts limit"
+PROTOTYPE_FIELD: Final = "prototype property is not allowed as field name"
+
+#: busboy's defaults as the original ran them
+MAX_PARTS: Final = 1000
+MAX_FIELD_BYTES: Final = 1024 * 1024
+MAX_FIELD_NAME_BYTES: Final = 100
+MAX_HEADER_BYTES: Final = 80 * 1024
+MAX_HEADER_PAIRS: Final = 2000
+MAX_BOUNDARY_BYTES: Final = 70 * 4  # RFC 2046 says 70; allow generous clients
+
+#: names of ``Object.prototype`` members: the original refused them as field names
+_PROTOTYPE_NAMES: Final = frozenset(
+    {
+        "__proto__",
+        "__defineGetter__",
+        "__defineSetter__",
+        "__lookupGetter__",
+        "__lookupSetter__",
+        "constructor",
+        "hasOwnProperty",
+        "isPrototypeOf",
+        "propertyIsEnumerable",
+        "toLocaleString",
+        "toString",
+        "valueOf",
+    }
+)
+
+#: called with (file name, normalised content type) when the first file part starts;
+#: may raise ``ApiError`` to refuse the upload before its bytes are read
+FileCheck = Callable[[str, str], None]
+
+
+@dataclass(slots=True)
+class UploadedFile:
+    field_name: str
+    file_name: str
+    #: the part's media type, lower-cased without parameters; ``text/plain`` if absent
+    content_type: str
+    #: the first ``keep_bytes`` bytes (all of them when ``size <= keep_bytes``)
+    data: bytes
+    size: int
+
+
+@dataclass(slots=True)
+class Form:
+    file: UploadedFile | None = None
+    #: first value of each wanted text field
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def is_multipart(request: Request) -> bool:
+    content_type = request.get_first_header(b"content-type")
+    if content_type is None:
+        return False
+    return content_type.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
+
+
+async def read_form(
+    request: Request,
+    *,
+    max_file_size: int,
+    keep_bytes: int | None = None,
+    wanted_fields: Collection[str] = (),
+    check_file: FileCheck | None = None,
+) -> Form:
+    """Read the whole multipart body of ``request``.
+
+    ``max_file_size``: a file part longer than this answers 413 as soon as it is passed.
+    ``keep_bytes``: how much of the first file to keep (default: all of it).
+    """
+    content_type = request.get_first_header(b"content-type")
+    if content_type is None or not is_multipart(request):
+        raise ApiError.framework(406, NOT_MULTIPART)
+    boundary = boundary_of(content_type)
+    collector = _Collector(
+        max_file_size=max_file_size,
+        keep_bytes=max_file_size if keep_bytes is None else min(keep_bytes, max_file_size),
+        wanted_fields=frozenset(wanted_fields),
+        check_file=check_file,
+    )
+    parser = MultipartParser(boundary, collector)
+    async for chunk in _body_chunks(request):
+        parser.feed(chunk)
+    parser.finish()
+    return collector.form
+
+
+async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
+    content = request.content
+    if content is None:
+        return
+    if content.body is not None:
+        yield bytes(content.body)
+        return
+    async for chunk in content.stream():
+        if chunk:
+            yield chunk
+
+
+def boundary_of(content_type: bytes) -> bytes:
+    """The ``boundary`` parameter of a multipart content type (quoted or not)."""
+    for name, value in _parse_params(content_type.decode("latin-1"))[1]:
+        if name == "boundary" and value:
+            raw = value.encode("latin-1")
+            if len(raw) <= MAX_BOUNDARY_BYTES:
+                return raw
+    raise _malformed("Multipart: Boundary not found")
+
+
+def _malformed(message: str) -> ApiError:
+    return ApiError.framework(400, message)
+
+
+class _Collector:
+    """Receives the parser's events and keeps what the handler asked for."""
+
+    __slots__ = (
+        "_buffer",
+        "_check_file",
+        "_field",
+        "_is_file",
+        "_keep",
+        "_keep_bytes",
+        "_max_file_size",
+        "_part_size",
+        "_parts",
+        "_wanted",
+        "form",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_file_size: int,
+        keep_bytes: int,
+        wanted_fields: frozenset[str],
+        check_file: FileCheck | None,
+    ) -> None:
+        self.form = Form()
+        self._max_file_size = max_file_size
+        self._keep_bytes = keep_bytes
+        self._wanted = wanted_fields
+        self._check_file = check_file
+        self._parts = 0
+        self._is_file = False
+        self._keep = False
+        self._field = ""
+        self._part_size = 0
+        self._buffer = bytearray()
+
+    def part_begin(self, headers: dict[str, str]) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise ApiError.framework(413, PARTS_LIMIT)
+        self._part_size = 0
+        self._buffer.clear()
+        self._keep = False
+        disposition = headers.get("content-disposition")
+        if disposition is None:
+            self._field = ""
+            self._is_file = False
+            return  # busboy skips a part without a disposition
+        kind, params = _parse_params(disposition)
+        if kind.lower() != "form-data":
+            self._field = ""
+            self._is_file = False
+            return
+        name: str | None = None
+        file_name: str | None = None
+        for key, value in params:
+            if key == "name":
+                name = value
+            elif key == "filename":
+                file_name = _basename(value)
+        media_type = _media_type(headers.get("content-type"))
+        field_name = _truncate_utf8(name or "", MAX_FIELD_NAME_BYTES)
+        if field_name in _PROTOTYPE_NAMES:
+            raise ApiError.framework(400, PROTOTYPE_FIELD)
+        self._field = field_name
+        self._is_file = file_name is not None or media_type == "application/octet-stream"
+        if self._is_file:
+            if self.form.file is None:
+                if self._check_file is not None:
+                    self._check_file(file_name or "", media_type)
+                self.form.file = UploadedFile(field_name, file_name or "", media_type, b"", 0)
+                self._keep = True
+        elif field_name in self._wanted and field_name not in self.form.fields:
+            self._keep = True
+
+    def part_data(self, data: bytes | bytearray | memoryview) -> None:
+        size = self._part_size + len(data)
+        self._part_size = size
+        if self._is_file:
+            if size > self._max_file_size:
+                raise ApiError.framework(413, FILE_TOO_LARGE)
+            if self._keep and len(self._buffer) < self._keep_bytes:
+                self._buffer += data[: self._keep_bytes - len(self._buffer)]
+        elif self._keep and len(self._buffer) < MAX_FIELD_BYTES:
+            self._buffer += data[: MAX_FIELD_BYTES - len(self._buffer)]
+
+    def part_end(self) -> None:
+        if not self._keep:
+            return
+        if self._is_file:
+            upload = self.form.file
+            assert upload is not None
+            upload.data = bytes(self._buffer)
+            upload.size = self._part_size
+        else:
+            self.form.fields[self._field] = self._buffer.decode("utf-8", "replace")
+        self._buffer = bytearray()
+        self._keep = False
+
+
+class MultipartParser:
+    """Incremental parser: ``feed`` chunks, then ``finish``; events go to the collector."""
+
+    _PREAMBLE, _AFTER_BOUNDARY, _HEADERS, _BODY, _DONE = range(5)
+
+    __slots__ = ("_buf", "_delimiter", "_sink", "_state")
+
+    def __init__(self, boundary: bytes, sink: _Collector) -> None:
+        self._delimiter = b"\r\n--" + boundary
+        self._sink = sink
+        self._state = self._PREAMBLE
+        # the first boundary may open the body without a line break in front
+        self._buf = bytearray(b"\r\n")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._state == self._DONE:
+            return  # epilogue
+        self._buf += chunk
+        while self._step():
+            pass
+
+    def finish(self) -> None:
+        if self._state != self._DONE:
+            raise _malformed("Unexpected end of form")
+
+    def _step(self) -> bool:
+        """Advance as far as the buffered bytes allow; False when more are needed."""
+        buf = self._buf
+        state = self._state
+        if state == self._BODY or state == self._PREAMBLE:
+            delimiter = self._delimiter
+            at = buf.find(delimiter)
+            if at < 0:
+                safe = len(buf) - len(delimiter) + 1
+                if safe > 0:
+                    if state == self._BODY:
+                        self._sink.part_data(memoryview(buf)[:safe])
+                    del buf[:safe]
+                return False
+            if state == self._BODY:
+                if at:
+                    self._sink.part_data(memoryview(buf)[:at])
+                self._sink.part_end()
+            del buf[: at + len(delimiter)]
+            self._state = self._AFTER_BOUNDARY
+            return True
+        if state == self._AFTER_BOUNDARY:
+            # transport padding (spaces, tabs) may follow a boundary
+            i = 0
+            while i < len(buf) and buf[i] in b" \t":
+                i += 1
+            if len(buf) - i < 2:
+                if i > 1024:
+                    raise _malformed("Malformed part header")
+                return False
+            end = bytes(buf[i : i + 2])
+            if end == b"--":
+                self._state = self._DONE
+                buf.clear()
+                return False
+            if end != b"\r\n":
+                raise _malformed("Malformed part header")
+            del buf[: i + 2]
+            self._state = self._HEADERS
+            return True
+        if state == self._HEADERS:
+            if buf[:2] == b"\r\n":
+                headers: dict[str, str] = {}
+                del buf[:2]
+            else:
+                end_at = buf.find(b"\r\n\r\n")
+                if end_at < 0:
+                    if len(buf) > MAX_HEADER_BYTES:
+                        raise _malformed("Malformed part header")
+                    return False
+                if end_at > MAX_HEADER_BYTES:
+                    raise _malformed("Malformed part header")
+                headers = _parse_headers(bytes(buf[:end_at]))
+                del buf[: end_at + 4]
+            self._sink.part_begin(headers)
+            self._state = self._BODY
+            return True
+        return False
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    """Part headers, names lower-cased; the first value of a repeated name wins."""
+    headers: dict[str, str] = {}
+    lines = block.split(b"\r\n")
+    if len(lines) > MAX_HEADER_PAIRS:
+        raise _malformed("Malformed part header")
+    for line in lines:
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t"):
+            continue  # obsolete folding: ignored
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise _malformed("Malformed part header")
+        key = name.strip().decode("latin-1").lower()
+        # browsers send file names as raw UTF-8 bytes
+        headers.setdefault(key, value.strip().decode("utf-8", "replace"))
+    return headers
+
+
+def _media_type(value: str | None) -> str:
+    """busboy's part type: the text before ``;``, lower-cased; ``text/plain`` if absent."""
+    if value is None:
+        return "text/plain"
+    kind = _parse_params(value)[0].strip().lower()
+    return kind or "text/plain"
+
+
+def _parse_params(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """``type; a=b; c="d e"`` → (``type``, [(``a``, ``b``), (``c``, ``d e``)]).
+
+    Quoted strings honour backslash escapes; ``name*=charset'lang'pct-encoded``
+    (RFC 5987) values are decoded and replace the plain parameter of the same name.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    escaped = False
+    for ch in value:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif in_quotes:
+            if ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_quotes = False
+            else:
+                current.append(ch)
+        elif ch == '"':
+            in_quotes = True
+        elif ch == ";":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    kind = parts[0].strip()
+    params: list[tuple[str, str]] = []
+    extended: dict[str, str] = {}
+    for part in parts[1:]:
+        name, sep, raw = part.partition("=")
+        if not sep:
+            continue
+        key = name.strip().lower()
+        if key.endswith("*"):
+            decoded = _decode_extended(raw.strip())
+            if decoded is not None:
+                extended[key[:-1]] = decoded
+            continue
+        params.append((key, raw.strip()))
+    if extended:
+        params = [(k, extended.pop(k, v)) for k, v in params]
+        params.extend(extended.items())
+    return kind, params
+
+
+def _decode_extended(value: str) -> str | None:
+    charset, sep, rest = value.partition("'")
+    if not sep:
+        return None
+    _lang, sep, encoded = rest.partition("'")
+    if not sep:
+        return None
+    try:
+        return unquote_to_bytes(encoded).decode(charset or "utf-8", "replace")
+    except LookupError:
+        return None
+
+
+def _basename(name: str) -> str:
+    """busboy drops any directory part of a file name, and ``.``/``..`` entirely."""
+    cut = max(name.rfind("/"), name.rfind("\\"))
+    if cut >= 0:
+        name = name[cut + 1 :]
+    return "" if name in (".", "..") else name
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore")

@@ -1,0 +1,60 @@
+"""Files on the local disk under ``UPLOAD_DIR`` (served by the ``/uploads/*`` route)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from arinova.storage import StorageError
+
+
+class LocalStorage:
+    def __init__(self, root: Path, base_url: str) -> None:
+        self.root = root.resolve()
+        self._link_prefix = f"{base_url}/uploads/"
+
+    def url(self, key: str) -> str:
+        return f"/uploads/{key}"
+
+    def link(self, key: str) -> str:
+        return self._link_prefix + key
+
+    def path_of(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path.parent != self.root and self.root not in path.parents:
+            raise StorageError(f"storage key escapes the upload directory: {key!r}")
+        return path
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self.path_of(key)
+        try:
+            await asyncio.to_thread(_write_new, path, data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+
+    async def delete(self, key: str) -> None:
+        path = self.path_of(key)
+        try:
+            await asyncio.to_thread(path.unlink, True)
+        except OSError as exc:
+            raise StorageError(f"cannot remove {path}: {exc}") from exc
+
+    async def close(self) -> None:
+        return None
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never replacing a file) with ``data``; nothing stays on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
