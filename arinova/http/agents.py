@@ -234,7 +234,10 @@ def mount(router: Router, state: AppState) -> None:
         if row is None:
             raise agent_not_found()
         await disconnect_agent(state, agent_id, CLOSE_AGENT_DELETED)
-        await state.kv.delete(HEALTH_KEY_PREFIX + str(agent_id))
+        try:
+            await state.kv.delete(HEALTH_KEY_PREFIX + str(agent_id))
+        except Exception:  # the cached entry expires within a minute anyway
+            state.log.warning("dropping the health cache of agent %s failed", agent_id)
         return empty_response(204)
 
     router.add_post("/api/agents", create_agent)
