@@ -329,9 +329,12 @@ class Int(Num):
 
 
 class Any_(Field):
-    """Any JSON value, unchecked."""
+    """Any JSON value, ``null`` included, unchecked (zod's ``unknown``)."""
 
     __slots__ = ()
+
+    def run(self, value: Any, path: str) -> Any:
+        return value
 
     def check(self, value: Any, path: str) -> Any:
         return value
