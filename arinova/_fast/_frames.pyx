@@ -404,7 +404,7 @@ cdef class FrameDecoder:
         cdef Py_buffer view
         cdef list out = []
         if self.state == STATE_DEAD:
-            raise self.error
+            raise self.error.with_traceback(None)  # no traceback growth on re-raise
         if PyBytes_CheckExact(data):
             self._consume(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), out)
             return out

@@ -193,7 +193,7 @@ class FrameDecoder:
 
     def feed(self, data: BytesLike) -> list[tuple[int, bytes]]:
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)  # no traceback growth on re-raise
         if self._pending:
             self._pending += data
             buf: BytesLike = self._pending
