@@ -20,16 +20,16 @@ def mount(router: Router, state: AppState) -> None:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
                 await state.db.fetchval(PING.sql)
             return True
-        except Exception:
-            state.log.warning("health: database check failed", exc_info=True)
+        except Exception as exc:
+            state.log.warning("health: database check failed: %r", exc)
             return False
 
     async def kv_ok() -> bool:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
                 return await state.kv.ping()
-        except Exception:
-            state.log.warning("health: redis check failed", exc_info=True)
+        except Exception as exc:
+            state.log.warning("health: redis check failed: %r", exc)
             return False
 
     async def get_health(request: Request) -> Response:
