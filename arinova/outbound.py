@@ -270,13 +270,7 @@ class Outbound:
 
 
 def outbound_of(state: AppState) -> Outbound:
-    """The state's outbound client (``state.outbound`` when AppState carries one)."""
-    existing = getattr(state, "outbound", None)
-    if isinstance(existing, Outbound):
-        return existing
-    created = Outbound(state.settings.allow_private_outbound)
-    setattr(state, "outbound", created)  # noqa: B010 - until AppState declares the field
-    return created
+    return state.outbound
 
 
 ProbeStatus = Literal["online", "offline", "error"]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from arinova.auth import Authenticator
     from arinova.kv import KV
+    from arinova.outbound import Outbound
     from arinova.settings import Settings
     from arinova.storage import Storage
 
@@ -30,6 +31,7 @@ class AppState:
     _kv: KV | None = None
     _auth: Authenticator | None = None
     _storage: Storage | None = None
+    _outbound: Outbound | None = None
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -55,6 +57,15 @@ class AppState:
             raise RuntimeError("file storage is not open (server not started)")
         return self._storage
 
+    @property
+    def outbound(self) -> Outbound:
+        """The process's guarded HTTP client for agent probes (SSRF-safe)."""
+        if self._outbound is None:
+            from arinova.outbound import Outbound
+
+            self._outbound = Outbound(self.settings.allow_private_outbound)
+        return self._outbound
+
     async def open(self) -> None:
         from arinova.auth import Authenticator
         from arinova.db.migrate import prepare_database
@@ -72,6 +83,9 @@ class AppState:
         self._storage = await open_storage(self.settings)
 
     async def close(self) -> None:
+        if self._outbound is not None:
+            await self._outbound.aclose()
+            self._outbound = None
         if self._storage is not None:
             await self._storage.close()
             self._storage = None
