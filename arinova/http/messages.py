@@ -3,9 +3,9 @@
 Pages are keyset-paged on (created_at, seq, id), the cursor looked up in the conversation
 itself; ``before``/``after`` never return the cursor and ``around`` returns it once (quirk
 Q17 fixed), with the original's response keys. ``limit`` is parsed like ``parseInt`` and
-clamped (quirk Q16). A page costs two statements whatever its size: the conversation with
-its cursor, then the messages with all their attachments; streaming replies get their live
-text from the stream cache in one MGET.
+clamped (quirk Q16). A page costs one statement whatever its size (ownership, cursor,
+messages and all their attachments); streaming replies get their live text from the stream
+cache in one MGET.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
     last_id = None
     for row in rows:
         message_id = row["id"]
+        if message_id is None:  # the empty page's single row
+            continue
         if message_id != last_id:
             last_id = message_id
             current = []
@@ -101,73 +103,33 @@ async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> Non
 def mount(router: Router, state: AppState) -> None:
     url_prefix = attachment_url_prefix(state.settings)
 
-    async def fetch_page(query: str, *args: Any) -> list[dict[str, Any]]:
-        rows = await state.db.fetch(query, *args)
-        return fold_page(rows, url_prefix)
-
     async def list_messages(request: Request) -> Response:
         user = await state.auth.require_user(request)
         conversation_id = conversation_id_of(request)
         limit = query_int(request, "limit", default=PAGE_DEFAULT, minimum=1, maximum=PAGE_MAX)
         # precedence of the original: around, then after, then before; empty = absent
         around = query_param(request, "around")
-        after = query_param(request, "after")
-        before = query_param(request, "before")
-        raw_cursor: str | None
         if around:
-            mode, raw_cursor = "around", around
-        elif after:
-            mode, raw_cursor = "after", after
-        else:
-            mode, raw_cursor = "before", before
-        cursor_id = parse_uuid(raw_cursor)
+            return await around_page(user.id, conversation_id, around, limit)
+        after = query_param(request, "after")
+        if after:
+            return await after_page(user.id, conversation_id, after, limit)
+        return await before_page(user.id, conversation_id, query_param(request, "before"), limit)
 
-        context = await state.db.fetchrow(q.PAGE_CONTEXT.sql, conversation_id, user.id, cursor_id)
-        if context is None:
+    async def load(
+        query: str, user_id: str, conversation_id: UUID, cursor: str | None, rows: int
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """(the cursor's id if it is a message of this conversation, the page)."""
+        found = await state.db.fetch(query, conversation_id, user_id, parse_uuid(cursor), rows)
+        if not found:
             raise conversation_not_found()
-        cursor = context["cursor_id"]
-        key = (context["cursor_created_at"], context["cursor_seq"], cursor)
+        return found[0]["cursor_id"], fold_page(found, url_prefix)
 
-        if mode == "around":
-            if cursor is None:
-                raise ApiError.message(404, "Target message not found")
-            half = limit // 2
-            page = await fetch_page(q.PAGE_AROUND.sql, conversation_id, half + 1, *key)
-            target_at = next(i for i, m in enumerate(page) if m["id"] == cursor)
-            older, target, newer = page[:target_at], page[target_at], page[target_at + 1 :]
-            has_more_up = len(older) > half
-            has_more_down = len(newer) > half
-            older = older[max(0, len(older) - half) :] if half else []
-            newer = newer[:half]
-            body: dict[str, Any] = {
-                "messages": [*older, target, *newer],
-                "hasMore": has_more_up,
-                "hasMoreUp": has_more_up,
-                "hasMoreDown": has_more_down,
-            }
-            if not has_more_up:
-                body["nextCursor"] = None
-            elif older:
-                body["nextCursor"] = older[0]["id"]
-            # else: the original's ``olderItems[0]?.id`` is undefined and the key is dropped
-            await with_live_text(state, body["messages"])
-            return json_response(200, body)
-
-        if mode == "after":
-            if cursor is None:
-                return json_response(200, {"messages": [], "hasMore": False, "hasMoreDown": False})
-            page = await fetch_page(q.PAGE_AFTER.sql, conversation_id, limit + 1, *key)
-            has_more_down = len(page) > limit
-            page = page[:limit]
-            await with_live_text(state, page)
-            return json_response(
-                200, {"messages": page, "hasMore": False, "hasMoreDown": has_more_down}
-            )
-
-        if cursor is None:  # no cursor, or one that is not a message of this conversation
-            page = await fetch_page(q.PAGE_LATEST.sql, conversation_id, limit + 1)
-        else:
-            page = await fetch_page(q.PAGE_BEFORE.sql, conversation_id, limit + 1, *key)
+    async def before_page(
+        user_id: str, conversation_id: UUID, before: str | None, limit: int
+    ) -> Response:
+        # an unknown cursor (or one of another conversation) is ignored: the newest page
+        _, page = await load(q.PAGE_BEFORE.sql, user_id, conversation_id, before, limit + 1)
         has_more = len(page) > limit
         if has_more:
             page = page[len(page) - limit :]
@@ -180,6 +142,41 @@ def mount(router: Router, state: AppState) -> None:
                 "nextCursor": page[0]["id"] if has_more else None,
             },
         )
+
+    async def after_page(user_id: str, conversation_id: UUID, after: str, limit: int) -> Response:
+        # an unknown cursor gives the empty page
+        _, page = await load(q.PAGE_AFTER.sql, user_id, conversation_id, after, limit + 1)
+        has_more_down = len(page) > limit
+        page = page[:limit]
+        await with_live_text(state, page)
+        return json_response(
+            200, {"messages": page, "hasMore": False, "hasMoreDown": has_more_down}
+        )
+
+    async def around_page(user_id: str, conversation_id: UUID, around: str, limit: int) -> Response:
+        half = limit // 2
+        target_id, page = await load(q.PAGE_AROUND.sql, user_id, conversation_id, around, half + 1)
+        if target_id is None:
+            raise ApiError.message(404, "Target message not found")
+        target_at = next(i for i, m in enumerate(page) if m["id"] == target_id)
+        older, target, newer = page[:target_at], page[target_at], page[target_at + 1 :]
+        has_more_up = len(older) > half
+        has_more_down = len(newer) > half
+        older = older[max(0, len(older) - half) :] if half else []
+        newer = newer[:half]
+        body: dict[str, Any] = {
+            "messages": [*older, target, *newer],
+            "hasMore": has_more_up,
+            "hasMoreUp": has_more_up,
+            "hasMoreDown": has_more_down,
+        }
+        if not has_more_up:
+            body["nextCursor"] = None
+        elif older:
+            body["nextCursor"] = older[0]["id"]
+        # else: the original's ``olderItems[0]?.id`` is undefined and the key is dropped
+        await with_live_text(state, body["messages"])
+        return json_response(200, body)
 
     async def delete_message(request: Request) -> Response:
         user = await state.auth.require_user(request)

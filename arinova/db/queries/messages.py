@@ -1,99 +1,81 @@
 """SQL of the messages area (contract rest.md §3.7).
 
-Pages are keyset-paged on (created_at, seq, id) at full stored precision, scoped to one
-conversation (quirk Q17). Each page statement returns one row per (message, attachment) —
-a message without attachments is one row with NULL attachment columns — ordered so that a
-message's attachments follow it; the caller folds them. All attachments of a page therefore
-cost one join, never a query per message.
+A page is one statement: the conversation's ownership, the cursor (looked up in this
+conversation only), the messages keyset-paged on (created_at, seq, id) at full stored
+precision (quirk Q17) and all their attachments. It returns one row per (message,
+attachment) — a message without attachments is one row with NULL attachment columns —
+ordered so that a message's attachments follow it; every row carries the cursor's id.
+No row at all: the conversation is not the caller's. A single row with a NULL message id:
+the page is empty.
 """
 
 from arinova.db.queries import Query
 
 _MESSAGE = (
-    "id, conversation_id, seq, role::text AS role, content, status::text AS status, "
-    "created_at, updated_at"
+    "m.id, m.conversation_id, m.seq, m.role::text AS role, m.content, "
+    "m.status::text AS status, m.created_at, m.updated_at"
 )
-_MESSAGE_OUT = (
-    "p.id::text AS id, p.conversation_id::text AS conversation_id, p.seq, p.role, p.content, "
-    "p.status, p.created_at, p.updated_at"
-)
-_ORDER_DESC = "ORDER BY created_at DESC, seq DESC, id DESC"
-_ORDER_ASC = "ORDER BY created_at, seq, id"
+_DESC = "ORDER BY m.created_at DESC, m.seq DESC, m.id DESC"
+_ASC = "ORDER BY m.created_at, m.seq, m.id"
+_IN_CONVERSATION = "FROM ctx JOIN messages m ON m.conversation_id = ctx.id"
+_CURSOR = "(ctx.cursor_at, ctx.cursor_seq, ctx.cursor_id)"
 
 
-def _with_attachments(page_sql: str) -> str:
+def _page(page_sql: str) -> str:
     return f"""
-    WITH page AS ({page_sql})
-    SELECT {_MESSAGE_OUT}, a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
+    WITH ctx AS (
+        SELECT c.id, x.id AS cursor_id, x.created_at AS cursor_at, x.seq AS cursor_seq
+        FROM conversations c
+        LEFT JOIN messages x ON x.id = $3::uuid AND x.conversation_id = c.id
+        WHERE c.id = $1::uuid AND c.user_id = $2::text
+    ),
+    page AS ({page_sql})
+    SELECT ctx.cursor_id::text AS cursor_id,
+           p.id::text AS id, p.conversation_id::text AS conversation_id, p.seq, p.role,
+           p.content, p.status, p.created_at, p.updated_at,
+           a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
            a.file_size AS att_file_size, a.storage_path AS att_storage_path,
            a.created_at AS att_created_at
-    FROM page p
+    FROM ctx
+    LEFT JOIN page p ON true
     LEFT JOIN attachments a ON a.message_id = p.id
     ORDER BY p.created_at, p.seq, p.id, a.created_at, a.id
     """
 
 
-#: $1 conversation id, $2 user id, $3 cursor message id (NULL for none). No row: the
-#: conversation is not the caller's; cursor columns are NULL when the cursor is not a message
-#: of this conversation.
-PAGE_CONTEXT = Query(
-    "messages.page_context",
-    """
-    SELECT x.id::text AS cursor_id, x.created_at AS cursor_created_at, x.seq AS cursor_seq
-    FROM conversations c
-    LEFT JOIN messages x ON x.id = $3::uuid AND x.conversation_id = c.id
-    WHERE c.id = $1::uuid AND c.user_id = $2::text
-    """,
-)
-
-#: $1 conversation id, $2 row limit: the newest messages.
-PAGE_LATEST = Query(
-    "messages.page_latest",
-    _with_attachments(
-        f"SELECT {_MESSAGE} FROM messages WHERE conversation_id = $1::uuid {_ORDER_DESC} "
-        "LIMIT $2::int"
-    ),
-)
-
-#: $1 conversation id, $2 row limit, $3..$5 cursor (created_at, seq, id): the newest messages
-#: older than the cursor.
+#: $1 conversation id, $2 user id, $3 cursor id (NULL: none), $4 row limit: the newest
+#: messages, older than the cursor when it is a message of this conversation.
 PAGE_BEFORE = Query(
     "messages.page_before",
-    _with_attachments(
-        f"SELECT {_MESSAGE} FROM messages WHERE conversation_id = $1::uuid "
-        "AND (created_at, seq, id) < ($3::timestamp, $4::int, $5::uuid) "
-        f"{_ORDER_DESC} LIMIT $2::int"
+    _page(
+        f"SELECT {_MESSAGE} {_IN_CONVERSATION} WHERE ctx.cursor_id IS NULL "
+        f"OR (m.created_at, m.seq, m.id) < {_CURSOR} {_DESC} LIMIT $4::int"
     ),
 )
 
-#: $1 conversation id, $2 row limit, $3..$5 cursor: the oldest messages newer than the cursor.
+#: $1 conversation id, $2 user id, $3 cursor id, $4 row limit: the oldest messages newer
+#: than the cursor (none when the cursor is not a message of this conversation).
 PAGE_AFTER = Query(
     "messages.page_after",
-    _with_attachments(
-        f"SELECT {_MESSAGE} FROM messages WHERE conversation_id = $1::uuid "
-        "AND (created_at, seq, id) > ($3::timestamp, $4::int, $5::uuid) "
-        f"{_ORDER_ASC} LIMIT $2::int"
+    _page(
+        f"SELECT {_MESSAGE} {_IN_CONVERSATION} "
+        f"WHERE (m.created_at, m.seq, m.id) > {_CURSOR} {_ASC} LIMIT $4::int"
     ),
 )
 
-#: $1 conversation id, $2 row limit per side, $3..$5 target (created_at, seq, id): up to $2
-#: older messages, the target, up to $2 newer ones (the target splits them).
+#: $1 conversation id, $2 user id, $3 target id, $4 row limit per side: up to $4 older
+#: messages, the target, up to $4 newer ones (the target splits them).
 PAGE_AROUND = Query(
     "messages.page_around",
-    _with_attachments(
+    _page(
         f"""
-        (SELECT {_MESSAGE} FROM messages
-         WHERE conversation_id = $1::uuid
-           AND (created_at, seq, id) < ($3::timestamp, $4::int, $5::uuid)
-         {_ORDER_DESC} LIMIT $2::int)
+        (SELECT {_MESSAGE} {_IN_CONVERSATION}
+         WHERE (m.created_at, m.seq, m.id) < {_CURSOR} {_DESC} LIMIT $4::int)
         UNION ALL
-        (SELECT {_MESSAGE} FROM messages
-         WHERE id = $5::uuid AND conversation_id = $1::uuid)
+        (SELECT {_MESSAGE} {_IN_CONVERSATION} WHERE m.id = ctx.cursor_id)
         UNION ALL
-        (SELECT {_MESSAGE} FROM messages
-         WHERE conversation_id = $1::uuid
-           AND (created_at, seq, id) > ($3::timestamp, $4::int, $5::uuid)
-         {_ORDER_ASC} LIMIT $2::int)
+        (SELECT {_MESSAGE} {_IN_CONVERSATION}
+         WHERE (m.created_at, m.seq, m.id) > {_CURSOR} {_ASC} LIMIT $4::int)
         """
     ),
 )
