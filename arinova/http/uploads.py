@@ -41,7 +41,7 @@ from arinova.http.responses import json_response
 from arinova.http.validate import parse_uuid
 from arinova.sanitize import sanitize_content
 from arinova.state import AppState
-from arinova.storage import Storage
+from arinova.storage import KeyExists, Storage, StorageError
 from arinova.storage.mime import type_for_name
 from arinova.storage.sniff import detect_type
 from arinova.storage.static import serve_upload
@@ -71,6 +71,8 @@ AVATAR_EXTENSIONS: Final = {
     "image/gif": "gif",
     "image/webp": "webp",
 }
+#: avatars stored in the same millisecond take the next ones
+AVATAR_NAME_TRIES: Final = 8
 MAX_FILE_NAME: Final = 255  # attachments.file_name is varchar(255)
 #: agent replies started and not finished; past this the upload waits for its own
 MAX_PENDING_REPLIES: Final = 1024
@@ -248,9 +250,8 @@ class UploadsArea:
             raise ApiError.message(400, ONLY_IMAGES)
 
         ext = avatar_extension(upload.file_name, detected)
-        key = f"avatars/avatar_{agent_id}_{int(time.time() * 1000)}.{ext}"
+        key = await self._put_avatar(f"avatars/avatar_{agent_id}_{{}}.{ext}", upload.data, detected)
         url = self.storage.url(key)
-        await self.storage.put(key, upload.data, detected)
         try:
             stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user.id, url)
         except BaseException:
@@ -267,6 +268,18 @@ class UploadsArea:
         return await serve_upload(request, self.settings.upload_dir, raw_url(request))
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _put_avatar(self, pattern: str, data: bytes, content_type: str) -> str:
+        """Store under ``pattern`` filled with the epoch ms (the next free ms on a clash)."""
+        stamp = int(time.time() * 1000)
+        for attempt in range(AVATAR_NAME_TRIES):
+            key = pattern.format(stamp + attempt)
+            try:
+                await self.storage.put(key, data, content_type)
+                return key
+            except KeyExists:
+                continue
+        raise StorageError(f"no free avatar name for {pattern!r}")
 
     async def _discard(self, key: str) -> None:
         """Remove a file whose rows were not written (best effort, survives cancel)."""

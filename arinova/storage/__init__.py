@@ -18,6 +18,10 @@ class StorageError(Exception):
     """The file could not be stored or removed."""
 
 
+class KeyExists(StorageError):
+    """``put`` found a file already stored under the key (local disk only)."""
+
+
 class Storage(Protocol):
     def url(self, key: str) -> str:
         """The URL API bodies give for a stored key."""
@@ -49,4 +53,4 @@ async def open_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.upload_dir, settings.better_auth_url)
 
 
-__all__ = ["Storage", "StorageError", "open_storage"]
+__all__ = ["KeyExists", "Storage", "StorageError", "open_storage"]

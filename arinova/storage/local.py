@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from arinova.storage import StorageError
+from arinova.storage import KeyExists, StorageError
 
 
 class LocalStorage:
@@ -30,6 +30,8 @@ class LocalStorage:
         path = self.path_of(key)
         try:
             await asyncio.to_thread(_write_new, path, data)
+        except FileExistsError as exc:
+            raise KeyExists(f"{path} exists already") from exc
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc}") from exc
 

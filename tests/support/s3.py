@@ -119,7 +119,7 @@ async def _drain(process: asyncio.subprocess.Process) -> None:
 
 
 def _client(endpoint: str) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     return boto3.client(
         "s3",
