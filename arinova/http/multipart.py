@@ -65,7 +65,7 @@ class UploadedFile:
     #: the part's media type, lower-cased without parameters; ``text/plain`` if absent
     content_type: str
     #: the first ``keep_bytes`` bytes (all of them when ``size <= keep_bytes``)
-    data: bytes
+    data: bytes | bytearray
     size: int
 
 
@@ -232,7 +232,7 @@ class _Collector:
         if self._is_file:
             upload = self.form.file
             assert upload is not None
-            upload.data = bytes(self._buffer)
+            upload.data = self._buffer  # handed over, not copied
             upload.size = self._part_size
         else:
             self.form.fields[self._field] = self._buffer.decode("utf-8", "replace")

@@ -269,7 +269,7 @@ class UploadsArea:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _put_avatar(self, pattern: str, data: bytes, content_type: str) -> str:
+    async def _put_avatar(self, pattern: str, data: bytes | bytearray, content_type: str) -> str:
         """Store under ``pattern`` filled with the epoch ms (the next free ms on a clash)."""
         stamp = int(time.time() * 1000)
         for attempt in range(AVATAR_NAME_TRIES):

@@ -31,7 +31,7 @@ class Storage(Protocol):
         """The absolute URL written into message content."""
         ...
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
         """Store ``data`` under ``key`` (a new key: never overwrites)."""
         ...
 

@@ -26,7 +26,7 @@ class LocalStorage:
             raise StorageError(f"storage key escapes the upload directory: {key!r}")
         return path
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
         path = self.path_of(key)
         try:
             await asyncio.to_thread(_write_new, path, data)
@@ -46,7 +46,7 @@ class LocalStorage:
         return None
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: Path, data: bytes | bytearray) -> None:
     """Create ``path`` (never replacing a file) with ``data``; nothing stays on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)

@@ -58,7 +58,7 @@ class S3Storage:
     def link(self, key: str) -> str:
         return self._public_prefix + key
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
         try:
             await self._client.put_object(
                 Bucket=self._bucket, Key=key, Body=data, ContentType=content_type

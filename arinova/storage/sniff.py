@@ -17,7 +17,7 @@ _PDF_SKIP: Final = 1350
 _PDF_SCAN: Final = 10 * 1024 * 1024
 
 
-def detect_type(data: bytes) -> str | None:
+def detect_type(data: bytes | bytearray) -> str | None:
     """The MIME type the content's leading bytes announce, or None."""
     start = 0
     while data.startswith(_BOM, start):
@@ -40,7 +40,7 @@ def detect_type(data: bytes) -> str | None:
     return None
 
 
-def _png_kind(data: bytes, start: int) -> str | None:
+def _png_kind(data: bytes | bytearray, start: int) -> str | None:
     """PNG, or APNG when an ``acTL`` chunk comes before the first ``IDAT``."""
     size = len(data)
     pos = start + 8
