@@ -1,0 +1,181 @@
+"""A few sandbox worker processes, driven from the event loop without blocking it.
+
+Each process runs one script at a time (``arinova.sandbox.worker``). A script gets a worker
+when one of ``size`` slots is free; at most ``max_waiting`` callers queue for a slot,
+beyond that ``SandboxBusy`` is raised. QuickJS stops a script at its CPU-time limit; if a
+worker still has not answered ``hard_timeout_s`` after it got the script (a wedged
+engine, a machine so loaded that CPU time lags far behind wall time) it is killed, as is
+a worker that crashed or broke the protocol. Workers start lazily, are reused, and are
+replaced after ``max_runs`` scripts. Worker processes get an empty environment: none of
+the server's secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from typing import Final
+
+from arinova.sandbox.engine import TIMEOUT_MESSAGE, Result
+
+log = logging.getLogger("arinova.sandbox")
+
+CRASH_MESSAGE: Final = "Error: Script execution failed"
+MAX_RESULT_BYTES: Final = 4 * 1024 * 1024
+WORKER_COMMAND: Final = (sys.executable, "-I", "-m", "arinova.sandbox.worker")
+
+
+class SandboxBusy(Exception):
+    """Too many scripts are already waiting for a worker."""
+
+
+class WorkerFailed(Exception):
+    """The worker died or answered something that is not a result."""
+
+
+class _Worker:
+    __slots__ = ("process", "runs")
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.runs = 0
+
+    @classmethod
+    async def start(cls) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            *WORKER_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={"LANG": "C.UTF-8"},
+        )
+        return cls(process)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    async def run(self, code: str) -> Result:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        request = json.dumps({"code": code}).encode()
+        self.runs += 1
+        try:
+            stdin.write(len(request).to_bytes(4, "big") + request)
+            await stdin.drain()
+            size = int.from_bytes(await stdout.readexactly(4), "big")
+            if size > MAX_RESULT_BYTES:
+                raise WorkerFailed(f"result of {size} bytes")
+            answer = json.loads(await stdout.readexactly(size))
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            raise WorkerFailed(str(exc)) from exc
+        return _checked(answer)
+
+    async def kill(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        with contextlib.suppress(Exception):
+            await self.process.wait()
+
+
+def _checked(answer: object) -> Result:
+    if not isinstance(answer, dict):
+        raise WorkerFailed("result is not an object")
+    output, error, elapsed = (
+        answer.get("output"),
+        answer.get("error"),
+        answer.get("executionTimeMs"),
+    )
+    if not isinstance(output, str) or not (error is None or isinstance(error, str)):
+        raise WorkerFailed("result has the wrong shape")
+    if not isinstance(elapsed, int) or isinstance(elapsed, bool):
+        raise WorkerFailed("result has the wrong shape")
+    return {"output": output, "error": error, "executionTimeMs": elapsed}
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        *,
+        size: int = 2,
+        max_waiting: int = 32,
+        hard_timeout_s: float = 20.0,
+        max_runs: int = 500,
+    ) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._max_waiting = max_waiting
+        self._waiting = 0
+        self._hard_timeout_s = hard_timeout_s
+        self._max_runs = max_runs
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+
+    async def run(self, code: str) -> Result:
+        if self._closed:
+            raise RuntimeError("the sandbox is closed")
+        if self._waiting >= self._max_waiting:
+            raise SandboxBusy
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await self._run_on_worker(code)
+        finally:
+            self._slots.release()
+
+    async def _run_on_worker(self, code: str) -> Result:
+        worker = self._take_idle() or await self._start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(self._hard_timeout_s):
+                result = await worker.run(code)
+        except TimeoutError:
+            log.warning("sandbox: worker %s did not answer in time; killed", worker.process.pid)
+            await self._discard(worker)
+            return _failure(TIMEOUT_MESSAGE, started, loop.time())
+        except WorkerFailed as exc:
+            log.warning("sandbox: worker %s failed (%s); killed", worker.process.pid, exc)
+            await self._discard(worker)
+            return _failure(CRASH_MESSAGE, started, loop.time())
+        except BaseException:
+            await self._discard(worker)  # cancelled mid-run: the worker's state is unknown
+            raise
+        if worker.runs >= self._max_runs or self._closed:
+            await self._discard(worker)
+        else:
+            self._idle.append(worker)
+        return result
+
+    def _take_idle(self) -> _Worker | None:
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            self._all.discard(worker)
+        return None
+
+    async def _start(self) -> _Worker:
+        worker = await _Worker.start()
+        self._all.add(worker)
+        return worker
+
+    async def _discard(self, worker: _Worker) -> None:
+        self._all.discard(worker)
+        await worker.kill()
+
+    async def close(self) -> None:
+        self._closed = True
+        workers, self._idle = list(self._all), []
+        self._all.clear()
+        await asyncio.gather(*(worker.kill() for worker in workers))
+
+
+def _failure(message: str, started: float, ended: float) -> Result:
+    return {"output": "", "error": message, "executionTimeMs": round((ended - started) * 1000)}
