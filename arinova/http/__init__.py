@@ -17,6 +17,7 @@ from arinova.http import (
     reactions,
     sockets_fallback,
 )
+from arinova.http import uploads
 from arinova.http.common import HttpApp, install_common
 from arinova.http.router import ArinovaRouter
 from arinova.state import AppState
@@ -31,6 +32,7 @@ class Area(Protocol):
 # Each area module exposes ``mount(router, state)``.
 AREAS: tuple[Area, ...] = (health, sockets_fallback, agents, auth_routes)
 AREAS += (conversations, groups, messages, reactions)
+AREAS += (uploads,)
 
 
 def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp:
