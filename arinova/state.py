@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from arinova.auth import Authenticator
     from arinova.kv import KV
     from arinova.outbound import Outbound
+    from arinova.push.service import PushService
+    from arinova.sandbox.service import Sandbox
     from arinova.settings import Settings
     from arinova.storage import Storage
 
@@ -30,6 +32,8 @@ class AppState:
     _db: asyncpg.Pool | None = None
     _kv: KV | None = None
     _auth: Authenticator | None = None
+    _push: PushService | None = None
+    _sandbox: Sandbox | None = None
     _storage: Storage | None = None
     _outbound: Outbound | None = None
 
@@ -66,6 +70,18 @@ class AppState:
             self._outbound = Outbound(self.settings.allow_private_outbound)
         return self._outbound
 
+    @property
+    def push(self) -> PushService:
+        if self._push is None:
+            raise RuntimeError("push is not ready (server not started)")
+        return self._push
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            raise RuntimeError("the sandbox is not ready (server not started)")
+        return self._sandbox
+
     async def open(self) -> None:
         from arinova.auth import Authenticator
         from arinova.db.migrate import prepare_database
@@ -80,9 +96,20 @@ class AppState:
         )
         self._kv = await create_kv(self.settings.redis_url)
         self._auth = Authenticator(self.settings, self._db, self._kv, self.log)
+        from arinova.push.service import PushService
+        from arinova.sandbox.service import Sandbox
+
+        self._push = PushService(self.settings, self._db, self._kv, self.log)
+        self._sandbox = Sandbox()
         self._storage = await open_storage(self.settings)
 
     async def close(self) -> None:
+        if self._sandbox is not None:
+            await self._sandbox.close()
+            self._sandbox = None
+        if self._push is not None:
+            await self._push.close()
+            self._push = None
         if self._outbound is not None:
             await self._outbound.aclose()
             self._outbound = None
