@@ -390,6 +390,9 @@ async def test_update_renames_pins_and_unpins(chat: Chat) -> None:  # noqa: F811
     cleared = (await chat.client.put(url, json={"title": None, "pinned": False})).json()
     assert (cleared["title"], cleared["pinnedAt"]) == (None, None)
 
+    await chat.client.put(url, json={"pinned": True})
+    assert (await chat.client.put(url, json={"pinned": None})).json()["pinnedAt"] is None
+
     untouched = (await chat.client.put(url, json={})).json()
     assert (untouched["title"], untouched["pinnedAt"]) == (None, None)
     assert untouched["updatedAt"] >= cleared["updatedAt"]

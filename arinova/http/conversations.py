@@ -36,11 +36,12 @@ CREATE_CONVERSATION: Final = Obj(
     }
 )
 
-# The web client sends {title} to rename and {pinned} to pin; null clears the title.
+# The web client sends {title} to rename and {pinned} to pin; null clears the title and,
+# being falsy in the original, unpins.
 UPDATE_CONVERSATION: Final = Obj(
     {
         "title": Str(max_len=200, optional=True, nullable=True, **NO_NUL),
-        "pinned": Bool(optional=True),
+        "pinned": Bool(optional=True, nullable=True),
     }
 )
 
@@ -140,7 +141,7 @@ def mount(router: Router, state: AppState) -> None:
             user.id,
             "title" in body,
             body.get("title"),
-            body.get("pinned"),
+            bool(body["pinned"]) if "pinned" in body else None,
         )
         if row is None:
             raise conversation_not_found()
