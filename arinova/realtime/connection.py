@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from arinova._fast.frames import (
     CLOSE_ABNORMAL,
@@ -74,10 +74,10 @@ class SocketConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not registered as ``asyncio.Transport`` subclasses
+        self.transport = cast("asyncio.Transport", transport)
         self._connections.add(self)
-        transport.set_write_buffer_limits(high=self._limits.write_high_water)
+        self.transport.set_write_buffer_limits(high=self._limits.write_high_water)
         self.handler.conn = self
         try:
             self.handler.on_open()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -135,8 +135,8 @@ class DispatchProtocol(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not registered as ``asyncio.Transport`` subclasses
+        self.transport = cast("asyncio.Transport", transport)
         self.server_state.connections.add(self)
         self._timer = self.loop.call_later(self.routes.limits.head_timeout_s, self._head_timeout)
 
