@@ -1,20 +1,24 @@
 """Password hashing off the event loop: argon2id for new hashes, the original's scrypt
 format still verified (contract rest.md §3.2.2) and replaced on the next sign-in.
 
-Both argon2-cffi and ``hashlib.scrypt`` release the GIL while hashing, so a small thread
-pool runs them in parallel while the event loop keeps serving sockets. A semaphore admits
-at most one job per thread, so the executor's own queue never grows; waiting requests
-queue on the semaphore (bounded by the open connections).
+Both argon2-cffi and ``hashlib.scrypt`` release the GIL while hashing (measured: see
+benchmarks/bench_auth.py), so a thread pool runs them while the event loop keeps serving
+sockets. The pool has one thread per CPU but one (at least one), and its threads run at a
+lower priority, so the loop thread gets the CPU first. A semaphore admits at most one job
+per thread, so the executor's own queue never grows; waiting requests queue on the
+semaphore (bounded by the open connections).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import threading
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +69,16 @@ def is_legacy(stored: str) -> bool:
     return _LEGACY.match(stored) is not None
 
 
+#: niceness added to hashing threads, so the event loop thread wins the CPU when both want it
+HASH_THREAD_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """On Linux a thread has its own nice value: lower the hashing thread's."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
@@ -74,8 +88,10 @@ class Verdict:
 
 class PasswordHasher:
     def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads or max(2, os.cpu_count() or 2)
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="password")
+        self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
+        self._pool = ThreadPoolExecutor(
+            self.threads, thread_name_prefix="password", initializer=_lower_priority
+        )
         self._admit = asyncio.Semaphore(self.threads)
         self._argon2 = Argon2Hasher(
             time_cost=ARGON2_TIME_COST,
