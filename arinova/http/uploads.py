@@ -18,6 +18,7 @@ before anything is stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -173,7 +174,7 @@ class UploadsArea:
 
         key = f"{uuid.uuid4()}{stored_extension(file_name)}"
         content = message_content(caption, file_name, file_type, self.storage.link(key))
-        await self.storage.put(key, upload.data, file_type)
+        await self._store(key, upload.data, file_type)
         try:
             async with self.state.db.acquire() as conn, conn.transaction():
                 seq = await allocate_seq(conn, conversation_id)
@@ -275,11 +276,23 @@ class UploadsArea:
         for attempt in range(AVATAR_NAME_TRIES):
             key = pattern.format(stamp + attempt)
             try:
-                await self.storage.put(key, data, content_type)
+                await self._store(key, data, content_type)
                 return key
             except KeyExists:
                 continue
         raise StorageError(f"no free avatar name for {pattern!r}")
+
+    async def _store(self, key: str, data: bytes | bytearray, content_type: str) -> None:
+        """``storage.put``; if the request is cancelled meanwhile, the put still finishes
+        and its file is then removed, so a cancel never leaves an orphan behind."""
+        put = asyncio.ensure_future(self.storage.put(key, data, content_type))
+        try:
+            await asyncio.shield(put)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await put
+                await self._discard(key)
+            raise
 
     async def _discard(self, key: str) -> None:
         """Remove a file whose rows were not written (best effort, survives cancel)."""
