@@ -594,3 +594,40 @@ async def test_authed_client_helper_reaches_an_api_route(server: Any) -> None:
     async with authed_client(server.url, user) as c:
         r = await c.get("/api/agents")
     assert r.status_code == 200, r.text
+
+
+# -- the user's sessions ---------------------------------------------------------------------
+async def test_list_and_revoke_sessions(client: httpx.AsyncClient) -> None:
+    base = str(client.base_url)
+    first = await sign_up(base)
+    second = await sign_in(base, first.email)
+    third = await sign_in(base, first.email)
+    stranger = await sign_up(base)
+    r = await client.get("/api/auth/list-sessions", headers={"cookie": first.cookie})
+    assert r.status_code == 200
+    assert [s["token"] for s in r.json()] == [first.token, second.token, third.token]
+    # another user's token is not revoked, and the answer is the same
+    r = await client.post(
+        "/api/auth/revoke-session", json={"token": stranger.token}, headers=first.headers
+    )
+    assert (r.status_code, r.json()) == (200, {"status": True})
+    assert (await client.get("/api/auth/get-session", headers={"cookie": stranger.cookie})).json()
+    r = await client.post(
+        "/api/auth/revoke-session", json={"token": second.token}, headers=first.headers
+    )
+    assert r.json() == {"status": True}
+    r = await client.get("/api/auth/get-session", headers={"cookie": second.cookie})
+    assert r.text == "null"
+    r = await client.post("/api/auth/revoke-other-sessions", json={}, headers=first.headers)
+    assert r.json() == {"status": True}
+    assert (await client.get("/api/auth/get-session", headers={"cookie": third.cookie})).text == (
+        "null"
+    )
+    assert (await client.get("/api/auth/get-session", headers={"cookie": first.cookie})).json()
+    r = await client.post("/api/auth/revoke-sessions", json={}, headers=first.headers)
+    assert r.json() == {"status": True}
+    assert (await client.get("/api/auth/get-session", headers={"cookie": first.cookie})).text == (
+        "null"
+    )
+    r = await client.get("/api/auth/list-sessions")
+    assert (r.status_code, r.content) == (401, b"")

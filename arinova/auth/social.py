@@ -198,6 +198,7 @@ class SocialEndpoints:
     async def callback_post(self, request: Request, auth: Authenticator) -> Response:
         """A form-post callback becomes a GET, so the browser sends its cookies."""
         body = await read_json(request)
+        check_origin(request, auth)
         merged: dict[str, str] = {}
         for source in (body if isinstance(body, dict) else {}, _query_dict(request)):
             for key in _CALLBACK_PARAMS:

@@ -257,6 +257,36 @@ class CredentialEndpoints:
             token = session.token
         return reply.json({"token": token, "user": current.user.to_json()})
 
+    # -- the user's sessions (no client uses these; Better Auth serves them) ----------------
+    async def list_sessions(self, request: Request, auth: Authenticator) -> Response:
+        current = await self._session(request, auth)
+        rows = await auth.db.fetch(q.SESSIONS_FOR_USER.sql, current.user.id, now_ms())
+        return Reply().json([SessionRecord.from_row(row).to_json() for row in rows])
+
+    async def revoke_session(self, request: Request, auth: Authenticator) -> Response:
+        body = check(await self._body(request, auth), (Field("token", "string", required=True),))
+        current = await self._session(request, auth)
+        rows = await auth.db.fetch(
+            q.SESSION_DELETE_FOR_USER_BY_TOKEN.sql, current.user.id, body["token"]
+        )
+        await auth.sessions.invalidate([row["token"] for row in rows])
+        return Reply().json({"status": True})
+
+    async def revoke_sessions(self, request: Request, auth: Authenticator) -> Response:
+        await self._body(request, auth)
+        current = await self._session(request, auth)
+        await auth.sessions.delete_all_for_user(current.user.id)
+        return Reply().json({"status": True})
+
+    async def revoke_other_sessions(self, request: Request, auth: Authenticator) -> Response:
+        await self._body(request, auth)
+        current = await self._session(request, auth)
+        rows = await auth.db.fetch(
+            q.SESSIONS_DELETE_OTHERS.sql, current.user.id, current.session.token
+        )
+        await auth.sessions.invalidate([row["token"] for row in rows])
+        return Reply().json({"status": True})
+
     async def ok(self, request: Request, auth: Authenticator) -> Response:
         return Reply().json({"ok": True})
 
@@ -298,6 +328,10 @@ def mount(router: Router, state: AppState) -> None:
     router.add_post(f"{AUTH_PREFIX}/update-user", endpoint(creds.update_user))
     router.add_post(f"{AUTH_PREFIX}/change-password", endpoint(creds.change_password))
     router.add_get(f"{AUTH_PREFIX}/ok", endpoint(creds.ok))
+    router.add_get(f"{AUTH_PREFIX}/list-sessions", endpoint(creds.list_sessions))
+    router.add_post(f"{AUTH_PREFIX}/revoke-session", endpoint(creds.revoke_session))
+    router.add_post(f"{AUTH_PREFIX}/revoke-sessions", endpoint(creds.revoke_sessions))
+    router.add_post(f"{AUTH_PREFIX}/revoke-other-sessions", endpoint(creds.revoke_other_sessions))
     router.add_post(f"{AUTH_PREFIX}/sign-in/social", endpoint(social.sign_in_social))
     router.add_get(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback))
     router.add_post(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback_post))
