@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from arinova.server import Server
+from arinova.settings import Settings
 from tests.test_uploads_fixtures import PNG, upload_server  # noqa: F401 - fixture
 
 TEXT = b"0123456789abcdefghij"
@@ -357,3 +358,27 @@ async def test_no_session_is_needed_and_post_is_no_route(
     post = await client.post("/uploads/public.txt")
     assert post.status_code == 404
     assert post.json() == not_found("/uploads/public.txt", "POST")
+
+
+async def test_static_files_are_rate_limited_with_the_custom_body(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """rest.md §3.13: /uploads/* counts against the global limit and its 429 has the
+    custom body (the original's static plugin forwarded to the custom error handler)."""
+    server = Server(make_settings(rate_limit_max=2, redis_url=""))  # a counter of its own
+    await server.start()
+    try:
+        put_file(server, "limited.txt", b"x")
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            first = await client.get("/uploads/limited.txt")
+            await client.get("/uploads/limited.txt")
+            third = await client.get("/uploads/limited.txt")
+    finally:
+        await server.stop()
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit"] == "2"
+    assert third.status_code == 429
+    assert third.json() == {
+        "error": "Too many requests. Please try again later.",
+        "code": "RATE_LIMIT",
+    }
