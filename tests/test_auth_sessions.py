@@ -255,3 +255,19 @@ async def test_better_auth_limiter_in_production(production_server: Server) -> N
         # other paths have their own, larger budget
         r = await client.get("/api/auth/get-session")
         assert (r.status_code, r.text) == (200, "null")
+
+
+async def test_sessions_work_while_redis_is_down(make_settings: Callable[..., Settings]) -> None:
+    srv = Server(make_settings(redis_url="redis://127.0.0.1:1/1", rate_limit_max=1_000_000))
+    await srv.start()
+    try:
+        user = await sign_up(srv.url)
+        async with httpx.AsyncClient(base_url=srv.url) as client:
+            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+            assert r.json()["user"]["id"] == user.id
+            r = await client.post("/api/auth/sign-out", json={}, headers=user.headers)
+            assert r.status_code == 200
+            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+            assert r.text == "null"
+    finally:
+        await srv.stop()

@@ -11,12 +11,15 @@ trusted the header from anyone).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 import orjson
 
 from arinova.kv import KV
+
+log = logging.getLogger("arinova.auth")
 
 WINDOW_S = 10
 MAX_REQUESTS = 100
@@ -37,7 +40,11 @@ class AuthRateLimiter:
         key = f"auth:rl:{ip}{path}"
         limit = limit_for(path)
         now_ms = int(time.time() * 1000)
-        raw = await self.kv.get(key)
+        try:
+            raw = await self.kv.get(key)
+        except Exception:
+            log.warning("auth limiter: store unavailable, request not counted", exc_info=True)
+            return None
         count, last = 0, 0
         if raw is not None:
             try:
@@ -48,5 +55,8 @@ class AuthRateLimiter:
         if raw is not None and since < WINDOW_S * 1000 and count >= limit:
             return math.ceil((last + WINDOW_S * 1000 - now_ms) / 1000)
         count = 1 if raw is None or since > WINDOW_S * 1000 else count + 1
-        await self.kv.set(key, orjson.dumps([count, now_ms]), ex=WINDOW_S)
+        try:
+            await self.kv.set(key, orjson.dumps([count, now_ms]), ex=WINDOW_S)
+        except Exception:
+            log.warning("auth limiter: store unavailable, request not counted", exc_info=True)
         return None

@@ -15,7 +15,9 @@ token, never the token itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,8 @@ from arinova.auth.ids import new_id
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
 from arinova.db.queries import auth as q
 from arinova.kv import KV
+
+log = logging.getLogger("arinova.auth")
 
 CACHE_TTL_S = 30
 #: longer than any lookup can take between its database read and its cache write
@@ -105,7 +109,11 @@ class SessionStore:
 
     async def find(self, token: str) -> SessionWithUser | None:
         """The session and its user, whether expired or not (callers decide)."""
-        raw = await self.kv.get(_cache_key(token))
+        try:
+            raw = await self.kv.get(_cache_key(token))
+        except Exception:
+            log.warning("session cache unavailable; reading the database", exc_info=True)
+            raw = None
         if raw is not None:
             cached = _decode(raw)
             if cached is not None and cached.session.token == token:
@@ -121,16 +129,29 @@ class SessionStore:
 
     async def _fill(self, token: str, entry: SessionWithUser) -> None:
         key = _cache_key(token)
-        await self.kv.set(key, _encode(entry), ex=CACHE_TTL_S)
-        if await self.kv.get(_marker_key(token)) is not None:
-            await self.kv.delete(key)
+        try:
+            await self.kv.set(key, _encode(entry), ex=CACHE_TTL_S)
+            if await self.kv.get(_marker_key(token)) is not None:
+                await self.kv.delete(key)
+        except Exception:
+            log.warning("session cache unavailable; entry not cached", exc_info=True)
+            with contextlib.suppress(Exception):
+                await self.kv.delete(key)
 
     async def invalidate(self, tokens: list[str]) -> None:
-        """Forget cached copies of these sessions on every worker (marker first)."""
-        for token in tokens:
-            await self.kv.set(_marker_key(token), b"1", ex=MARKER_TTL_S)
-        if tokens:
+        """Forget cached copies of these sessions on every worker (marker first).
+
+        With the store unreachable this cannot reach other workers' view of the cache,
+        but neither can they read it; entries that survive an outage expire within
+        ``CACHE_TTL_S``."""
+        if not tokens:
+            return
+        try:
+            for token in tokens:
+                await self.kv.set(_marker_key(token), b"1", ex=MARKER_TTL_S)
             await self.kv.delete(*[_cache_key(t) for t in tokens])
+        except Exception:
+            log.error("session cache unavailable: could not invalidate", exc_info=True)
 
     async def create(
         self, user_id: str, ip_address: str, user_agent: str, *, remember: bool = True
