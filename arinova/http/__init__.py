@@ -14,10 +14,13 @@ from arinova.http import (
     groups,
     health,
     messages,
+    notifications,
+    push,
     reactions,
+    sandbox,
     sockets_fallback,
+    uploads,
 )
-from arinova.http import uploads
 from arinova.http.common import HttpApp, install_common
 from arinova.http.router import ArinovaRouter
 from arinova.state import AppState
@@ -33,6 +36,7 @@ class Area(Protocol):
 AREAS: tuple[Area, ...] = (health, sockets_fallback, agents, auth_routes)
 AREAS += (conversations, groups, messages, reactions)
 AREAS += (uploads,)
+AREAS += (push, notifications, sandbox)
 
 
 def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp:

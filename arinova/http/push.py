@@ -1,0 +1,68 @@
+"""Push subscriptions (contract rest.md §3.10, behaviours.md §12, quirks Q01/Q46).
+
+Invalid bodies answer 400 VALIDATION_ERROR; a missing or empty ``endpoint`` on DELETE
+keeps the original's own 400 ``endpoint is required``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from blacksheep import Request, Response, Router
+
+from arinova.db.queries import push as q
+from arinova.errors import ApiError
+from arinova.http.body import read_json
+from arinova.http.responses import json_response
+from arinova.http.validate import Obj, Str, Url
+from arinova.state import AppState
+
+SUBSCRIBE: Final = Obj(
+    {
+        "endpoint": Url(),
+        "keys": Obj({"p256dh": Str(min_len=1), "auth": Str(min_len=1)}),
+        "deviceInfo": Str(max_len=500, optional=True),
+    }
+)
+OK: Final = {"ok": True}
+
+
+def mount(router: Router, state: AppState) -> None:
+    async def vapid_key(request: Request) -> Response:
+        key = state.settings.vapid_public_key
+        if not key:
+            raise ApiError.message(503, "Push notifications not configured")
+        return json_response(200, {"vapidPublicKey": key})
+
+    async def subscribe(request: Request) -> Response:
+        user = await state.auth.require_user(request)
+        body = SUBSCRIBE.parse(await read_json(request))
+        keys = body["keys"]
+        async with state.db.acquire() as conn, conn.transaction():
+            await conn.execute(q.LOCK_USER_SUBSCRIPTIONS.sql, user.id)
+            await conn.execute(
+                q.UPSERT_SUBSCRIPTION.sql,
+                user.id,
+                body["endpoint"],
+                keys["p256dh"],
+                keys["auth"],
+                body.get("deviceInfo"),
+            )
+        return json_response(201, OK)
+
+    async def unsubscribe(request: Request) -> Response:
+        user = await state.auth.require_user(request)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise ApiError.validation("body: must be an object")
+        endpoint = body.get("endpoint")
+        if not endpoint:
+            raise ApiError.message(400, "endpoint is required")
+        if not isinstance(endpoint, str):
+            raise ApiError.validation("endpoint: must be a string")
+        await state.db.execute(q.DELETE_SUBSCRIPTION.sql, user.id, endpoint)
+        return json_response(200, OK)
+
+    router.add_get("/api/push/vapid-key", vapid_key)
+    router.add_post("/api/push/subscribe", subscribe)
+    router.add_delete("/api/push/subscribe", unsubscribe)
