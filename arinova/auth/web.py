@@ -112,20 +112,6 @@ def session_ip(request: Request, development: bool) -> str:
     return "127.0.0.1" if development else ""
 
 
-def client_ip(request: Request, trust_proxy: bool) -> str:
-    """The address the limiter keys on: the peer, or the forwarded client behind a
-    trusted proxy."""
-    if trust_proxy:
-        forwarded = header(request, b"x-forwarded-for")
-        if forwarded:
-            candidate = forwarded.split(",")[0].strip()
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                pass
-    return request.client_ip
-
-
 def set_session_cookies(
     reply: Reply,
     auth: Authenticator,

@@ -23,7 +23,6 @@ from arinova.auth.web import (
     check_callback_urls,
     check_form_csrf,
     check_origin,
-    client_ip,
     cookies_of,
     error_response,
     query_value,
@@ -34,6 +33,7 @@ from arinova.auth.web import (
 from arinova.db.queries import auth as q
 from arinova.errors import ApiError
 from arinova.http.body import read_json
+from arinova.http.ratelimit import client_ip
 from arinova.state import AppState
 
 MIN_PASSWORD = 8
