@@ -33,15 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(settings: Settings) -> None:
-    try:
-        from arinova.logs import configure_logging  # type: ignore[import-not-found]
-    except ImportError:
-        logging.basicConfig(
-            level=settings.effective_log_level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-    else:
-        configure_logging(settings.effective_log_level)
+    from arinova.logs import configure_logging
+
+    configure_logging(settings.effective_log_level)
 
 
 def _fail(message: str, status: int) -> int:
