@@ -97,6 +97,8 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     #: Google's signing keys, used to verify id tokens
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    #: threads hashing passwords per process (0: one per CPU but one, at least one)
+    password_hash_threads: int = 0
     #: count statements sent to PostgreSQL (tests bound the queries per request with it)
     count_queries: bool = False
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
@@ -199,4 +201,5 @@ class Settings:
             github_token_url=e.get("GITHUB_TOKEN_URL", "").strip() or cls.github_token_url,
             github_api_url=e.get("GITHUB_API_URL", "").strip() or cls.github_api_url,
             google_jwks_url=e.get("GOOGLE_JWKS_URL", "").strip() or cls.google_jwks_url,
+            password_hash_threads=_int(e, "PASSWORD_HASH_THREADS", 0),
         )

@@ -4,6 +4,7 @@ revocation seen by every worker, the cache protocol, and Better Auth's limiter."
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
@@ -271,3 +272,17 @@ async def test_sessions_work_while_redis_is_down(make_settings: Callable[..., Se
             assert r.text == "null"
     finally:
         await srv.stop()
+
+
+def test_hashing_pool_size() -> None:
+    from arinova.auth.passwords import PasswordHasher
+
+    assert Settings.from_env({"PASSWORD_HASH_THREADS": "3"}).password_hash_threads == 3
+    assert Settings.from_env({}).password_hash_threads == 0
+    explicit, automatic = PasswordHasher(3), PasswordHasher()
+    try:
+        assert explicit.threads == 3
+        assert automatic.threads == max(1, (os.cpu_count() or 2) - 1)
+    finally:
+        explicit.close()
+        automatic.close()

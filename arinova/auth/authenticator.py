@@ -61,7 +61,7 @@ class Authenticator:
         self.db = db
         self.cookies = CookieNames(settings.https)
         self.sessions = SessionStore(db, kv)
-        self.passwords = PasswordHasher()
+        self.passwords = PasswordHasher(settings.password_hash_threads or None)
         self.origins = TrustedOrigins(settings)
         self.oauth = OAuthClient(settings)
         self.limiter = AuthRateLimiter(kv)
