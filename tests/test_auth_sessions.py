@@ -286,3 +286,41 @@ def test_hashing_pool_size() -> None:
     finally:
         explicit.close()
         automatic.close()
+
+
+async def test_https_base_url_uses_secure_cookies(make_settings: Callable[..., Settings]) -> None:
+    srv = Server(
+        make_settings(better_auth_url="https://api.chat.example", rate_limit_max=1_000_000)
+    )
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as client:
+            r = await client.post(
+                "/api/auth/sign-up/email",
+                json={"name": "S", "email": "secure.cookie@example.com", "password": "password123"},
+            )
+            assert r.status_code == 200
+            [cookie] = r.headers.get_list("set-cookie")
+            pair, attributes = cookie.split("; ", 1)
+            assert pair.startswith("__Secure-better-auth.session_token=")
+            assert attributes == "Max-Age=2592000; Path=/; HttpOnly; Secure; SameSite=Lax"
+            value = pair.split("=", 1)[1]
+            r = await client.get("/api/auth/get-session", headers={"cookie": pair})
+            assert r.json()["user"]["email"] == "secure.cookie@example.com"
+            # the plain name means nothing to an https deployment (quirk Q52 stays)
+            plain = f"better-auth.session_token={value}"
+            r = await client.get("/api/auth/get-session", headers={"cookie": plain})
+            assert r.text == "null"
+            # the API's own origin is trusted
+            r = await client.post(
+                "/api/auth/sign-out",
+                json={},
+                headers={"cookie": pair, "origin": "https://api.chat.example"},
+            )
+            assert r.status_code == 200
+            assert r.headers.get_list("set-cookie")[0] == (
+                "__Secure-better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; Secure; "
+                "SameSite=Lax"
+            )
+    finally:
+        await srv.stop()
