@@ -23,9 +23,6 @@ import httpx
 
 from arinova.auth import jwt
 from arinova.auth.clock import now_ms
-from arinova.auth.ids import new_id
-from arinova.auth.records import UserRecord
-from arinova.db.queries import auth as q
 from arinova.settings import Settings
 
 if TYPE_CHECKING:
@@ -306,93 +303,3 @@ def google_profile(claims: dict[str, Any]) -> ProviderUser | None:
         picture if isinstance(picture, str) else None,
         claims.get("email_verified") is True,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Linked:
-    user: UserRecord
-    is_register: bool
-
-
-async def link_or_create(
-    db: asyncpg.Pool, provider_id: str, profile: ProviderUser, tokens: Tokens
-) -> Linked | str:
-    """Better Auth's handleOAuthUserInfo: the user to sign in, or an error phrase
-    (``"account not linked"``, ``"unable to create user"``)."""
-    assert profile.email is not None
-    email = profile.email.lower()
-    now = now_ms()
-    async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(q.OAUTH_ACCOUNT.sql, provider_id, profile.id)
-        if row is not None:
-            user = UserRecord.from_row(row)
-            await conn.execute(
-                q.OAUTH_ACCOUNT_UPDATE_TOKENS.sql,
-                row["account_id"],
-                tokens.access_token,
-                tokens.refresh_token,
-                tokens.access_expires_at,
-                tokens.refresh_expires_at,
-                tokens.id_token,
-                tokens.scope,
-                now,
-            )
-            return Linked(await _mark_verified(conn, user, profile, email, now), False)
-        row = await conn.fetchrow(q.USER_BY_EMAIL.sql, email)
-        if row is not None:
-            user = UserRecord.from_row(row)
-            if not profile.email_verified:
-                return "account not linked"
-            await _insert_account(conn, user.id, provider_id, profile, tokens, now)
-            return Linked(await _mark_verified(conn, user, profile, email, now), False)
-        row = await conn.fetchrow(
-            q.OAUTH_USER_INSERT.sql,
-            new_id(),
-            profile.name or profile.email,
-            email,
-            profile.email_verified,
-            profile.image,
-            now,
-        )
-        if row is None:
-            return "unable to create user"
-        user = UserRecord.from_row(row)
-        await _insert_account(conn, user.id, provider_id, profile, tokens, now)
-        return Linked(user, True)
-
-
-async def _insert_account(
-    conn: Conn,
-    user_id: str,
-    provider_id: str,
-    profile: ProviderUser,
-    tokens: Tokens,
-    now: datetime,
-) -> None:
-    await conn.execute(
-        q.OAUTH_ACCOUNT_INSERT.sql,
-        new_id(),
-        user_id,
-        profile.id,
-        provider_id,
-        tokens.access_token,
-        tokens.refresh_token,
-        tokens.access_expires_at,
-        tokens.refresh_expires_at,
-        tokens.scope,
-        tokens.id_token,
-        now,
-    )
-
-
-async def _mark_verified(
-    conn: Conn,
-    user: UserRecord,
-    profile: ProviderUser,
-    email: str,
-    now: datetime,
-) -> UserRecord:
-    if profile.email_verified and not user.email_verified and email == user.email:
-        await conn.execute(q.USER_MARK_EMAIL_VERIFIED.sql, user.id, now)
-        return UserRecord(user.id, user.name, user.email, True, user.image, user.created_at, now)
-    return user

@@ -17,13 +17,12 @@ from arinova.auth.clock import now_ms
 from arinova.auth.cookies import STATE_MAX_AGE_S, sign, unsign
 from arinova.auth.errors import AuthError
 from arinova.auth.ids import new_id
+from arinova.auth.linking import Linked, link_or_create
 from arinova.auth.oauth import (
-    Linked,
     Provider,
     ProviderUser,
     Tokens,
     form_encode,
-    link_or_create,
     random_string,
 )
 from arinova.auth.schema import Field, check
