@@ -38,6 +38,7 @@ async def push_server(make_settings: Callable[..., Settings]) -> AsyncIterator[S
             vapid_subject=SUBJECT,
             allow_private_outbound=True,
             rate_limit_max=100_000,
+            count_queries=True,
         )
     )
     await srv.start()
@@ -401,3 +402,47 @@ async def test_private_push_endpoints_are_refused_by_default(
 
 async def test_no_delivery_without_vapid_keys(server: Server) -> None:
     assert server.app.state.push.send_message_notification("u", "A", "c", "hi") is None
+
+
+# --- statements per request / delivery ----------------------------------------------
+
+
+async def test_statements_do_not_grow_with_subscriptions(
+    push_server: Server, push_service: LocalPushService, client: httpx.AsyncClient, user: SignedIn
+) -> None:
+    """Statements are counted process-wide (a new pool connection adds its own set-up
+    statements), so steady-state numbers are the minimum of a few runs."""
+    counter = push_server.app.state.queries
+
+    async def statements_for_subscribe(name: str) -> int:
+        before = counter.count
+        await subscribe(client, push_service.subscription(name))
+        return counter.count - before
+
+    async def one_delivery() -> int:
+        before = counter.count
+        task = push_of(push_server).send_message_notification(user.id, "A", "c", "hi")
+        assert task is not None
+        await task
+        return counter.count - before
+
+    async def statements_for_delivery() -> int:
+        return min([await one_delivery() for _ in range(3)])
+
+    await statements_for_subscribe("warm-up")  # the session is cached from here on
+    first = min([await statements_for_subscribe(f"s{i}") for i in range(3)])
+    one = await statements_for_delivery()
+    for i in range(3, 20):
+        await subscribe(client, push_service.subscription(f"s{i}"))
+    assert min([await statements_for_subscribe(f"t{i}") for i in range(3)]) == first
+    assert await statements_for_delivery() == one
+    # the gone ones are deleted in one statement, whatever their number (the first
+    # deletion also introspects the uuid[] type once: a warm-up)
+    await subscribe(client, push_service.subscription("gone-warm-up", status=410))
+    await one_delivery()
+    costs = []
+    for count in (1, 12):
+        for i in range(count):
+            await subscribe(client, push_service.subscription(f"gone{count}-{i}", status=410))
+        costs.append(await one_delivery())
+    assert costs[0] == costs[1] <= one + 2
