@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 import websockets
+from blacksheep import Content, Request, Response, Router
 from websockets.asyncio.client import connect
 
 from arinova.server import Server
 from arinova.server.dispatch import DispatchLimits
 from arinova.settings import Settings
+from arinova.state import AppState
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = base64.b64encode(
@@ -344,3 +346,53 @@ async def test_stop_closes_sockets_with_1001_and_idle_connections(
         assert await half_head[0].read() == b""
     idle_http[1].close()
     half_head[1].close()
+
+
+async def test_later_heads_on_a_keep_alive_connection_are_bounded(srv: Server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    try:
+        async with asyncio.timeout(5):
+            writer.write(HEALTH)
+            assert (await read_response(reader))[0] == b"HTTP/1.1 200 OK"
+            writer.write(b"GET /health HTTP/1.1\r\nX-Big: ")
+            await asyncio.sleep(0.05)
+            writer.write(b"a" * 17_000)
+            assert await reader.read() == LARGE_HEAD
+    finally:
+        writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    try:
+        async with asyncio.timeout(5):
+            writer.write(HEALTH)
+            assert (await read_response(reader))[0] == b"HTTP/1.1 200 OK"
+            writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+            assert (
+                await reader.read() == b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
+            )
+    finally:
+        writer.close()
+
+
+class SlowArea:
+    """A test-only route that takes a while to answer."""
+
+    def mount(self, router: Router, state: AppState) -> None:
+        async def slow(request: Request) -> Response:
+            await asyncio.sleep(0.5)
+            return Response(200, content=Content(b"text/plain", b"finished"))
+
+        router.add_get("/test/slow", slow)
+
+
+async def test_stop_lets_in_flight_requests_finish(make_settings: Callable[..., Settings]) -> None:
+    server = Server(make_settings(), extra_areas=(SlowArea(),))
+    await server.start()
+    async with httpx.AsyncClient() as client:
+        request = asyncio.create_task(client.get(f"{server.url}/test/slow"))
+        await asyncio.sleep(0.1)
+        async with asyncio.timeout(5):
+            await server.stop()
+        response = await request
+    assert response.status_code == 200
+    assert response.text == "finished"
+    assert response.headers["connection"] == "close"

@@ -3,7 +3,8 @@
 ``DispatchProtocol`` reads the first request head (bounded in size and time). A
 WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
 path's endpoint and switched to a bare ``SocketConnection``; every other connection is
-handed, bytes and all, to uvicorn's ``HttpToolsProtocol``, which runs the BlackSheep app.
+handed, bytes and all, to uvicorn's ``HttpToolsProtocol`` (bounded: ``http_protocol``),
+which runs the BlackSheep app.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arinova.realtime.connection import SocketConnection
 from arinova.realtime.endpoint import Endpoint, SocketHandler
@@ -27,6 +27,7 @@ from arinova.realtime.handshake import (
     is_upgrade_request,
     switching_protocols,
 )
+from arinova.server.http_protocol import BoundedHttpProtocol
 
 log = logging.getLogger("arinova.server")
 
@@ -262,11 +263,14 @@ class DispatchProtocol(asyncio.Protocol):
         self._stop_timer()
         self._buffer = None
         self.server_state.connections.discard(self)
-        http = HttpToolsProtocol(
+        limits = self.routes.limits
+        http = BoundedHttpProtocol(
             config=self.config,
             server_state=self.server_state,
             app_state=self.app_state,
             _loop=self.loop,
+            max_head_size=limits.max_head_size,
+            head_timeout_s=limits.head_timeout_s,
         )
         transport.set_protocol(http)
         http.connection_made(transport)
