@@ -308,7 +308,11 @@ async def test_pool_survives_a_worker_crash() -> None:
     pool = WorkerPool(size=1)
     try:
         run = asyncio.create_task(pool.run("while (true) {}"))
-        await asyncio.sleep(0.5)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if pool._all:
+                break
+        await asyncio.sleep(0.2)  # the script is running
         (worker,) = pool._all
         os.kill(worker.process.pid, signal.SIGKILL)
         result = await run
