@@ -21,7 +21,6 @@ from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Bool, Obj, Str, Uuid, parse_uuid, query_param
 from arinova.outbound import probe
 from arinova.state import AppState
-from arinova.timefmt import iso, iso_or_none
 
 #: PostgreSQL cannot store NUL characters in text (quirk Q46)
 NO_NUL: Final[dict[str, Any]] = {
@@ -69,9 +68,9 @@ def conversation_json(row: Record) -> dict[str, Any]:
         "type": row["type"],
         "userId": row["user_id"],
         "agentId": row["agent_id"],
-        "pinnedAt": iso_or_none(row["pinned_at"]),
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
+        "pinnedAt": row["pinned_at"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
     }
 
 
@@ -97,8 +96,8 @@ def _list_item(row: Record) -> dict[str, Any]:
             "role": row["last_role"],
             "content": row["last_content"],
             "status": row["last_status"],
-            "createdAt": iso(row["last_created_at"]),
-            "updatedAt": iso(row["last_updated_at"]),
+            "createdAt": row["last_created_at"],
+            "updatedAt": row["last_updated_at"],
         }
     )
     return item
@@ -208,7 +207,7 @@ def mount(router: Router, state: AppState) -> None:
                 "id": row["id"],
                 "title": row["title"],
                 "type": row["type"],
-                "createdAt": iso(row["created_at"]),
+                "createdAt": row["created_at"],
                 "messageCount": row["message_count"],
             },
             "agent": agent,

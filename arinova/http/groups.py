@@ -19,7 +19,6 @@ from arinova.http.conversations import NO_NUL, conversation_id_of, conversation_
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Arr, Obj, Str, Uuid, parse_uuid
 from arinova.state import AppState
-from arinova.timefmt import iso, iso_or_none
 
 CREATE_GROUP: Final = Obj(
     {
@@ -37,7 +36,7 @@ def member_json(row: Record) -> dict[str, Any]:
         "id": row["id"],
         "conversationId": row["conversation_id"],
         "agentId": row["agent_id"],
-        "addedAt": iso(row["added_at"]),
+        "addedAt": row["added_at"],
     }
 
 
@@ -52,7 +51,7 @@ def _created_group(rows: list[Record], agent_ids: list[str]) -> dict[str, Any]:
                 "id": row["member_id"],
                 "conversationId": first["id"],
                 "agentId": agent_id,
-                "addedAt": iso(row["member_added_at"]),
+                "addedAt": row["member_added_at"],
             }
         )
     return {
@@ -61,9 +60,9 @@ def _created_group(rows: list[Record], agent_ids: list[str]) -> dict[str, Any]:
         "type": first["type"],
         "userId": first["user_id"],
         "agentId": first["agent_id"],
-        "pinnedAt": iso_or_none(first["pinned_at"]),
-        "createdAt": iso(first["created_at"]),
-        "updatedAt": iso(first["updated_at"]),
+        "pinnedAt": first["pinned_at"],
+        "createdAt": first["created_at"],
+        "updatedAt": first["updated_at"],
         "members": members,
     }
 
@@ -91,7 +90,7 @@ def mount(router: Router, state: AppState) -> None:
                 "id": row["id"],
                 "conversationId": row["conversation_id"],
                 "agentId": row["agent_id"],
-                "addedAt": iso(row["added_at"]),
+                "addedAt": row["added_at"],
                 "agentName": row["agent_name"],
                 "agentDescription": row["agent_description"],
                 "agentAvatarUrl": row["agent_avatar_url"],

@@ -24,7 +24,6 @@ from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import parse_uuid, query_int, query_param
 from arinova.settings import Settings
 from arinova.state import AppState
-from arinova.timefmt import iso
 
 PAGE_DEFAULT: Final = 50
 PAGE_MAX: Final = 100
@@ -64,8 +63,8 @@ def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
                     "role": row["role"],
                     "content": row["content"],
                     "status": row["status"],
-                    "createdAt": iso(row["created_at"]),
-                    "updatedAt": iso(row["updated_at"]),
+                    "createdAt": row["created_at"],
+                    "updatedAt": row["updated_at"],
                     "attachments": current,
                 }
             )
@@ -78,7 +77,7 @@ def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
                     "fileType": row["att_file_type"],
                     "fileSize": row["att_file_size"],
                     "url": url_prefix + row["att_storage_path"],
-                    "createdAt": iso(row["att_created_at"]),
+                    "createdAt": row["att_created_at"],
                 }
             )
     return messages
@@ -203,7 +202,7 @@ def mount(router: Router, state: AppState) -> None:
                 "conversationId": row["conversation_id"],
                 "content": row["content"],
                 "role": row["role"],
-                "createdAt": iso(row["created_at"]),
+                "createdAt": row["created_at"],
                 "conversationTitle": row["conversation_title"],
                 "agentId": row["agent_id"],
                 "agentName": row["agent_name"],

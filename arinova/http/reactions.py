@@ -18,7 +18,6 @@ from arinova.http.conversations import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Obj, Str, parse_uuid
 from arinova.state import AppState
-from arinova.timefmt import iso
 
 ADD_REACTION: Final = Obj({"emoji": Str(min_len=1, max_len=32, **NO_NUL)})
 
@@ -47,7 +46,7 @@ def mount(router: Router, state: AppState) -> None:
                 "messageId": message,
                 "userId": user.id,
                 "emoji": body["emoji"],
-                "createdAt": iso(row["created_at"]),
+                "createdAt": row["created_at"],
             },
         )
 

@@ -6,9 +6,19 @@ unknown one look the same. Writes stamp UTC wall-clock time explicitly (quirk Q3
 
 from arinova.db.queries import Query
 
+
+def iso(column: str) -> str:
+    """A UTC ``timestamp`` column as the API writes it, ``2026-02-20T09:15:03.123Z``
+    (microseconds truncated). Formatting in PostgreSQL costs a fraction of doing it in
+    Python, and list responses carry hundreds of timestamps."""
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+#: the Conversation shape's columns (rest.md §2.2), timestamps already formatted
 _COLUMNS = (
-    "id::text AS id, title, type::text AS type, user_id, agent_id::text AS agent_id, pinned_at, "
-    "created_at, updated_at"
+    "id::text AS id, title, type::text AS type, user_id, agent_id::text AS agent_id, "
+    f"{iso('pinned_at')} AS pinned_at, {iso('created_at')} AS created_at, "
+    f"{iso('updated_at')} AS updated_at"
 )
 
 #: $1 agent id, $2 user id, $3 title (nullable). No row: the agent is not the caller's.
@@ -28,7 +38,7 @@ CREATE = Query(
 #: group member names come from one batched aggregate. Pinned first (decision Q13).
 LIST = Query(
     "conversations.list",
-    """
+    f"""
     WITH convs AS (
         SELECT c.id, c.title, c.type::text AS type, c.user_id, c.agent_id, c.pinned_at,
                c.created_at, c.updated_at,
@@ -47,12 +57,13 @@ LIST = Query(
         GROUP BY cm.conversation_id
     )
     SELECT convs.id::text AS id, convs.title, convs.type, convs.user_id,
-           convs.agent_id::text AS agent_id, convs.pinned_at, convs.created_at, convs.updated_at,
+           convs.agent_id::text AS agent_id, {iso("convs.pinned_at")} AS pinned_at,
+           {iso("convs.created_at")} AS created_at, {iso("convs.updated_at")} AS updated_at,
            convs.agent_name, convs.agent_description, convs.agent_avatar_url,
            gm.names AS member_names,
            lm.id::text AS last_id, lm.seq AS last_seq, lm.role::text AS last_role,
            lm.content AS last_content, lm.status::text AS last_status,
-           lm.created_at AS last_created_at, lm.updated_at AS last_updated_at
+           {iso("lm.created_at")} AS last_created_at, {iso("lm.updated_at")} AS last_updated_at
     FROM convs
     LEFT JOIN group_members gm ON gm.conversation_id = convs.id
     LEFT JOIN LATERAL (
@@ -150,8 +161,8 @@ MUTE = Query(
 #: $1 id, $2 user id: the conversation, its message count and its direct agent (if any).
 STATUS = Query(
     "conversations.status",
-    """
-    SELECT c.id::text AS id, c.title, c.type::text AS type, c.created_at,
+    f"""
+    SELECT c.id::text AS id, c.title, c.type::text AS type, {iso("c.created_at")} AS created_at,
            (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)::int
                AS message_count,
            a.id::text AS agent_id, a.name AS agent_name, a.a2a_endpoint AS agent_a2a_endpoint

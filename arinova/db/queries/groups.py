@@ -1,13 +1,14 @@
 """SQL of the group conversations area (contract rest.md §3.6)."""
 
 from arinova.db.queries import Query
+from arinova.db.queries.conversations import iso
 
 #: $1 user id, $2 agent ids (distinct), $3 title. One statement, so the conversation and its
 #: members are written together or not at all (quirk Q21). No row: some agent is not the
 #: caller's. One row per member, each carrying the conversation's columns.
 CREATE = Query(
     "groups.create",
-    """
+    f"""
     WITH owned AS (
         SELECT count(*) AS n FROM agents WHERE owner_id = $1::text AND id = ANY($2::uuid[])
     ),
@@ -26,9 +27,10 @@ CREATE = Query(
         RETURNING id, conversation_id, agent_id, added_at
     )
     SELECT conv.id::text AS id, conv.title, conv.type::text AS type, conv.user_id,
-           conv.agent_id::text AS agent_id, conv.pinned_at, conv.created_at, conv.updated_at,
+           conv.agent_id::text AS agent_id, {iso("conv.pinned_at")} AS pinned_at,
+           {iso("conv.created_at")} AS created_at, {iso("conv.updated_at")} AS updated_at,
            members.id::text AS member_id, members.agent_id::text AS member_agent_id,
-           members.added_at AS member_added_at
+           {iso("members.added_at")} AS member_added_at
     FROM conv JOIN members ON members.conversation_id = conv.id
     """,
 )
@@ -37,9 +39,9 @@ CREATE = Query(
 #: no members.
 MEMBERS = Query(
     "groups.members",
-    """
+    f"""
     SELECT cm.id::text AS id, cm.conversation_id::text AS conversation_id,
-           cm.agent_id::text AS agent_id, cm.added_at,
+           cm.agent_id::text AS agent_id, {iso("cm.added_at")} AS added_at,
            a.name AS agent_name, a.description AS agent_description,
            a.avatar_url AS agent_avatar_url
     FROM conversations c
@@ -70,11 +72,11 @@ ADD_MEMBER_CHECK = Query(
 #: $1 conversation id, $2 agent id.
 ADD_MEMBER = Query(
     "groups.add_member",
-    """
+    f"""
     INSERT INTO conversation_members (conversation_id, agent_id)
     VALUES ($1::uuid, $2::uuid)
     RETURNING id::text AS id, conversation_id::text AS conversation_id,
-              agent_id::text AS agent_id, added_at
+              agent_id::text AS agent_id, {iso("added_at")} AS added_at
     """,
 )
 

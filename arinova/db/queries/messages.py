@@ -10,6 +10,7 @@ the page is empty.
 """
 
 from arinova.db.queries import Query
+from arinova.db.queries.conversations import iso
 
 _MESSAGE = (
     "m.id, m.conversation_id, m.seq, m.role::text AS role, m.content, "
@@ -32,10 +33,11 @@ def _page(page_sql: str) -> str:
     page AS ({page_sql})
     SELECT ctx.cursor_id::text AS cursor_id,
            p.id::text AS id, p.conversation_id::text AS conversation_id, p.seq, p.role,
-           p.content, p.status, p.created_at, p.updated_at,
+           p.content, p.status, {iso("p.created_at")} AS created_at,
+           {iso("p.updated_at")} AS updated_at,
            a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
            a.file_size AS att_file_size, a.storage_path AS att_storage_path,
-           a.created_at AS att_created_at
+           {iso("a.created_at")} AS att_created_at
     FROM ctx
     LEFT JOIN page p ON true
     LEFT JOIN attachments a ON a.message_id = p.id
@@ -112,7 +114,8 @@ SEARCH = Query(
     ) t
     LEFT JOIN LATERAL (
         SELECT m.id::text AS message_id, m.conversation_id::text AS conversation_id, m.content, m.role::text AS role,
-               m.created_at, m.seq, c.title AS conversation_title, c.agent_id::text AS agent_id,
+               {iso("m.created_at")} AS created_at, m.created_at AS sort_at, m.seq,
+               c.title AS conversation_title, c.agent_id::text AS agent_id,
                a.name AS agent_name, a.avatar_url AS agent_avatar_url
         FROM messages m
         JOIN conversations c ON c.id = m.conversation_id
@@ -121,6 +124,6 @@ SEARCH = Query(
         ORDER BY m.created_at DESC, m.seq DESC, m.id DESC
         LIMIT $3::int OFFSET $4::int
     ) hit ON true
-    ORDER BY hit.created_at DESC, hit.seq DESC, hit.message_id DESC
+    ORDER BY hit.sort_at DESC, hit.seq DESC, hit.message_id DESC
     """,
 )

@@ -1,13 +1,14 @@
 """SQL of the reactions area (contract rest.md §3.8, behaviours.md §7)."""
 
 from arinova.db.queries import Query
+from arinova.db.queries.conversations import iso
 
 #: $1 message id, $2 user id, $3 emoji. No row: no such message. ``owned`` false: the message's
 #: conversation is someone else's (nothing written). ``id`` NULL when owned: the reaction
 #: already existed (adding is idempotent).
 ADD = Query(
     "reactions.add",
-    """
+    f"""
     WITH msg AS (
         SELECT m.id, c.user_id = $2::text AS owned
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
@@ -19,7 +20,7 @@ ADD = Query(
         ON CONFLICT (message_id, user_id, emoji) DO NOTHING
         RETURNING id, message_id, user_id, emoji, created_at
     )
-    SELECT msg.owned, added.id::text AS id, added.created_at
+    SELECT msg.owned, added.id::text AS id, {iso("added.created_at")} AS created_at
     FROM msg LEFT JOIN added ON added.message_id = msg.id
     """,
 )
