@@ -225,6 +225,16 @@ async def test_agent_socket_has_no_origin_check(srv: Server) -> None:
         assert await ws.recv() == '{"type":"pong"}'
 
 
+def test_star_origin_in_production_is_warned_about(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    Server(make_settings(cors_origin="*", node_env="production", secret_explicit=True))
+    assert "CORS_ORIGIN is '*': /ws accepts upgrades from pages of any origin" in caplog.text
+    caplog.clear()
+    Server(make_settings(cors_origin="*"))
+    assert "CORS_ORIGIN" not in caplog.text
+
+
 async def test_any_origin_when_cors_origin_is_star(make_settings: Callable[..., Settings]) -> None:
     server = Server(make_settings(cors_origin="*"))
     await server.start()

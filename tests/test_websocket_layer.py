@@ -74,6 +74,8 @@ class ProbeHandler(PingPongHandler):
         elif text == "burst":  # above the high-water mark, below the hard limit
             for _ in range(5):
                 self.send_frame(encode_frame(OP_TEXT, CHUNK))
+        elif text == "raise":
+            raise RuntimeError("handler bug")
         elif text.startswith("echo:"):
             self.send_text(text)
         else:
@@ -291,6 +293,16 @@ async def test_server_close_completes_when_the_peer_answers(port: int, probe: Pr
     assert loop.time() - started < PROBE_LIMITS.close_timeout_s
     writer.close()
     assert await asyncio.wait_for(probe.closed.get(), 5) == (1008, "")
+
+
+async def test_handler_failure_on_a_message_is_logged_and_the_socket_stays_open(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+        await ws.send("raise")
+        await ws.send("echo:still here")
+        assert await ws.recv() == "echo:still here"
+    assert "socket handler failed on a message" in caplog.text
 
 
 async def test_frames_sent_with_the_handshake_are_not_lost(port: int) -> None:

@@ -14,7 +14,6 @@ from typing import Any, cast
 from arinova._fast.frames import (
     CLOSE_ABNORMAL,
     CLOSE_GOING_AWAY,
-    CLOSE_INTERNAL_ERROR,
     CLOSE_NO_STATUS,
     OP_BINARY,
     OP_CLOSE,
@@ -175,8 +174,9 @@ class SocketConnection(asyncio.Protocol):
         try:
             self.handler.on_text(text)
         except Exception:
+            # as the original: a failure while handling one message is logged, and the
+            # socket stays open
             log.exception("socket handler failed on a message")
-            self.close(CLOSE_INTERNAL_ERROR)
 
     def _close_received(self, payload: bytes) -> None:
         code, reason = parse_close(payload)

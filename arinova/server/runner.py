@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import cast
@@ -24,6 +25,8 @@ from arinova.settings import Settings
 from arinova.state import AppState
 
 EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
+
+log = logging.getLogger("arinova.server")
 
 
 class StartupError(RuntimeError):
@@ -47,6 +50,8 @@ def make_routes(
 ) -> SocketRoutes:
     settings = state.settings
     origins = None if settings.cors_any else frozenset(settings.cors_origins)
+    if origins is None and settings.production:
+        log.warning("CORS_ORIGIN is '*': /ws accepts upgrades from pages of any origin")
     return SocketRoutes(endpoints(state), allowed_origins=origins, limits=limits)
 
 
