@@ -1,0 +1,346 @@
+"""REST load: requests per second and server CPU time per request for the hot read routes.
+
+Starts ``arinova serve`` in its own process on a fresh database, signs a user up, seeds
+50 conversations x 50 messages (one agent), then drives each scenario with N keep-alive
+connections (raw HTTP/1.1 over asyncio, so the load generator stays light: it shares the
+machine's cores with the server) for a bounded time. Server CPU is read from
+``/proc/<pid>/stat`` (utime + stime of the server and its worker processes) before and
+after each measured window; PostgreSQL's CPU is read the same way over every ``postgres``
+process.
+
+    .venv/bin/python -m benchmarks.rest_load                 # 32 connections, 10 s each
+    .venv/bin/python -m benchmarks.rest_load -c 32 -d 20 --workers 2
+
+Needs PostgreSQL (``--pg``, a server URL without database; trust auth as in the tests) and
+Redis (``--redis``). The database is dropped afterwards unless ``--keep-db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+
+CONVERSATIONS = 50
+MESSAGES_PER_CONVERSATION = 50
+TRUSTED_ORIGIN = "http://localhost:3500"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: bounds of the tool itself: connections, seconds per scenario
+MAX_CONNECTIONS = 512
+MAX_DURATION_S = 300.0
+
+
+# -- CPU accounting ----------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode()
+    except OSError:
+        return None
+    # the command name may contain spaces: fields start after the closing parenthesis
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    # after the name: state(0) ppid(1) ... utime(11) stime(12)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _all_pids() -> Iterator[int]:
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            yield int(name)
+
+
+def _process_tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for pid in _all_pids():
+        fields = _stat_fields(pid)
+        if fields is not None:
+            parents[pid] = int(fields[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree += children
+        frontier += children
+    return tree
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for pid in _all_pids():
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                if f.read().strip() in (b"postgres", b"postmaster"):
+                    pids.append(pid)
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
+# -- a minimal keep-alive HTTP/1.1 client ----------------------------------------------------
+
+
+class HttpError(Exception):
+    pass
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = None
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        body = bytearray()
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return status, bytes(body)
+            body += await reader.readexactly(size + 2)
+            del body[-2:]
+    return status, await reader.readexactly(length or 0)
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+    body_bytes: int = 0
+    client_cpu: float = 0.0
+
+    def row(self) -> str:
+        n = max(self.requests, 1)
+        lat = sorted(self.latencies) or [0.0]
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return (
+            f"| {self.name} | {self.requests / self.seconds:,.0f} | "
+            f"{self.server_cpu / n * 1000:.2f} | {self.postgres_cpu / n * 1000:.2f} | "
+            f"{statistics.median(lat) * 1000:.1f} | {p99 * 1000:.1f} | "
+            f"{self.client_cpu / n * 1000:.2f} | {self.body_bytes // n:,} | {self.errors} |"
+        )
+
+
+#: latencies kept per scenario (a bound: beyond it, samples are dropped)
+MAX_SAMPLES = 200_000
+
+
+async def drive(
+    host: str, port: int, request: bytes, connections: int, duration: float, result: Result
+) -> None:
+    deadline = time.monotonic() + duration
+
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                writer.write(request)
+                status, body = await read_response(reader)
+                if len(result.latencies) < MAX_SAMPLES:
+                    result.latencies.append(time.perf_counter() - started)
+                result.requests += 1
+                result.body_bytes += len(body)
+                if status != 200:
+                    result.errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+
+
+def request_bytes(host: str, port: int, path: str, cookie: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+        f"Origin: {TRUSTED_ORIGIN}\r\nAccept: application/json\r\n\r\n"
+    ).encode()
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(dsn: str, user_id: str, agent_id: str) -> str:
+    """50 direct conversations x 50 messages; returns one conversation id."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "INSERT INTO conversations (title, type, user_id, agent_id)"
+            " SELECT 'Conversation ' || n, 'direct', $1, $2::uuid"
+            " FROM generate_series(1, $3::int) n RETURNING id",
+            user_id,
+            agent_id,
+            CONVERSATIONS,
+        )
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
+            " updated_at)"
+            " SELECT c.id, s, CASE WHEN s % 2 = 1 THEN 'user' ELSE 'agent' END::message_role,"
+            " 'Message ' || s || ' of a conversation, long enough to look like a reply.',"
+            " 'completed', (now() AT TIME ZONE 'UTC') + s * interval '1 second',"
+            " (now() AT TIME ZONE 'UTC') + s * interval '1 second'"
+            " FROM conversations c, generate_series(1, $2::int) s WHERE c.user_id = $1",
+            user_id,
+            MESSAGES_PER_CONVERSATION,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return str(rows[0]["id"])
+
+
+async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not become healthy in 30 s")
+
+
+async def main(args: argparse.Namespace) -> None:
+    connections = min(args.connections, MAX_CONNECTIONS)
+    duration = min(args.duration, MAX_DURATION_S)
+    database = f"arinova_load_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    dsn = f"{args.pg.rstrip('/')}/{database}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": args.redis,
+        "RATE_LIMIT_MAX": "1000000000",
+        "LOG_LEVEL": "WARNING",
+        "WORKERS": str(args.workers),
+    }
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+        [sys.executable, "-m", "arinova", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+    )
+    try:
+        await wait_healthy(base, process)
+        async with httpx.AsyncClient(base_url=base, headers={"origin": TRUSTED_ORIGIN}) as c:
+            signed = await c.post(
+                "/api/auth/sign-up/email",
+                json={"name": "Load", "email": f"{database}@example.com", "password": "x" * 12},
+            )
+            signed.raise_for_status()
+            cookie = next(
+                h.split(";", 1)[0]
+                for h in signed.headers.get_list("set-cookie")
+                if "session_token=" in h
+            )
+            agent = await c.post("/api/agents", json={"name": "Bench"}, headers={"cookie": cookie})
+            agent.raise_for_status()
+        user_id, agent_id = signed.json()["user"]["id"], agent.json()["id"]
+        conversation = await seed(dsn, user_id, agent_id)
+
+        scenarios = [
+            ("GET /api/agents (1 agent)", "/api/agents"),
+            ("GET /api/conversations (50 x 50)", "/api/conversations"),
+            (
+                "GET /api/conversations/:id/messages (50)",
+                f"/api/conversations/{conversation}/messages",
+            ),
+            ("GET /health", "/health"),
+        ]
+        results = []
+        for name, path in scenarios:
+            request = request_bytes("127.0.0.1", port, path, cookie)
+            await drive("127.0.0.1", port, request, connections, args.warmup, Result("warm-up"))
+            # after the warm-up: the pool's connections (PostgreSQL backends) exist now
+            server_pids, postgres_pids = _process_tree(process.pid), _postgres_pids()
+            result = Result(name)
+            server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
+            own_before = time.process_time()
+            started = time.monotonic()
+            await drive("127.0.0.1", port, request, connections, duration, result)
+            result.seconds = time.monotonic() - started
+            result.server_cpu = cpu_of(server_pids) - server_before
+            result.postgres_cpu = cpu_of(postgres_pids) - pg_before
+            result.client_cpu = time.process_time() - own_before
+            results.append(result)
+
+        print(
+            f"\n{connections} connections, {duration:g} s per scenario, "
+            f"{args.workers} worker(s), {os.cpu_count()} CPUs\n"
+        )
+        print(
+            "| scenario | req/s | server CPU ms/req | PostgreSQL CPU ms/req | p50 ms | p99 ms "
+            "| load tool CPU ms/req | body bytes | non-200 |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for result in results:
+            print(result.row())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if not args.keep_db:
+            conn = await asyncpg.connect(f"{args.pg.rstrip('/')}/postgres")
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("-c", "--connections", type=int, default=32)
+    parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each scenario")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
+    parser.add_argument("--keep-db", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(parse_args()))
