@@ -65,23 +65,20 @@ def _per_call(fn: Any, n: int) -> float:
     return (time.perf_counter() - started) / n
 
 
-def _spin(seconds: float) -> int:
-    count, end = 0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        count += 1
-    return count
-
-
-def gil_progress(fn: Any, seconds: float = 0.4) -> float:
-    """How much a pure-Python loop on the main thread gets done while ``fn`` hashes on
-    another thread, relative to an idle run: near 100% means the hash releases the GIL,
-    near 0% (or 50% on one core) that it holds it."""
-    idle = _spin(seconds)
+def gil_gap(fn: Any, seconds: float = 0.5) -> float:
+    """Longest pause (ms) of a pure-Python loop on the main thread while ``fn`` hashes on
+    another thread. A hash that held the GIL would pause it for a whole hash (20+ ms);
+    one that releases it leaves only scheduler noise."""
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(fn)
-        busy = _spin(seconds)
+        longest, last = 0.0, time.perf_counter()
+        end = last + seconds
+        while last < end:
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
         future.result()
-    return busy / idle
+    return longest * 1000
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -99,8 +96,7 @@ async def _health_poller(client: httpx.AsyncClient, stop: asyncio.Event, out: li
 
 
 async def _start_server(dsn: str) -> tuple[asyncio.subprocess.Process, str]:
-    """The server in its own process (one worker), so the load generator's CPU time is
-    not the server's."""
+    """``arinova serve`` (uvloop, one worker) in its own process, as in production."""
     import socket
     import sys
 
@@ -115,8 +111,9 @@ async def _start_server(dsn: str) -> tuple[asyncio.subprocess.Process, str]:
         "LOG_LEVEL": "WARNING",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bench_auth", "--serve", str(port), env=env
-    )
+        sys.executable, "-m", "arinova", "serve", "--host", "127.0.0.1", "--port", str(port),
+        env=env,
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url) as client:
         for _ in range(200):
@@ -139,12 +136,7 @@ async def server_report() -> dict[str, Any]:
         limits = httpx.Limits(max_connections=BURST + 5, max_keepalive_connections=BURST + 5)
         async with (
             httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client,
-            # a fresh connection per probe: measures the event loop, not keep-alive effects
-            httpx.AsyncClient(
-                base_url=url,
-                timeout=10,
-                limits=httpx.Limits(max_keepalive_connections=0),
-            ) as health,
+            httpx.AsyncClient(base_url=url, timeout=10) as health,
         ):
             emails = [f"bench.{i}@example.com" for i in range(BURST)]
             for email in emails:
@@ -218,11 +210,20 @@ def main() -> None:
     print(
         f"unknown email     {_per_call(lambda: hasher.verify_sync(None, PASSWORD), 20) * 1000:7.1f} ms (dummy verify)"
     )
+    started = time.perf_counter()
+    sum(range(2_000_000))
+    held_ms = (time.perf_counter() - started) * 1000
     for label, fn in (
         ("argon2id", lambda: [hasher.hash_sync(PASSWORD) for _ in range(15)]),
         ("scrypt", lambda: [legacy_scrypt_hash(PASSWORD) for _ in range(4)]),
+        (
+            f"control: sum(range()) holding the GIL for {held_ms:.0f} ms",
+            lambda: [sum(range(2_000_000)) for _ in range(10)],
+        ),
     ):
-        print(f"GIL: main thread progress while {label} hashes on a thread: {gil_progress(fn):.0%}")
+        print(
+            f"GIL: longest main-thread pause while {label} runs on a thread: {gil_gap(fn):.1f} ms"
+        )
     hasher.close()
     report = asyncio.run(server_report())
     print(
@@ -237,19 +238,5 @@ def main() -> None:
     )
 
 
-def serve(port: int) -> None:
-    """``--serve PORT``: run one server process from the environment's settings."""
-    from arinova.server import Server
-    from arinova.settings import Settings
-
-    settings = Settings.from_env().replace(host="127.0.0.1", port=port)
-    asyncio.run(Server(settings).serve())
-
-
 if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]))
-    else:
-        main()
+    main()
