@@ -304,6 +304,18 @@ async def test_pool_kills_a_worker_that_does_not_answer_and_recovers() -> None:
         await pool.close()
 
 
+async def test_pool_cpu_limit_covers_what_quickjs_cannot_interrupt() -> None:
+    # QuickJS does not check its interrupt inside the regular expression engine; the
+    # worker's RLIMIT_CPU ends it (a few seconds of CPU), answered as a timeout
+    pool = WorkerPool(size=1)
+    try:
+        result = await pool.run('/(a+)+$/.test("a".repeat(40) + "b")')
+        assert result["error"] == TIMEOUT_MESSAGE
+        assert (await pool.run("'next'"))["output"] == "next"
+    finally:
+        await pool.close()
+
+
 async def test_pool_survives_a_worker_crash() -> None:
     pool = WorkerPool(size=1)
     try:

@@ -2,10 +2,11 @@
 
 Each process runs one script at a time (``arinova.sandbox.worker``). A script gets a worker
 when one of ``size`` slots is free; at most ``max_waiting`` callers queue for a slot,
-beyond that ``SandboxBusy`` is raised. QuickJS stops a script at its CPU-time limit; if a
-worker still has not answered ``hard_timeout_s`` after it got the script (a wedged
-engine, a machine so loaded that CPU time lags far behind wall time) it is killed, as is
-a worker that crashed or broke the protocol. Workers start lazily, are reused, and are
+beyond that ``SandboxBusy`` is raised. QuickJS stops a script at its CPU-time limit; what
+it cannot interrupt (a backtracking regular expression) meets the worker's RLIMIT_CPU,
+and the kernel ends the process (answered as a timeout). A worker that still has not
+answered ``hard_timeout_s`` after it got the script is killed, as is a worker that
+crashed or broke the protocol. Workers start lazily, are reused, and are
 replaced after ``max_runs`` scripts. Worker processes get an empty environment: none of
 the server's secrets.
 """
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 from typing import Final
 
@@ -102,7 +104,7 @@ class WorkerPool:
         *,
         size: int = 2,
         max_waiting: int = 32,
-        hard_timeout_s: float = 20.0,
+        hard_timeout_s: float = 30.0,
         max_runs: int = 500,
     ) -> None:
         self._slots = asyncio.Semaphore(size)
@@ -141,8 +143,10 @@ class WorkerPool:
             await self._discard(worker)
             return _failure(TIMEOUT_MESSAGE, started, loop.time())
         except WorkerFailed as exc:
-            log.warning("sandbox: worker %s failed (%s); killed", worker.process.pid, exc)
             await self._discard(worker)
+            if worker.process.returncode == -signal.SIGXCPU:
+                return _failure(TIMEOUT_MESSAGE, started, loop.time())  # its CPU limit
+            log.warning("sandbox: worker %s failed (%s); killed", worker.process.pid, exc)
             return _failure(CRASH_MESSAGE, started, loop.time())
         except BaseException:
             await self._discard(worker)  # cancelled mid-run: the worker's state is unknown
