@@ -324,3 +324,29 @@ async def test_https_base_url_uses_secure_cookies(make_settings: Callable[..., S
             )
     finally:
         await srv.stop()
+
+
+async def test_database_down(make_settings: Callable[..., Settings], database: str) -> None:
+    srv = Server(make_settings(rate_limit_max=1_000_000))
+    await srv.start()
+    try:
+        user = await sign_up(srv.url)
+        await srv.app.state.auth.sessions.invalidate([user.token])
+        await srv.app.state.db.close()  # every statement now fails
+        async with httpx.AsyncClient(base_url=srv.url) as client:
+            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+            assert (r.status_code, r.json()) == (
+                500,
+                {"code": "FAILED_TO_GET_SESSION", "message": "Failed to get session"},
+            )
+            r = await client.post(
+                "/api/auth/sign-in/email", json={"email": user.email, "password": user.password}
+            )
+            assert (r.status_code, r.content) == (500, b"")
+            r = await client.get("/api/agents", headers={"cookie": user.cookie})
+            assert (r.status_code, r.json()) == (
+                500,
+                {"error": "Internal server error", "code": "INTERNAL_ERROR"},
+            )
+    finally:
+        await srv.stop()

@@ -175,7 +175,11 @@ class CredentialEndpoints:
     async def get_session(self, request: Request, auth: Authenticator) -> Response:
         # zod's coerce.boolean: any non-empty value (even "false") is true
         disable_refresh = bool(query_value(request, "disableRefresh"))
-        found = await auth.lookup(cookies_of(request), refresh=not disable_refresh)
+        try:
+            found = await auth.lookup(cookies_of(request), refresh=not disable_refresh)
+        except Exception:
+            auth.log.exception("get-session failed")
+            raise AuthError(500, "Failed to get session") from None
         reply = Reply()
         if found.entry is None:
             if found.found is Found.GONE:
@@ -316,6 +320,10 @@ def mount(router: Router, state: AppState) -> None:
                 return error_response(error)
             except ApiError as error:
                 return api_error_response(error)
+            except Exception:
+                # Better Auth answers an unexpected failure with an empty 500
+                state.log.exception("auth endpoint failed: %s", request.url.path)
+                return Reply(500).empty()
 
         return handle
 
