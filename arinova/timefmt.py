@@ -9,7 +9,7 @@ def iso(value: datetime) -> str:
     """Format a ``timestamp`` column value (naive = UTC) or an aware datetime."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_or_none(value: datetime | None) -> str | None:
