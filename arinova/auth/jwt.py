@@ -43,9 +43,16 @@ def split(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
 
 
 def rsa_key(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
-    if jwk.get("kty") != "RSA" or not isinstance(jwk.get("n"), str):
+    if (
+        jwk.get("kty") != "RSA"
+        or not isinstance(jwk.get("n"), str)
+        or not isinstance(jwk.get("e"), str)
+    ):
         raise InvalidJwt("not an RSA key")
-    return rsa.RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"])).public_key()
+    try:
+        return rsa.RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"])).public_key()
+    except ValueError:
+        raise InvalidJwt("unusable RSA key") from None
 
 
 def verify_rs256(signing_input: bytes, signature: bytes, key: rsa.RSAPublicKey) -> None:

@@ -141,7 +141,7 @@ class OAuthClient:
         self.providers = providers_from(settings)
         self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False)
         self._jwks: dict[str, dict[str, Any]] = {}
-        self._jwks_fetched = 0.0
+        self._jwks_fetched = float("-inf")
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -254,8 +254,11 @@ class OAuthClient:
         self._jwks_fetched = time.monotonic()
         try:
             response = await self._http.get(self.settings.google_jwks_url)
-            keys = response.json().get("keys", [])
-        except (httpx.HTTPError, ValueError, AttributeError):
+            document = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        keys = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(keys, list):
             return None
         self._jwks = {
             k["kid"]: k for k in keys[:JWKS_MAX_KEYS] if isinstance(k, dict) and "kid" in k
