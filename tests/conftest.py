@@ -28,7 +28,9 @@ async def database(pg_template: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def make_settings(database: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
+def make_settings(
+    database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Settings]:
     upload_dir = tmp_path_factory.mktemp("uploads")
 
     def make(**overrides: object) -> Settings:
