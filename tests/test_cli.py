@@ -163,6 +163,7 @@ async def start_serve(database: str, tmp_path: Path) -> AsyncIterator[object]:
             UPLOAD_DIR=str(tmp_path),
             LOG_LEVEL="WARNING",
             SHUTDOWN_TIMEOUT="5",
+            RATE_LIMIT_MAX="1000000",
         )
         process = await asyncio.create_subprocess_exec(
             *ARINOVA,

@@ -30,13 +30,17 @@ SWITCHING = (
     f"Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
 ).encode()
 HEAD_TIMEOUT_S = 0.5
+#: the per-IP HTTP limit is shared with every test server on 127.0.0.1 through Redis
+NO_RATE_LIMIT = 1_000_000
 ALLOWED_ORIGIN = "http://localhost:3500"
 
 
 @pytest.fixture(scope="module")
 async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
     server = Server(
-        make_settings(cors_origin=f"{ALLOWED_ORIGIN},https://app.example"),
+        make_settings(
+            cors_origin=f"{ALLOWED_ORIGIN},https://app.example", rate_limit_max=NO_RATE_LIMIT
+        ),
         dispatch_limits=DispatchLimits(head_timeout_s=HEAD_TIMEOUT_S),
     )
     await server.start()
@@ -225,7 +229,7 @@ async def test_agent_socket_has_no_origin_check(srv: Server) -> None:
         assert await ws.recv() == '{"type":"pong"}'
 
 
-def test_star_origin_in_production_is_warned_about(
+async def test_star_origin_in_production_is_warned_about(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     Server(make_settings(cors_origin="*", node_env="production", secret_explicit=True))
@@ -395,7 +399,7 @@ class SlowArea:
 
 
 async def test_stop_lets_in_flight_requests_finish(make_settings: Callable[..., Settings]) -> None:
-    server = Server(make_settings(), extra_areas=(SlowArea(),))
+    server = Server(make_settings(rate_limit_max=NO_RATE_LIMIT), extra_areas=(SlowArea(),))
     await server.start()
     async with httpx.AsyncClient() as client:
         request = asyncio.create_task(client.get(f"{server.url}/test/slow"))

@@ -79,13 +79,15 @@ class _HeadCollector:
         self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
 
-def _head_end(buf: bytes | bytearray, start: int) -> int:
-    """Index just past the empty line ending the head, or -1 (LF-only lines allowed)."""
-    crlf = buf.find(b"\n\r\n", start)
-    lf = buf.find(b"\n\n", start)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf + 3
-    return lf + 2 if lf >= 0 else -1
+def _head_end(buf: bytes | bytearray, start: int, limit: int) -> int:
+    """Index just past the empty line ending the head, or -1 (LF-only lines allowed).
+    Only the first ``limit`` bytes are searched: a body that follows is never scanned."""
+    end = min(len(buf), limit + 3)
+    crlf = buf.find(b"\n\r\n", start, end)
+    lf = buf.find(b"\n\n", start, crlf + 2 if crlf >= 0 else end)
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
 
 
 def _socket_target(buf: bytes | bytearray) -> tuple[str, str] | None:
@@ -153,8 +155,8 @@ class DispatchProtocol(asyncio.Protocol):
         else:
             self._buffer += data
             buf = self._buffer
-        end = _head_end(buf, self._scanned)
         max_head = self.routes.limits.max_head_size
+        end = _head_end(buf, self._scanned, max_head)
         if end < 0:
             if len(buf) > max_head:
                 self._refuse(bare_error(431))
