@@ -32,8 +32,8 @@ log = logging.getLogger("arinova.realtime")
 _OPEN = 0
 #: we sent a close frame and wait for the peer's
 _CLOSING = 1
-#: we sent a close frame after a protocol error; incoming bytes are discarded
-_FAILED = 2
+#: no more input is read: the peer's close frame arrived, or it broke the protocol
+_ENDING = 2
 _CLOSED = 3
 
 
@@ -85,7 +85,7 @@ class SocketConnection(asyncio.Protocol):
             self.abort()
 
     def data_received(self, data: bytes) -> None:
-        if self._state >= _FAILED:
+        if self._state >= _ENDING:
             return
         try:
             events = self._decoder.feed(data)
@@ -102,7 +102,7 @@ class SocketConnection(asyncio.Protocol):
                     self._write(encode_pong(payload))
             elif opcode == OP_CLOSE:
                 self._close_received(payload)
-            if self._state >= _FAILED:
+            if self._state >= _ENDING:
                 return
 
     def eof_received(self) -> bool:
@@ -185,7 +185,7 @@ class SocketConnection(asyncio.Protocol):
             self._write(b"\x88\x00" if code == CLOSE_NO_STATUS else encode_close(code, reason))
         self._close_code, self._close_reason = code, reason
         if self._state != _CLOSED:
-            self._state = _FAILED
+            self._state = _ENDING
             assert self.transport is not None
             self.transport.close()
 
@@ -198,7 +198,7 @@ class SocketConnection(asyncio.Protocol):
             self._write(encode_close(code, reason))
         if self._state == _CLOSED:
             return
-        self._state = _FAILED
+        self._state = _ENDING
         transport = self.transport
         assert transport is not None
         if transport.can_write_eof():

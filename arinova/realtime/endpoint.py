@@ -51,8 +51,8 @@ class SocketHandler:
         """One complete message (binary ones arrive decoded as UTF-8 as well)."""
 
     def on_close(self, code: int, reason: str) -> None:
-        """The socket is gone: the peer's close code (1006 when there was no close
-        handshake). Called exactly once; ``self.conn`` is None afterwards."""
+        """The socket is gone. ``code``: the peer's close frame if one came, else the one
+        we sent, else 1006. Called exactly once; ``self.conn`` is None afterwards."""
 
     # -- for the application -----------------------------------------------------------
     @property
