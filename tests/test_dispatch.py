@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import random
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -410,3 +411,63 @@ async def test_stop_lets_in_flight_requests_finish(make_settings: Callable[..., 
     assert response.status_code == 200
     assert response.text == "finished"
     assert response.headers["connection"] == "close"
+
+
+def mutations(seed: int, count: int) -> list[bytes]:
+    """Valid requests (upgrade and plain) with random damage, and plain garbage."""
+    rng = random.Random(seed)
+    bases = [
+        upgrade_request(),
+        upgrade_request("/ws/agent?x=1"),
+        HEALTH,
+        b"GET /ws HTTP/1.1\r\n\r\n",
+    ]
+    cases = []
+    for _ in range(count):
+        data = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(4)
+            at = rng.randrange(len(data) + 1)
+            if kind == 0 and data:
+                data[min(at, len(data) - 1)] = rng.randrange(256)
+            elif kind == 1:
+                data[at:at] = rng.randbytes(rng.randint(1, 20))
+            elif kind == 2:
+                del data[at : at + rng.randint(1, 20)]
+            else:
+                data = data[:at]
+        cases.append(bytes(data))
+    cases += [rng.randbytes(rng.randint(0, 400)) for _ in range(count // 4)]
+    return cases
+
+
+async def test_damaged_first_requests_never_break_the_server(srv: Server) -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    gate = asyncio.Semaphore(20)
+
+    async def send(data: bytes) -> bytes:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            try:
+                writer.write(data)
+                writer.write_eof()  # no waiting for the head timeout
+                async with asyncio.timeout(5):
+                    try:
+                        return await reader.read()
+                    except ConnectionResetError:
+                        return b""
+            finally:
+                writer.close()
+
+    try:
+        answers = await asyncio.gather(*(send(case) for case in mutations(1, 400)))
+    finally:
+        loop.set_exception_handler(previous)
+    for answer in answers:
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 "), answer[:80]
+    assert errors == []
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{srv.url}/health")).status_code == 200
