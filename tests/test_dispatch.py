@@ -49,6 +49,19 @@ async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
     await server.stop()
 
 
+@pytest.fixture(autouse=True)
+async def no_loop_errors() -> AsyncIterator[None]:
+    """Fail a test whose server hit the event loop's exception handler."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    yield
+    await asyncio.sleep(0.01)
+    loop.set_exception_handler(previous)
+    assert errors == []
+
+
 def upgrade_request(path: str = "/ws", *, key: str = KEY, extra: str = "") -> bytes:
     return (
         f"GET {path} HTTP/1.1\r\n"

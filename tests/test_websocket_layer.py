@@ -29,6 +29,19 @@ def client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return encode_frame(opcode, payload, fin=fin, mask=MASK)
 
 
+@pytest.fixture(autouse=True)
+async def no_loop_errors() -> AsyncIterator[None]:
+    """Fail a test whose server hit the event loop's exception handler."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    yield
+    await asyncio.sleep(0.01)
+    loop.set_exception_handler(previous)
+    assert errors == []
+
+
 class Probe(Endpoint):
     """Accepts per the query string and records what the layer tells its handlers."""
 
