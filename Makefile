@@ -16,10 +16,11 @@ install: $(VENV)/.installed
 serve: install
 	$(VENV)/bin/arinova serve
 
-# The whole suite twice: with the compiled _fast modules, then with their pure-Python twins.
+# The whole suite twice: compiled _fast modules on uvloop, then their pure-Python twins on
+# the stock asyncio loop.
 test: install
-	ARINOVA_REQUIRE_COMPILED=1 $(PY) -m pytest -q
-	ARINOVA_PURE=1 $(PY) -m pytest -q -m pure
+	ARINOVA_REQUIRE_COMPILED=1 ARINOVA_TEST_LOOP=uvloop $(PY) -m pytest -q
+	ARINOVA_PURE=1 ARINOVA_TEST_LOOP=asyncio $(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check arinova tests benchmarks

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -9,6 +10,18 @@ from arinova.settings import Settings
 from tests.support import db as testdb
 
 TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+#: the event loop the async tests run on: ``uvloop`` (production's) or ``asyncio``
+TEST_LOOP = os.environ.get("ARINOVA_TEST_LOOP", "uvloop")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if TEST_LOOP == "asyncio":
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(scope="session")
