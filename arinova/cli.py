@@ -8,6 +8,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from arinova.db.embedded import EMBEDDED
+from arinova.db.embedded import start as start_embedded
 from arinova.settings import Settings, SettingsError
 
 log = logging.getLogger("arinova")
@@ -55,6 +57,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.replace(**overrides) if overrides else settings
 
 
+class _EmbeddedFailed(Exception):
+    pass
+
+
+def _with_database(settings: Settings) -> tuple[Settings, object | None]:
+    """Start the embedded PostgreSQL when the settings ask for it; the caller keeps the
+    returned handle referenced while it serves (PostgreSQL stops when the process exits)."""
+    if settings.database_url != EMBEDDED:
+        return settings, None
+    try:
+        handle, url = start_embedded(settings.data_dir)
+    except Exception as exc:
+        raise _EmbeddedFailed(f"cannot start the embedded PostgreSQL: {exc}") from exc
+    return settings.replace(database_url=url), handle
+
+
 def serve(settings: Settings) -> int:
     import uvloop
 
@@ -64,6 +82,10 @@ def serve(settings: Settings) -> int:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", 1)
+    try:
+        settings, _embedded = _with_database(settings)
+    except _EmbeddedFailed as exc:
+        return _fail(str(exc), 1)
     if settings.workers > 1:
         return _serve_workers(settings, sock)
     try:
@@ -93,7 +115,10 @@ def migrate(settings: Settings) -> int:
     from arinova.db.migrate import prepare_database
 
     try:
+        settings, _embedded = _with_database(settings)
         report = uvloop.run(prepare_database(settings.database_url))
+    except _EmbeddedFailed as exc:
+        return _fail(str(exc), 1)
     except Exception as exc:
         return _fail(f"migration failed: {exc}", 1)
     print(f"migrations: {report.describe()}")

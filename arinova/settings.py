@@ -44,6 +44,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+def _database_url(env: Mapping[str, str]) -> str:
+    """``DATABASE_URL``; unset means the embedded PostgreSQL when ``pgserver`` is installed,
+    else the conventional local server."""
+    raw = env.get("DATABASE_URL", "").strip()
+    if raw:
+        return raw
+    from arinova.db import embedded
+
+    return embedded.EMBEDDED if embedded.available() else DEFAULT_DATABASE_URL
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -77,6 +88,8 @@ class Settings:
     node_env: str = ""
 
     # --- ours ---
+    #: data directory of the embedded PostgreSQL (``DATABASE_URL=embedded``)
+    data_dir: Path = field(default_factory=lambda: Path(".pgdata").resolve())
     host: str = "0.0.0.0"
     workers: int = 1
     trust_proxy: bool = False
@@ -160,7 +173,8 @@ class Settings:
         secret = e.get("BETTER_AUTH_SECRET", "")
         return cls(
             port=_int(e, "PORT", 3501),
-            database_url=e.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            database_url=_database_url(e),
+            data_dir=Path(e.get("ARINOVA_DATA_DIR", "").strip() or "./.pgdata").resolve(),
             redis_url=e.get("REDIS_URL", "").strip(),
             cors_origin=e.get("CORS_ORIGIN", "http://localhost:3500"),
             better_auth_secret=secret or DEFAULT_SECRET,
@@ -195,8 +209,7 @@ class Settings:
             allow_private_outbound=_bool(e, "ALLOW_PRIVATE_OUTBOUND", False),
             google_auth_url=e.get("GOOGLE_AUTH_URL", "").strip() or cls.google_auth_url,
             google_token_url=e.get("GOOGLE_TOKEN_URL", "").strip() or cls.google_token_url,
-            google_userinfo_url=e.get("GOOGLE_USERINFO_URL", "").strip()
-            or cls.google_userinfo_url,
+            google_userinfo_url=e.get("GOOGLE_USERINFO_URL", "").strip() or cls.google_userinfo_url,
             github_auth_url=e.get("GITHUB_AUTH_URL", "").strip() or cls.github_auth_url,
             github_token_url=e.get("GITHUB_TOKEN_URL", "").strip() or cls.github_token_url,
             github_api_url=e.get("GITHUB_API_URL", "").strip() or cls.github_api_url,
