@@ -19,6 +19,7 @@ from arinova.db.queries import agents as q
 from arinova.http import agents_export, agents_health
 from arinova.http.agents_common import HEALTH_KEY_PREFIX, Row, agent_id_of, agent_not_found
 from arinova.http.body import read_json
+from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Arr, Bool, Obj, Str, Url
 from arinova.outbound import fetch_json
@@ -30,25 +31,15 @@ CLOSE_TOKEN_REGENERATED: Final = (4409, "Token regenerated")
 #: close code and reason sent to the socket of a deleted agent (quirk Q21)
 CLOSE_AGENT_DELETED: Final = (4410, "Agent deleted")
 
-_NO_NUL = r"[^\x00]*"
-_NO_NUL_REASON = "must not contain NUL characters"
-
 
 def _text(
     *, min_len: int = 0, max_len: int | None = None, optional: bool = False, nullable: bool = False
 ) -> Str:
-    return Str(
-        min_len=min_len,
-        max_len=max_len,
-        optional=optional,
-        nullable=nullable,
-        pattern=_NO_NUL,
-        pattern_reason=_NO_NUL_REASON,
-    )
+    return Str(min_len=min_len, max_len=max_len, optional=optional, nullable=nullable, **NO_NUL)
 
 
 def _url(*, optional: bool = False, nullable: bool = False) -> Url:
-    return Url(optional=optional, nullable=nullable, pattern=_NO_NUL, pattern_reason=_NO_NUL_REASON)
+    return Url(optional=optional, nullable=nullable, **NO_NUL)
 
 
 # the original's zod schemas (packages/shared/src/schemas/index.ts), strings free of NUL

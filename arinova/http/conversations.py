@@ -17,16 +17,11 @@ from blacksheep import Request, Response, Router
 from arinova.db.queries import conversations as q
 from arinova.errors import ApiError
 from arinova.http.body import read_json
+from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Bool, Obj, Str, Uuid, parse_uuid, query_param
 from arinova.outbound import probe
 from arinova.state import AppState
-
-#: PostgreSQL cannot store NUL characters in text (quirk Q46)
-NO_NUL: Final[dict[str, Any]] = {
-    "pattern": r"[^\x00]*",
-    "pattern_reason": "must not contain NUL characters",
-}
 
 CREATE_CONVERSATION: Final = Obj(
     {

@@ -15,7 +15,8 @@ from blacksheep import Request, Response, Router
 from arinova.db.queries import groups as q
 from arinova.errors import ApiError
 from arinova.http.body import read_json
-from arinova.http.conversations import NO_NUL, conversation_id_of, conversation_not_found
+from arinova.http.conversations import conversation_id_of, conversation_not_found
+from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Arr, Obj, Str, Uuid, parse_uuid
 from arinova.state import AppState

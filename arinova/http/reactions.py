@@ -14,7 +14,7 @@ from blacksheep import Request, Response, Router
 from arinova.db.queries import reactions as q
 from arinova.errors import ApiError
 from arinova.http.body import read_json
-from arinova.http.conversations import NO_NUL
+from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Obj, Str, parse_uuid
 from arinova.state import AppState
