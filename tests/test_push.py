@@ -244,6 +244,53 @@ async def test_subscribe_validation(
     assert await subscription_rows(push_server, user.id) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        (
+            {"endpoint": "https://p.example.com/x\u0000", "keys": {"p256dh": "p", "auth": "a"}},
+            "endpoint: must not contain NUL characters",
+        ),
+        (
+            {"endpoint": "https://p.example.com/x", "keys": {"p256dh": "p\u0000", "auth": "a"}},
+            "keys.p256dh: must not contain NUL characters",
+        ),
+        (
+            {"endpoint": "https://p.example.com/x", "keys": {"p256dh": "p", "auth": "\u0000"}},
+            "keys.auth: must not contain NUL characters",
+        ),
+        (
+            {
+                "endpoint": "https://p.example.com/x",
+                "keys": {"p256dh": "p", "auth": "a"},
+                "deviceInfo": "Firefox\u0000",
+            },
+            "deviceInfo: must not contain NUL characters",
+        ),
+    ],
+)
+async def test_subscribe_refuses_nul_characters(
+    push_server: Server, client: httpx.AsyncClient, user: SignedIn, body: Any, details: str
+) -> None:
+    # PostgreSQL cannot store NUL: this used to fail in the database with 500 (Q46)
+    response = await client.post("/api/push/subscribe", json=body)
+    assert response.status_code == 400
+    assert response.json() == validation(details)
+    assert await subscription_rows(push_server, user.id) == []
+
+
+async def test_unsubscribe_of_an_endpoint_with_nul_matches_nothing(
+    push_server: Server, client: httpx.AsyncClient, user: SignedIn
+) -> None:
+    body = {"endpoint": "https://push.example.com/kept", "keys": {"p256dh": "p", "auth": "a"}}
+    assert (await client.post("/api/push/subscribe", json=body)).status_code == 201
+    response = await client.request(
+        "DELETE", "/api/push/subscribe", json={"endpoint": body["endpoint"] + "\u0000"}
+    )
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    assert len(await subscription_rows(push_server, user.id)) == 1
+
+
 async def test_unsubscribe_removes_only_the_callers_row(
     push_server: Server, client: httpx.AsyncClient, user: SignedIn
 ) -> None:

@@ -1,7 +1,8 @@
 """Push subscriptions (contract rest.md §3.10, behaviours.md §12, quirks Q01/Q46).
 
-Invalid bodies answer 400 VALIDATION_ERROR; a missing or empty ``endpoint`` on DELETE
-keeps the original's own 400 ``endpoint is required``.
+Invalid bodies answer 400 VALIDATION_ERROR (NUL characters included, which PostgreSQL
+cannot store); a missing or empty ``endpoint`` on DELETE keeps the original's own 400
+``endpoint is required``, and one with a NUL character matches nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from blacksheep import Request, Response, Router
 from arinova.db.queries import push as q
 from arinova.errors import ApiError
 from arinova.http.body import read_json
+from arinova.http.fields import NO_NUL
 from arinova.http.responses import json_response
 from arinova.http.validate import Obj, Str, Url
 from arinova.state import AppState
 
 SUBSCRIBE: Final = Obj(
     {
-        "endpoint": Url(),
-        "keys": Obj({"p256dh": Str(min_len=1), "auth": Str(min_len=1)}),
-        "deviceInfo": Str(max_len=500, optional=True),
+        "endpoint": Url(**NO_NUL),
+        "keys": Obj({"p256dh": Str(min_len=1, **NO_NUL), "auth": Str(min_len=1, **NO_NUL)}),
+        "deviceInfo": Str(max_len=500, optional=True, **NO_NUL),
     }
 )
 OK: Final = {"ok": True}
@@ -60,7 +62,8 @@ def mount(router: Router, state: AppState) -> None:
             raise ApiError.message(400, "endpoint is required")
         if not isinstance(endpoint, str):
             raise ApiError.validation("endpoint: must be a string")
-        await state.db.execute(q.DELETE_SUBSCRIPTION.sql, user.id, endpoint)
+        if "\x00" not in endpoint:  # no stored endpoint can contain one
+            await state.db.execute(q.DELETE_SUBSCRIPTION.sql, user.id, endpoint)
         return json_response(200, OK)
 
     router.add_get("/api/push/vapid-key", vapid_key)
