@@ -27,14 +27,14 @@ def start(data_dir: Path) -> tuple[Any, str]:
     """Start (or join) the PostgreSQL in ``data_dir``; returns the server handle (keep it
     referenced: it stops PostgreSQL when the process exits) and the database URL."""
     try:
-        import pgserver  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        from pgserver import get_server  # type: ignore[attr-defined, unused-ignore]
     except ImportError as exc:
         raise RuntimeError(
             "DATABASE_URL=embedded needs the pgserver package: pip install 'arinova[embedded]'"
         ) from exc
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    server = get_server(str(data_dir), cleanup_mode="stop")
     url = str(server.get_uri(database=DATABASE_NAME))
     log.info("embedded PostgreSQL in %s", data_dir)
     return server, url
