@@ -1,0 +1,147 @@
+"""SQL of the realtime layer: the reply pipeline, sync and read markers (websocket.md §3, §8).
+
+Message inserts lock the conversation row first (``LOCK_*``, its own statement), then
+compute ``MAX(seq) + 1`` inside the INSERT: that statement's snapshot is taken after the
+lock was granted, so two writers never get the same number (quirk Q06; the same protocol
+as ``arinova.db.messages_seq``). Timestamps are written in UTC (quirk Q37).
+"""
+
+from arinova.db.queries import Query
+
+_NOW = "(now() AT TIME ZONE 'UTC')"
+
+
+def _iso(column: str) -> str:
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+#: $1 conversation id, $2 user id. Locks the caller's conversation; also its agent.
+LOCK_OWN_CONVERSATION = Query(
+    "realtime.lock_own_conversation",
+    """
+    SELECT c.type::text AS type, c.agent_id::text AS agent_id
+    FROM conversations c
+    WHERE c.id = $1::uuid AND c.user_id = $2::text
+    FOR UPDATE
+    """,
+)
+
+#: $1 conversation id. Locks the conversation; no row: it is gone.
+LOCK_CONVERSATION = Query(
+    "realtime.lock_conversation",
+    "SELECT agent_id::text AS agent_id FROM conversations WHERE id = $1::uuid FOR UPDATE",
+)
+
+#: $1 conversation id, $2 role, $3 content, $4 status, $5 bump conversations.updated_at.
+#: Run after a LOCK_* statement in the same transaction.
+INSERT_MESSAGE = Query(
+    "realtime.insert_message",
+    f"""
+    WITH m AS (
+        INSERT INTO messages (conversation_id, seq, role, content, status,
+                              created_at, updated_at)
+        SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2::message_role, $3::text,
+               $4::message_status, {_NOW}, {_NOW}
+        FROM messages WHERE conversation_id = $1::uuid
+        RETURNING id, seq
+    ), bump AS (
+        UPDATE conversations SET updated_at = {_NOW}
+        WHERE id = $1::uuid AND $5::boolean
+    )
+    SELECT id::text AS id, seq FROM m
+    """,
+)
+
+#: $1 conversation id: its agent, read again when a reply (or a queued one) starts.
+CONVERSATION_AGENT = Query(
+    "realtime.conversation_agent",
+    """
+    SELECT a.id::text AS id, a.name, a.system_prompt
+    FROM conversations c JOIN agents a ON a.id = c.agent_id
+    WHERE c.id = $1::uuid
+    """,
+)
+
+#: $1 message id, $2 content, $3 status: a reply's end (completed, error or cancelled).
+FINISH_MESSAGE = Query(
+    "realtime.finish_message",
+    f"""
+    UPDATE messages SET content = $2::text, status = $3::message_status,
+                        updated_at = {_NOW}
+    WHERE id = $1::uuid
+    """,
+)
+
+#: $1 user id, $2 conversation id, $3 seq. Only the caller's own conversation (quirk Q23).
+MARK_READ = Query(
+    "realtime.mark_read",
+    f"""
+    INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)
+    SELECT $1::text, c.id, $3::int, {_NOW}
+    FROM conversations c WHERE c.id = $2::uuid AND c.user_id = $1::text
+    ON CONFLICT (user_id, conversation_id) DO UPDATE
+    SET last_read_seq = GREATEST(conversation_reads.last_read_seq, EXCLUDED.last_read_seq),
+        updated_at = EXCLUDED.updated_at
+    """,
+)
+
+#: $1 user id, $2 ids of the user's conversations with a reply in progress. Stuck
+#: ``streaming`` rows everywhere else become completed (some text) or error (none):
+#: decision Q45, before the summaries are read.
+REPAIR_STUCK_STREAMS = Query(
+    "realtime.repair_stuck_streams",
+    f"""
+    UPDATE messages m
+    SET status = CASE WHEN m.content <> '' THEN 'completed' ELSE 'error' END::message_status,
+        updated_at = {_NOW}
+    FROM conversations c
+    WHERE c.user_id = $1::text AND m.conversation_id = c.id
+      AND m.status = 'streaming' AND NOT (c.id = ANY($2::uuid[]))
+    """,
+)
+
+#: $1 user id: one row per conversation with its read state and newest message.
+SYNC_SUMMARIES = Query(
+    "realtime.sync_summaries",
+    f"""
+    SELECT c.id::text AS id,
+           COALESCE(r.last_read_seq, 0) AS last_read_seq,
+           COALESCE(r.muted, false) AS muted,
+           COALESCE(lm.seq, 0) AS max_seq,
+           lm.content, lm.role::text AS role, lm.status::text AS status,
+           {_iso("lm.created_at")} AS created_at
+    FROM conversations c
+    LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = $1::text
+    LEFT JOIN LATERAL (
+        SELECT m.seq, m.content, m.role, m.status, m.created_at
+        FROM messages m WHERE m.conversation_id = c.id
+        ORDER BY m.seq DESC, m.created_at DESC, m.id DESC LIMIT 1
+    ) lm ON true
+    WHERE c.user_id = $1::text
+    ORDER BY c.created_at, c.id
+    """,
+)
+
+#: $1 user id, $2 conversation ids, $3 the client's last seq of each, $4 cap per
+#: conversation. The user's conversations only, in the summaries' order.
+SYNC_MISSED = Query(
+    "realtime.sync_missed",
+    f"""
+    SELECT m.id::text AS id, c.id::text AS conversation_id, m.seq, m.role::text AS role,
+           m.content, m.status::text AS status, {_iso("m.created_at")} AS created_at
+    FROM unnest($2::uuid[], $3::bigint[]) AS k(conversation_id, last_seq)
+    JOIN conversations c ON c.id = k.conversation_id AND c.user_id = $1::text
+    CROSS JOIN LATERAL (
+        SELECT id, seq, role, content, status, created_at
+        FROM messages WHERE conversation_id = c.id AND seq > k.last_seq
+        ORDER BY seq, created_at, id LIMIT $4::int
+    ) m
+    ORDER BY c.created_at, c.id, m.seq, m.created_at, m.id
+    """,
+)
+
+#: $1 bot token: the agent it belongs to.
+AGENT_BY_TOKEN = Query(
+    "realtime.agent_by_token",
+    "SELECT id::text AS id, name FROM agents WHERE secret_token = $1::varchar",
+)

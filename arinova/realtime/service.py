@@ -1,0 +1,194 @@
+"""``RealtimeService``: the realtime layer of one process. It owns the hub (who is
+connected), the pipeline, sync, the offline queue and the rate limit, runs the one
+periodic sweep of every socket and task timer, and is the ``Realtime`` the REST layer
+calls (arinova/hooks.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from arinova.db.queries import realtime as q
+from arinova.hooks import Skill
+from arinova.realtime import events
+from arinova.realtime.agent import AUTH_TIMEOUT
+from arinova.realtime.config import RealtimeConfig
+from arinova.realtime.hub import AgentTask, Hub
+from arinova.realtime.offline import OfflineQueue
+from arinova.realtime.pipeline import Pipeline, QueuedReply
+from arinova.realtime.ratelimit import MessageRateLimit
+from arinova.realtime.sync import Sync
+
+if TYPE_CHECKING:
+    from arinova.realtime.agent import AgentHandler
+    from arinova.realtime.client import ClientHandler
+    from arinova.state import AppState
+
+HEARTBEAT_TIMEOUT = "Heartbeat timeout"
+REPLACED = "Replaced by new connection"
+
+
+class RealtimeService:
+    def __init__(self, state: AppState, config: RealtimeConfig | None = None) -> None:
+        self.state = state
+        self.config = config or RealtimeConfig()
+        self.log = logging.getLogger("arinova.realtime")
+        self.hub = Hub()
+        self.pipeline = Pipeline(self)
+        self.sync = Sync(self)
+        self._offline: OfflineQueue | None = None
+        self._rate_limit: MessageRateLimit | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    # -- shared state in the KV store (opened with the app state) ------------------------
+    @property
+    def offline(self) -> OfflineQueue:
+        if self._offline is None:
+            c = self.config
+            self._offline = OfflineQueue(self.state.kv, c.offline_cap, c.offline_ttl_s, self.log)
+        return self._offline
+
+    @property
+    def rate_limit(self) -> MessageRateLimit:
+        if self._rate_limit is None:
+            limit = self.state.settings.ws_message_rate_limit
+            self._rate_limit = MessageRateLimit(
+                self.state.kv, limit, self.config.max_fallback_rate_entries, self.log
+            )
+        return self._rate_limit
+
+    # -- background work -----------------------------------------------------------------
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task whose failure is logged, never lost."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._work_done)
+
+    def _work_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("realtime background work failed", exc_info=task.exception())
+
+    # -- delivery to users ---------------------------------------------------------------
+    def emit(self, user_id: str, event: str, *, offline: bool = True) -> None:
+        """Send an event to every open socket of the user, encoded once; with none, keep
+        it in the offline queue (unless ``offline`` is False)."""
+        sockets = self.hub.users.get(user_id)
+        if sockets:
+            frame = events.frame(event)
+            for handler in sockets:
+                handler.send_frame(frame)
+        elif offline:
+            self.spawn(self.offline.push(user_id, event))
+
+    async def deliver_pending(self, handler: ClientHandler) -> None:
+        for event in await self.offline.take(handler.user_id):
+            handler.send_frame(events.frame(event.decode()))
+
+    # -- client sockets ------------------------------------------------------------------
+    def client_opened(self, handler: ClientHandler) -> None:
+        self.hub.add_client(handler)
+        self._arm_sweep()
+
+    def client_closed(self, handler: ClientHandler) -> None:
+        self.hub.remove_client(handler)
+
+    async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> None:
+        await self.state.db.execute(q.MARK_READ.sql, user_id, conversation_id, seq)
+
+    # -- agent sockets -------------------------------------------------------------------
+    def agent_opened(self, handler: AgentHandler) -> None:
+        self.hub.unauthenticated.add(handler)
+        self._arm_sweep()
+
+    def agent_authenticated(self, handler: AgentHandler, agent_id: str) -> None:
+        hub = self.hub
+        hub.unauthenticated.discard(handler)
+        handler.agent_id = agent_id
+        previous = hub.agents.get(agent_id)
+        hub.agents[agent_id] = handler
+        if previous is not None and previous is not handler:
+            previous.close(4409, REPLACED)
+
+    def agent_closed(self, handler: AgentHandler) -> None:
+        hub = self.hub
+        hub.unauthenticated.discard(handler)
+        agent_id = handler.agent_id
+        if agent_id is not None and hub.agents.get(agent_id) is handler:
+            del hub.agents[agent_id]
+            self.pipeline.fail_agent_tasks(agent_id, events.AGENT_DISCONNECTED)
+
+    async def agent_by_token(self, token: str) -> Any:
+        return await self.state.db.fetchrow(q.AGENT_BY_TOKEN.sql, token)
+
+    # -- push ----------------------------------------------------------------------------
+    def push_reply(self, task: AgentTask, content: str) -> None:
+        try:
+            self.state.push.notify_message_reply(
+                task.user_id,
+                task.agent_id,
+                task.agent_name,
+                task.conversation_id,
+                content,
+                self.hub.foreground_sockets(task.user_id),
+            )
+        except Exception:
+            self.log.exception("push trigger failed")
+
+    # -- the one sweep -------------------------------------------------------------------
+    def _arm_sweep(self) -> None:
+        if self._sweep is None:
+            loop = asyncio.get_running_loop()
+            self._sweep = loop.call_later(self.config.sweep_interval_s, self._run_sweep)
+
+    def _run_sweep(self) -> None:
+        self._sweep = None
+        try:
+            self.sweep(time.monotonic())
+        except Exception:
+            self.log.exception("realtime sweep failed")
+        if not self.hub.idle:
+            self._arm_sweep()
+
+    def sweep(self, now: float) -> None:
+        config, hub = self.config, self.hub
+        heartbeat = config.heartbeat_timeout_s
+        for sockets in list(hub.users.values()):
+            for client in list(sockets):
+                if now - client.last_seen >= heartbeat:
+                    client.close(4408, HEARTBEAT_TIMEOUT)
+        for agent in list(hub.unauthenticated):
+            if now - agent.opened_at >= config.agent_auth_timeout_s:
+                hub.unauthenticated.discard(agent)
+                agent.send_frame(events.auth_error(AUTH_TIMEOUT))
+                agent.close(4408, AUTH_TIMEOUT)
+        idle = config.task_idle_timeout_s
+        for task in list(hub.tasks.values()):
+            if now - task.last_activity >= idle:
+                self.pipeline.fail(task, f"Task timed out (idle for {idle:g}s)")
+
+    def tasks_running(self) -> int:
+        return len(self._background)
+
+    # -- arinova.hooks.Realtime ----------------------------------------------------------
+    def agent_connected(self, agent_id: str) -> bool:
+        return self.hub.connected_agent(agent_id) is not None
+
+    def agent_skills(self, agent_id: str) -> list[Skill] | None:
+        handler = self.hub.connected_agent(agent_id)
+        return None if handler is None else list(handler.skills)
+
+    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
+        handler = self.hub.agents.get(agent_id)
+        if handler is not None:
+            handler.close(code, reason)
+
+    async def reply_to_stored_message(
+        self, user_id: str, conversation_id: str, content: str
+    ) -> None:
+        self.pipeline.start_or_queue(QueuedReply(user_id, conversation_id, content))

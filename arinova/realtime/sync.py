@@ -1,0 +1,106 @@
+"""``sync`` (websocket.md §8) in a constant number of statements, whatever the number of
+conversations: repair stuck replies (decision Q45: all the user's conversations, before the
+summaries), the summaries, the missed messages, one MGET for texts still streaming. Then
+the re-attach events of the replies in flight, from memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from arinova.db.queries import realtime as q
+from arinova.realtime import events
+from arinova.realtime.streamcache import KEY_PREFIX
+
+if TYPE_CHECKING:
+    from arinova.realtime.service import RealtimeService
+
+
+class Sync:
+    def __init__(self, service: RealtimeService) -> None:
+        self.service = service
+
+    async def run(self, user_id: str, known: dict[str, int]) -> None:
+        service = self.service
+        hub = service.hub
+        active = hub.active_conversations_of(user_id)
+        async with service.state.db.acquire() as conn:
+            await conn.execute(q.REPAIR_STUCK_STREAMS.sql, user_id, active)
+            rows = await conn.fetch(q.SYNC_SUMMARIES.sql, user_id)
+            missed_rows = []
+            if known and rows:
+                missed_rows = await conn.fetch(
+                    q.SYNC_MISSED.sql,
+                    user_id,
+                    list(known),
+                    list(known.values()),
+                    service.config.sync_missed_cap,
+                )
+        summaries = [_summary(row) for row in rows]
+        missed = [_missed(row) for row in missed_rows]
+        await self._streaming_texts(missed)
+        service.emit(user_id, events.sync_response(summaries, missed))
+        for task in hub.tasks_of_user(user_id):
+            service.emit(user_id, events.stream_start(task.conversation_id, task.id, task.seq))
+            if task.text:
+                service.emit(
+                    user_id,
+                    events.stream_chunk(task.conversation_id, task.id, task.seq, task.text),
+                    offline=False,
+                )
+
+    async def _streaming_texts(self, missed: list[dict[str, Any]]) -> None:
+        """A reply still streaming shows the text streamed so far: from memory when this
+        process runs it, else from ``stream:<id>``."""
+        tasks = self.service.hub.tasks
+        elsewhere = []
+        for message in missed:
+            if message["status"] != "streaming":
+                continue
+            task = tasks.get(message["id"])
+            if task is not None:
+                if task.text:
+                    message["content"] = task.text
+            else:
+                elsewhere.append(message)
+        if not elsewhere:
+            return
+        try:
+            texts = await self.service.state.kv.mget([KEY_PREFIX + m["id"] for m in elsewhere])
+        except Exception:
+            self.service.log.warning("sync: stream cache unavailable", exc_info=True)
+            return
+        for message, text in zip(elsewhere, texts, strict=True):
+            if text is not None:
+                message["content"] = text.decode()
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    max_seq = row["max_seq"]
+    last = None
+    if row["role"] is not None:
+        last = {
+            "content": row["content"],
+            "role": row["role"],
+            "status": row["status"],
+            "createdAt": row["created_at"],
+        }
+    return {
+        "conversationId": row["id"],
+        "unreadCount": max(0, max_seq - row["last_read_seq"]),
+        "maxSeq": max_seq,
+        "muted": row["muted"],
+        "lastMessage": last,
+    }
+
+
+def _missed(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "conversationId": row["conversation_id"],
+        "seq": row["seq"],
+        "role": row["role"],
+        "content": row["content"],
+        "status": row["status"],
+        "createdAt": row["created_at"],
+    }
