@@ -19,6 +19,7 @@ from arinova.errors import ApiError
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.shapes import conversation_json
 from arinova.http.validate import Bool, Obj, Str, Uuid, parse_uuid, query_param
 from arinova.outbound import probe
 from arinova.state import AppState
@@ -53,20 +54,6 @@ def conversation_id_of(request: Request, name: str = "id") -> UUID:
     if conversation_id is None:
         raise conversation_not_found()
     return conversation_id
-
-
-def conversation_json(row: Record) -> dict[str, Any]:
-    """The Conversation shape (rest.md §2.2), field order included."""
-    return {
-        "id": row["id"],
-        "title": row["title"],
-        "type": row["type"],
-        "userId": row["user_id"],
-        "agentId": row["agent_id"],
-        "pinnedAt": row["pinned_at"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
 
 
 def _list_item(row: Record) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from arinova.http.body import read_json
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.shapes import conversation_json, member_json
 from arinova.http.validate import Arr, Obj, Str, Uuid, parse_uuid
 from arinova.state import AppState
 
@@ -31,41 +32,20 @@ CREATE_GROUP: Final = Obj(
 ADD_MEMBER: Final = Obj({"agentId": Uuid()})
 
 
-def member_json(row: Record) -> dict[str, Any]:
-    """The ConversationMember shape (rest.md §2.3)."""
-    return {
-        "id": row["id"],
-        "conversationId": row["conversation_id"],
-        "agentId": row["agent_id"],
-        "addedAt": row["added_at"],
-    }
-
-
 def _created_group(rows: list[Record], agent_ids: list[str]) -> dict[str, Any]:
+    """The group conversation with its members, in the order of the request."""
     first = rows[0]
     by_agent = {row["member_agent_id"]: row for row in rows}
-    members = []
-    for agent_id in agent_ids:  # the order of the request
-        row = by_agent[agent_id]
-        members.append(
-            {
-                "id": row["member_id"],
-                "conversationId": first["id"],
-                "agentId": agent_id,
-                "addedAt": row["member_added_at"],
-            }
-        )
-    return {
-        "id": first["id"],
-        "title": first["title"],
-        "type": first["type"],
-        "userId": first["user_id"],
-        "agentId": first["agent_id"],
-        "pinnedAt": first["pinned_at"],
-        "createdAt": first["created_at"],
-        "updatedAt": first["updated_at"],
-        "members": members,
-    }
+    members = [
+        {
+            "id": by_agent[agent_id]["member_id"],
+            "conversationId": first["id"],
+            "agentId": agent_id,
+            "addedAt": by_agent[agent_id]["member_added_at"],
+        }
+        for agent_id in agent_ids
+    ]
+    return {**conversation_json(first), "members": members}
 
 
 def mount(router: Router, state: AppState) -> None:
@@ -88,10 +68,7 @@ def mount(router: Router, state: AppState) -> None:
             raise conversation_not_found()
         members = [
             {
-                "id": row["id"],
-                "conversationId": row["conversation_id"],
-                "agentId": row["agent_id"],
-                "addedAt": row["added_at"],
+                **member_json(row),
                 "agentName": row["agent_name"],
                 "agentDescription": row["agent_description"],
                 "agentAvatarUrl": row["agent_avatar_url"],

@@ -10,7 +10,7 @@ cache in one MGET.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 from uuid import UUID
 
@@ -21,8 +21,8 @@ from arinova.db.queries import messages as q
 from arinova.errors import ApiError
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.responses import empty_response, json_response
+from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid, query_int, query_param
-from arinova.settings import Settings
 from arinova.state import AppState
 
 PAGE_DEFAULT: Final = 50
@@ -35,14 +35,7 @@ OFFSET_MAX: Final = 2**31 - 1
 STREAM_KEY_PREFIX: Final = "stream:"
 
 
-def attachment_url_prefix(settings: Settings) -> str:
-    """Attachment URLs are computed at read time from the current storage (rest.md §2.6)."""
-    if settings.r2_enabled:
-        return settings.r2_public_url + "/"
-    return "/uploads/"
-
-
-def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
+def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict[str, Any]]:
     """Rows of (message, attachment) — attachments following their message — to the
     MessageWithAttachments shape (rest.md §2.5), in row order."""
     messages: list[dict[str, Any]] = []
@@ -55,31 +48,9 @@ def fold_page(rows: Sequence[Record], url_prefix: str) -> list[dict[str, Any]]:
         if message_id != last_id:
             last_id = message_id
             current = []
-            messages.append(
-                {
-                    "id": message_id,
-                    "conversationId": row["conversation_id"],
-                    "seq": row["seq"],
-                    "role": row["role"],
-                    "content": row["content"],
-                    "status": row["status"],
-                    "createdAt": row["created_at"],
-                    "updatedAt": row["updated_at"],
-                    "attachments": current,
-                }
-            )
+            messages.append({**message_json(row), "attachments": current})
         if row["att_id"] is not None:
-            current.append(
-                {
-                    "id": row["att_id"],
-                    "messageId": message_id,
-                    "fileName": row["att_file_name"],
-                    "fileType": row["att_file_type"],
-                    "fileSize": row["att_file_size"],
-                    "url": url_prefix + row["att_storage_path"],
-                    "createdAt": row["att_created_at"],
-                }
-            )
+            current.append(attachment_json(row, url_of))
     return messages
 
 
@@ -100,8 +71,6 @@ async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> Non
 
 
 def mount(router: Router, state: AppState) -> None:
-    url_prefix = attachment_url_prefix(state.settings)
-
     async def list_messages(request: Request) -> Response:
         user = await state.auth.require_user(request)
         conversation_id = conversation_id_of(request)
@@ -122,7 +91,7 @@ def mount(router: Router, state: AppState) -> None:
         found = await state.db.fetch(query, conversation_id, user_id, parse_uuid(cursor), rows)
         if not found:
             raise conversation_not_found()
-        return found[0]["cursor_id"], fold_page(found, url_prefix)
+        return found[0]["cursor_id"], fold_page(found, state.storage.url)
 
     async def before_page(
         user_id: str, conversation_id: UUID, before: str | None, limit: int

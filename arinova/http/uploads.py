@@ -39,6 +39,7 @@ from arinova.errors import ApiError
 from arinova.http.common import raw_url
 from arinova.http.multipart import read_form
 from arinova.http.responses import json_response
+from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid
 from arinova.sanitize import sanitize_content
 from arinova.state import AppState
@@ -46,7 +47,6 @@ from arinova.storage import KeyExists, Storage, StorageError
 from arinova.storage.mime import type_for_name
 from arinova.storage.sniff import detect_type
 from arinova.storage.static import serve_upload
-from arinova.timefmt import iso
 
 #: declared types a chat upload may have (compared with the normalised part type)
 ALLOWED_TYPES: Final = frozenset(
@@ -199,7 +199,7 @@ class UploadsArea:
             await self._start_reply(
                 self.state.realtime.reply_to_stored_message(user.id, str(conversation_id), content)
             )
-        view = _message_view(row, file_name, file_type, upload.size, self.storage.url(key))
+        view = {**message_json(row), "attachments": [attachment_json(row, self.storage.url)]}
         return json_response(200, {"message": view})
 
     # -- GET /api/attachments/:id --------------------------------------------------------
@@ -212,18 +212,7 @@ class UploadsArea:
         row = await self.state.db.fetchrow(OWN_ATTACHMENT.sql, attachment_id, user.id)
         if row is None:
             raise ApiError.message(404, ATTACHMENT_NOT_FOUND)
-        return json_response(
-            200,
-            {
-                "id": row["id"],
-                "messageId": row["message_id"],
-                "fileName": row["file_name"],
-                "fileType": row["file_type"],
-                "fileSize": row["file_size"],
-                "url": self.storage.url(row["storage_path"]),
-                "createdAt": iso(row["created_at"]),
-            },
-        )
+        return json_response(200, attachment_json(row, self.storage.url))
 
     # -- POST /api/agents/:id/avatar -----------------------------------------------------
 
@@ -316,29 +305,3 @@ class UploadsArea:
             await reply
         except Exception:
             self.state.log.exception("agent reply to an upload failed")
-
-
-def _message_view(
-    row: Any, file_name: str, file_type: str, file_size: int, url: str
-) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "conversationId": row["conversation_id"],
-        "seq": row["seq"],
-        "role": row["role"],
-        "content": row["content"],
-        "status": row["status"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-        "attachments": [
-            {
-                "id": row["attachment_id"],
-                "messageId": row["id"],
-                "fileName": file_name,
-                "fileType": file_type,
-                "fileSize": file_size,
-                "url": url,
-                "createdAt": iso(row["attachment_created_at"]),
-            }
-        ],
-    }

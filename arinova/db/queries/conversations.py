@@ -14,12 +14,18 @@ def iso(column: str) -> str:
     return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 
-#: the Conversation shape's columns (rest.md §2.2), timestamps already formatted
-_COLUMNS = (
-    "id::text AS id, title, type::text AS type, user_id, agent_id::text AS agent_id, "
-    f"{iso('pinned_at')} AS pinned_at, {iso('created_at')} AS created_at, "
-    f"{iso('updated_at')} AS updated_at"
-)
+def conversation_columns(table: str) -> str:
+    """The Conversation shape's columns of ``table`` (a name or alias; rest.md §2.2), ids
+    as text and timestamps formatted, as ``arinova.http.shapes.conversation_json`` reads
+    them."""
+    return (
+        f"{table}.id::text AS id, {table}.title, {table}.type::text AS type, {table}.user_id, "
+        f"{table}.agent_id::text AS agent_id, {iso(f'{table}.pinned_at')} AS pinned_at, "
+        f"{iso(f'{table}.created_at')} AS created_at, {iso(f'{table}.updated_at')} AS updated_at"
+    )
+
+
+_COLUMNS = conversation_columns("conversations")
 
 #: $1 agent id, $2 user id, $3 title (nullable). No row: the agent is not the caller's.
 CREATE = Query(
@@ -56,10 +62,7 @@ LIST = Query(
         WHERE cm.conversation_id IN (SELECT id FROM convs WHERE type = 'group')
         GROUP BY cm.conversation_id
     )
-    SELECT convs.id::text AS id, convs.title, convs.type, convs.user_id,
-           convs.agent_id::text AS agent_id, {iso("convs.pinned_at")} AS pinned_at,
-           {iso("convs.created_at")} AS created_at, {iso("convs.updated_at")} AS updated_at,
-           convs.agent_name, convs.agent_description, convs.agent_avatar_url,
+    SELECT {conversation_columns("convs")}, convs.agent_name, convs.agent_description, convs.agent_avatar_url,
            gm.names AS member_names,
            lm.id::text AS last_id, lm.seq AS last_seq, lm.role::text AS last_role,
            lm.content AS last_content, lm.status::text AS last_status,

@@ -1,7 +1,7 @@
 """SQL of the group conversations area (contract rest.md §3.6)."""
 
 from arinova.db.queries import Query
-from arinova.db.queries.conversations import iso
+from arinova.db.queries.conversations import conversation_columns, iso
 
 #: $1 user id, $2 agent ids (distinct), $3 title. One statement, so the conversation and its
 #: members are written together or not at all (quirk Q21). No row: some agent is not the
@@ -26,10 +26,7 @@ CREATE = Query(
         ORDER BY picked.position
         RETURNING id, conversation_id, agent_id, added_at
     )
-    SELECT conv.id::text AS id, conv.title, conv.type::text AS type, conv.user_id,
-           conv.agent_id::text AS agent_id, {iso("conv.pinned_at")} AS pinned_at,
-           {iso("conv.created_at")} AS created_at, {iso("conv.updated_at")} AS updated_at,
-           members.id::text AS member_id, members.agent_id::text AS member_agent_id,
+    SELECT {conversation_columns("conv")}, members.id::text AS member_id, members.agent_id::text AS member_agent_id,
            {iso("members.added_at")} AS member_added_at
     FROM conv JOIN members ON members.conversation_id = conv.id
     """,

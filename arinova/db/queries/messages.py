@@ -12,6 +12,29 @@ the page is empty.
 from arinova.db.queries import Query
 from arinova.db.queries.conversations import iso
 
+
+def message_columns(table: str) -> str:
+    """The Message shape's columns of ``table`` (rest.md §2.4), ids as text and timestamps
+    formatted, as ``arinova.http.shapes.message_json`` reads them."""
+    return (
+        f"{table}.id::text AS id, {table}.conversation_id::text AS conversation_id, "
+        f"{table}.seq, {table}.role::text AS role, {table}.content, "
+        f"{table}.status::text AS status, {iso(f'{table}.created_at')} AS created_at, "
+        f"{iso(f'{table}.updated_at')} AS updated_at"
+    )
+
+
+def attachment_columns(table: str) -> str:
+    """An attachment's columns of ``table`` with the ``att_`` prefix (they sit beside a
+    message's in a row), as ``arinova.http.shapes.attachment_json`` reads them."""
+    return (
+        f"{table}.id::text AS att_id, {table}.message_id::text AS att_message_id, "
+        f"{table}.file_name AS att_file_name, {table}.file_type AS att_file_type, "
+        f"{table}.file_size AS att_file_size, {table}.storage_path AS att_storage_path, "
+        f"{iso(f'{table}.created_at')} AS att_created_at"
+    )
+
+
 _MESSAGE = (
     "m.id, m.conversation_id, m.seq, m.role::text AS role, m.content, "
     "m.status::text AS status, m.created_at, m.updated_at"
@@ -31,13 +54,7 @@ def _page(page_sql: str) -> str:
         WHERE c.id = $1::uuid AND c.user_id = $2::text
     ),
     page AS ({page_sql})
-    SELECT ctx.cursor_id::text AS cursor_id,
-           p.id::text AS id, p.conversation_id::text AS conversation_id, p.seq, p.role,
-           p.content, p.status, {iso("p.created_at")} AS created_at,
-           {iso("p.updated_at")} AS updated_at,
-           a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type,
-           a.file_size AS att_file_size, a.storage_path AS att_storage_path,
-           {iso("a.created_at")} AS att_created_at
+    SELECT ctx.cursor_id::text AS cursor_id, {message_columns("p")}, {attachment_columns("a")}
     FROM ctx
     LEFT JOIN page p ON true
     LEFT JOIN attachments a ON a.message_id = p.id

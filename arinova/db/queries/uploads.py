@@ -4,6 +4,7 @@ attachment or agent looks exactly like an unknown one.
 """
 
 from arinova.db.queries import Query
+from arinova.db.queries.messages import attachment_columns, message_columns
 
 _NOW = "(now() AT TIME ZONE 'UTC')"
 
@@ -27,12 +28,9 @@ INSERT_MESSAGE_WITH_ATTACHMENT = Query(
         INSERT INTO attachments (message_id, file_name, file_type, file_size,
                                  storage_path, created_at)
         SELECT m.id, $4::varchar, $5::varchar, $6::int, $7::text, {_NOW} FROM m
-        RETURNING id, created_at
+        RETURNING id, message_id, file_name, file_type, file_size, storage_path, created_at
     )
-    SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.seq,
-           m.role::text AS role, m.content, m.status::text AS status,
-           m.created_at, m.updated_at,
-           a.id::text AS attachment_id, a.created_at AS attachment_created_at
+    SELECT {message_columns("m")}, {attachment_columns("a")}
     FROM m, a
     """,
 )
@@ -40,9 +38,8 @@ INSERT_MESSAGE_WITH_ATTACHMENT = Query(
 #: $1 attachment id, $2 user id: the attachment when its conversation is the caller's.
 OWN_ATTACHMENT = Query(
     "uploads.own_attachment",
-    """
-    SELECT a.id::text AS id, a.message_id::text AS message_id, a.file_name, a.file_type,
-           a.file_size, a.storage_path, a.created_at
+    f"""
+    SELECT {attachment_columns("a")}
     FROM attachments a
     JOIN messages m ON m.id = a.message_id
     JOIN conversations c ON c.id = m.conversation_id
