@@ -28,15 +28,17 @@ from typing import Any, Final
 from blacksheep import Request, Response, Router
 
 from arinova.db.messages_seq import allocate_seq
+from arinova.db.queries import agents as agent_queries
 from arinova.db.queries.uploads import (
     INSERT_MESSAGE_WITH_ATTACHMENT,
-    OWN_AGENT,
     OWN_ATTACHMENT,
     OWN_CONVERSATION,
     SET_AVATAR,
 )
 from arinova.errors import ApiError
+from arinova.http.agents_common import agent_id_of, agent_not_found
 from arinova.http.common import raw_url
+from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.multipart import read_form
 from arinova.http.responses import json_response
 from arinova.http.shapes import attachment_json, message_json
@@ -81,9 +83,7 @@ MAX_PENDING_REPLIES: Final = 1024
 #: an extension kept in a stored name: a dot and a few plain characters
 _SAFE_EXT: Final = re.compile(r"\.[A-Za-z0-9_+~-]{0,32}")
 
-CONVERSATION_NOT_FOUND: Final = "Conversation not found"
 ATTACHMENT_NOT_FOUND: Final = "Attachment not found"
-AGENT_NOT_FOUND: Final = "Agent not found"
 NO_FILE: Final = "No file uploaded"
 CONTENT_MISMATCH: Final = "File content does not match declared type"
 ONLY_IMAGES: Final = "Only image files are allowed"
@@ -148,12 +148,10 @@ class UploadsArea:
 
     async def upload(self, request: Request) -> Response:
         user = await self.state.auth.require_user(request)
-        conversation_id = parse_uuid(request.route_values.get("conversationId"))
-        if conversation_id is None:
-            raise ApiError.message(404, CONVERSATION_NOT_FOUND)
+        conversation_id = conversation_id_of(request, "conversationId")
         kind = await self.state.db.fetchval(OWN_CONVERSATION.sql, conversation_id, user.id)
         if kind is None:
-            raise ApiError.message(404, CONVERSATION_NOT_FOUND)
+            raise conversation_not_found()
 
         form = await read_form(
             request,
@@ -179,7 +177,7 @@ class UploadsArea:
             async with self.state.db.acquire() as conn, conn.transaction():
                 seq = await allocate_seq(conn, conversation_id)
                 if seq is None:  # deleted since the check above
-                    raise ApiError.message(404, CONVERSATION_NOT_FOUND)
+                    raise conversation_not_found()
                 row = await conn.fetchrow(
                     INSERT_MESSAGE_WITH_ATTACHMENT.sql,
                     conversation_id,
@@ -218,11 +216,9 @@ class UploadsArea:
 
     async def upload_avatar(self, request: Request) -> Response:
         user = await self.state.auth.require_user(request)
-        agent_id = parse_uuid(request.route_values.get("id"))
-        if agent_id is None:
-            raise ApiError.message(404, AGENT_NOT_FOUND)
-        if await self.state.db.fetchval(OWN_AGENT.sql, agent_id, user.id) is None:
-            raise ApiError.message(404, AGENT_NOT_FOUND)
+        agent_id = agent_id_of(request)
+        if await self.state.db.fetchrow(agent_queries.ENDPOINT.sql, agent_id, user.id) is None:
+            raise agent_not_found()
 
         form = await read_form(
             request,
@@ -249,7 +245,7 @@ class UploadsArea:
             raise
         if stored is None:  # the agent was deleted meanwhile
             await self._discard(key)
-            raise ApiError.message(404, AGENT_NOT_FOUND)
+            raise agent_not_found()
         return json_response(200, {"avatarUrl": stored})
 
     # -- GET|HEAD /uploads/* -------------------------------------------------------------

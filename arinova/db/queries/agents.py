@@ -69,7 +69,8 @@ UPDATE = Query(
     """,
 )
 
-#: $1 agent id, $2 owner id — what the skills and health probes need
+#: $1 agent id, $2 owner id — what the skills and health probes need; also the
+#: ownership check of the avatar upload
 ENDPOINT = Query(
     "agents.endpoint",
     "SELECT id, a2a_endpoint FROM agents WHERE id = $1::uuid AND owner_id = $2::text",

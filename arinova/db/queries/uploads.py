@@ -1,6 +1,7 @@
 """SQL of the uploads area: chat file uploads, attachments, agent avatars (rest.md §3.9,
 §3.3 avatar). Ownership is part of every statement, so another user's conversation,
-attachment or agent looks exactly like an unknown one.
+attachment or agent looks exactly like an unknown one (the avatar's ownership check is
+``agents.ENDPOINT``).
 """
 
 from arinova.db.queries import Query
@@ -45,12 +46,6 @@ OWN_ATTACHMENT = Query(
     JOIN conversations c ON c.id = m.conversation_id
     WHERE a.id = $1::uuid AND c.user_id = $2::text
     """,
-)
-
-#: $1 agent id, $2 owner id
-OWN_AGENT = Query(
-    "uploads.own_agent",
-    "SELECT id::text FROM agents WHERE id = $1::uuid AND owner_id = $2::text",
 )
 
 #: $1 agent id, $2 owner id, $3 avatar URL. No row: the agent is gone.
