@@ -311,6 +311,55 @@ async def test_sequence_numbers_follow_existing_messages_and_never_repeat(
     assert [row["seq"] for row in rows] == list(range(1, 13))
 
 
+async def test_an_upload_that_waited_for_the_conversation_is_dated_after_the_writer(
+    upload_server: Server,  # noqa: F811
+    owner: Owner,
+) -> None:
+    """Messages are listed by ``created_at``: an upload that waited for another writer's
+    lock on the conversation (and so got the next seq) is dated after that writer, not
+    when its own transaction began, so the page order and the seq order agree."""
+    writer = await db_connect(upload_server)
+    watcher = await db_connect(upload_server)
+    try:
+        async with owner.client(upload_server) as client:
+            async with writer.transaction():
+                await writer.execute(
+                    "SELECT 1 FROM conversations WHERE id = $1::uuid FOR UPDATE",
+                    owner.conversation_id,
+                )
+                upload = asyncio.create_task(
+                    post_form(client, owner.conversation_id, file_part(PNG))
+                )
+                for _ in range(500):  # until the upload waits for the lock
+                    waiting = await watcher.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.01)
+                assert waiting == 1
+                await asyncio.sleep(0.05)
+                await writer.execute(
+                    "INSERT INTO messages (conversation_id, seq, role, content, status,"
+                    " created_at, updated_at) VALUES ($1::uuid, 1, 'agent', 'first',"
+                    " 'completed', clock_timestamp() AT TIME ZONE 'UTC',"
+                    " clock_timestamp() AT TIME ZONE 'UTC')",
+                    owner.conversation_id,
+                )
+            response = await upload
+            assert response.status_code == 200
+            uploaded = response.json()["message"]
+            assert uploaded["seq"] == 2
+            assert uploaded["createdAt"] == uploaded["updatedAt"]
+            page = (await client.get(f"/api/conversations/{owner.conversation_id}/messages")).json()
+        assert [m["seq"] for m in page["messages"]] == [1, 2]
+        assert page["messages"][0]["createdAt"] <= uploaded["createdAt"]
+    finally:
+        await writer.close()
+        await watcher.close()
+
+
 async def test_group_conversation_gets_the_message_but_no_agent_reply(
     upload_server: Server,  # noqa: F811
     owner: Owner,
