@@ -71,6 +71,9 @@ class BodyArea:
         async def raw(request: Request) -> Response:
             parsed = await read_json(request)
             data = await request.read()
+            if parsed is not None:  # a parsed body can still be streamed
+                streamed = b"".join([chunk async for chunk in request.stream()])
+                assert streamed == data
             return json_response(200, {"parsed": parsed, "raw": len(data or b"")})
 
         async def agent(request: Request) -> Response:

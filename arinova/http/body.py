@@ -23,6 +23,7 @@ no content type, or no body            ``None``
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import orjson
@@ -114,8 +115,16 @@ async def _read_limited(request: Request) -> bytes:
                 raise _body_error(413, TOO_LARGE)
     body = bytes(buffer)
     # later readers (request.read(), request.json()) see the same bytes
-    request.content = Content(content_type_of(request), body)
+    request.content = BufferedContent(content_type_of(request), body)
     return body
+
+
+class BufferedContent(Content):  # type: ignore[misc]
+    """A body already read from the socket, still readable as a stream."""
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        yield self.body
+        yield b""
 
 
 def content_type_of(request: Request) -> bytes:
