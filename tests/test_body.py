@@ -138,6 +138,14 @@ async def test_large_integers_and_invalid_utf8_parse_as_javascript_does(
     assert r.json() == {"body": {"s": "a\ufffdb"}}
 
 
+async def test_lone_surrogate_escapes_become_replacement_characters(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await post_json(client, b'{"s": "a\\ud800b", "\\udc00": ["\\ud83d\\ude00"]}')
+    assert r.status_code == 200
+    assert r.json() == {"body": {"s": "a\ufffdb", "\ufffd": ["\U0001f600"]}}
+
+
 async def test_empty_json_body(client: httpx.AsyncClient) -> None:
     r = await post_json(client, b"")
     assert r.status_code == 400

@@ -23,6 +23,7 @@ no content type, or no body            ``None``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -155,12 +156,31 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_json_slow(body: bytes) -> Any:
     """What JSON.parse accepts and orjson refuses: invalid UTF-8 (Node decodes it with
-    replacement characters) and integers beyond 64 bits (JSON.parse makes them floats)."""
+    replacement characters), integers beyond 64 bits (JSON.parse makes them floats) and
+    lone surrogate escapes (stored by the original as U+FFFD, as its UTF-8 writer does)."""
     try:
         text = body.decode("utf-8", "replace")
-        return json.loads(text, parse_int=_js_int, parse_constant=_reject_constant)
+        value = json.loads(text, parse_int=_js_int, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise _body_error(400, INVALID_JSON) from None
+    return _without_lone_surrogates(value) if b"\\u" in body else value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fix_text(text: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _fix_text(value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_fix_text(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _js_int(text: str) -> int | float:
