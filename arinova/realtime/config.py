@@ -17,6 +17,8 @@ class RealtimeConfig:
     sweep_interval_s: float = 1.0
     #: ``stream:<messageId>`` TTL, refreshed on every write
     stream_ttl_s: int = 600
+    #: at most one ``stream:<messageId>`` write per reply this often (the latest text)
+    stream_cache_interval_s: float = 0.1
     #: offline queue: events kept per user, and how long
     offline_cap: int = 1000
     offline_ttl_s: int = 86_400

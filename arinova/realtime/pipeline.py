@@ -111,19 +111,17 @@ class Pipeline:
         if row is None:
             return False
         message_id, seq = row
-        cache = StreamCache(
-            service.state.kv, message_id, service.config.stream_ttl_s, service.spawn, service.log
-        )
-        task = AgentTask(
-            message_id,
-            seq,
-            agent_id,
-            name,
-            item.user_id,
-            item.conversation_id,
-            cache,
-            time.monotonic(),
-        )
+        try:
+            task = self._new_task(message_id, seq, agent_id, name, item)
+        except Exception:
+            service.log.exception("message %s: setting up the reply failed", message_id)
+            await self._store_internal_error(message_id)
+            service.emit(item.user_id, events.stream_start(item.conversation_id, message_id, seq))
+            service.emit(
+                item.user_id,
+                events.stream_error(item.conversation_id, message_id, seq, INTERNAL_ERROR),
+            )
+            return False
         self.hub.tasks[message_id] = task
         # from here on the task owns the active mark: whatever happens, it ends the reply
         try:
@@ -140,6 +138,29 @@ class Pipeline:
             service.log.exception("message %s: dispatching the task failed", message_id)
             self.fail(task, INTERNAL_ERROR)
         return True
+
+    def _new_task(
+        self, message_id: str, seq: int, agent_id: str, name: str, item: QueuedReply
+    ) -> AgentTask:
+        config = self.service.config
+        cache = StreamCache(
+            self.service.state.kv,
+            message_id,
+            config.stream_ttl_s,
+            config.stream_cache_interval_s,
+            self.service.spawn,
+            self.service.log,
+        )
+        return AgentTask(
+            message_id,
+            seq,
+            agent_id,
+            name,
+            item.user_id,
+            item.conversation_id,
+            cache,
+            time.monotonic(),
+        )
 
     async def _insert_reply(
         self, conversation_id: str, content: str, status: str, *, bump: bool

@@ -1,9 +1,11 @@
 """``stream:<messageId>``: the text of a reply streamed so far (websocket.md §9).
 
-One writer per reply with at most one write in flight: while a SET runs, later chunks
-only mark the text dirty, and the next SET carries the latest text. A fast stream thus
-costs a handful of writes per round trip, not one full rewrite per chunk. ``finish``
-deletes the key after any write still in flight.
+One writer per reply with at most one write in flight, and at most one write per
+``interval``: later chunks only mark the text dirty, and the next SET carries the latest
+text. A stream thus costs a few writes a second, not one full rewrite per chunk (the
+original's cost grew with the square of the reply's length); a reader (sync, the REST
+message list) may see text up to ``interval`` old. ``finish`` deletes the key after any
+write still in flight.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class StreamCache:
     __slots__ = (
         "_dirty",
         "_finished",
+        "_interval",
         "_key",
         "_kv",
         "_log",
@@ -31,11 +34,19 @@ class StreamCache:
         "_spawn",
         "_text",
         "_ttl",
+        "_wait",
     )
 
     def __init__(
-        self, kv: KV, message_id: str, ttl_s: int, spawn: Spawn, log: logging.Logger
+        self,
+        kv: KV,
+        message_id: str,
+        ttl_s: int,
+        interval_s: float,
+        spawn: Spawn,
+        log: logging.Logger,
     ) -> None:
+        self._interval = interval_s
         self._kv = kv
         self._key = KEY_PREFIX + message_id
         self._ttl = ttl_s
@@ -45,15 +56,21 @@ class StreamCache:
         self._dirty = False
         self._finished = False
         self._running = False
+        #: the pause between two writes
+        self._wait: asyncio.TimerHandle | None = None
 
     def update(self, text: str) -> None:
         self._text = text
         self._dirty = True
-        self._kick()
+        if self._wait is None:
+            self._kick()
 
     def finish(self) -> None:
         self._finished = True
         self._dirty = False
+        if self._wait is not None:
+            self._wait.cancel()
+            self._wait = None
         self._kick()
 
     def _kick(self) -> None:
@@ -61,16 +78,24 @@ class StreamCache:
             self._running = True
             self._spawn(self._flush())
 
+    def _waited(self) -> None:
+        self._wait = None
+        if self._dirty:
+            self._kick()
+
     async def _flush(self) -> None:
         try:
             while True:
-                if self._dirty:
-                    self._dirty = False
-                    await self._kv.set(self._key, self._text, ex=self._ttl)
-                elif self._finished:
+                if self._finished:
                     await self._kv.delete(self._key)
                     return
-                else:
+                if not self._dirty:
+                    return
+                self._dirty = False
+                await self._kv.set(self._key, self._text, ex=self._ttl)
+                if self._interval > 0 and not self._finished:
+                    loop = asyncio.get_running_loop()
+                    self._wait = loop.call_later(self._interval, self._waited)
                     return
         except asyncio.CancelledError:
             raise
