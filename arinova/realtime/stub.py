@@ -1,4 +1,4 @@
-"""Placeholder socket logic until the realtime layer lands: ``ping`` -> ``pong``.
+"""Stub socket logic for tests of the socket layer alone: ``ping`` -> ``pong``.
 
 Anything else closes the socket with 1008 (policy violation, the generic "I will not
 take this"): the stub understands no other event, and answering with the contract's
@@ -38,3 +38,14 @@ class PingPongEndpoint(Endpoint):
 
     async def accept(self, head: RequestHead) -> SocketHandler | HttpRejection:
         return PingPongHandler()
+
+
+def stub_endpoints(state: object) -> dict[str, Endpoint]:
+    """A ``socket_endpoints`` factory serving the ping/pong stub on both paths (tests of the
+    socket layer alone: no session, no database)."""
+    from arinova.realtime.routes import AGENT_LIMITS, CLIENT_LIMITS
+
+    return {
+        "/ws": PingPongEndpoint(check_origin=True, limits=CLIENT_LIMITS),
+        "/ws/agent": PingPongEndpoint(check_origin=False, limits=AGENT_LIMITS),
+    }
