@@ -390,3 +390,37 @@ async def test_replies_in_two_conversations_run_at_once(server: Server, chat: Ch
         starts = [await recv(ws), await recv(ws)]
         assert {e["type"] for e in starts} == {"stream_start"}
         assert json.dumps(starts)
+
+
+async def test_an_emoji_split_between_chunks_reaches_the_user(
+    server: Server, chat: Chat, db: asyncpg.Connection, kv: redis.Redis
+) -> None:
+    """JSON.parse takes lone surrogate escapes, and JSON.stringify writes them back: an
+    agent that cuts a reply between the two halves of an emoji must still be streamed."""
+    conv = chat.conversation_id
+    async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
+        await ws.send(
+            f'{{"type":"send_message","conversationId":"{conv}","content":"lone \\ud800 half"}}'
+        )
+        task = await recv(bot)
+        task_id = task["taskId"]
+        assert task["content"] == "lone \ufffd half"  # stored as a UTF-8 writer stores it
+        await recv(ws)
+        await bot.send(f'{{"type":"agent_chunk","taskId":"{task_id}","chunk":"Hi \\ud83d"}}')
+        await bot.send(f'{{"type":"agent_chunk","taskId":"{task_id}","chunk":"\\ude00!"}}')
+        first, second = await recv_text(ws), await recv_text(ws)
+        assert first.endswith(',"seq":2,"chunk":"Hi \\ud83d"}')
+        assert second.endswith(',"seq":2,"chunk":"\\ude00!"}')
+        joined = json.loads(first)["chunk"] + json.loads(second)["chunk"]
+        # a browser's strings are UTF-16: the two halves make the emoji again
+        assert joined.encode("utf-16-le", "surrogatepass").decode("utf-16-le") == "Hi \U0001f600!"
+        for _ in range(50):
+            if await kv.get(f"stream:{task_id}") == "Hi \U0001f600!".encode():
+                break
+            await asyncio.sleep(0.02)
+        assert await kv.get(f"stream:{task_id}") == "Hi \U0001f600!".encode()
+        await bot.send(f'{{"type":"agent_complete","taskId":"{task_id}","content":"Hi \\ud83d!"}}')
+        await recv_until(ws, "stream_end")
+    stored = await messages(db, conv)
+    assert stored[0]["content"] == "lone \ufffd half"
+    assert stored[1]["content"] == "Hi \ufffd!"

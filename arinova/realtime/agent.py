@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from arinova.hooks import Skill
-from arinova.realtime import events
+from arinova.realtime import events, jstext
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_agent_event
 
@@ -47,8 +45,8 @@ class AgentHandler(SocketHandler):
 
     def on_text(self, text: str) -> None:
         try:
-            raw = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            raw = jstext.loads(text)
+        except ValueError:
             self.service.log.info("ws/agent: a frame is not JSON")
             return
         event = parse_agent_event(raw)

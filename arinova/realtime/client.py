@@ -13,9 +13,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from arinova.realtime import events
+from arinova.realtime import events, jstext
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_client_event, utf16_length
 
@@ -79,8 +77,8 @@ class ClientHandler(SocketHandler):
             self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         try:
-            raw = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            raw = jstext.loads(text)
+        except ValueError:
             self.send_frame(events.protocol_error(events.INVALID_JSON))
             return None
         event = parse_client_event(raw)

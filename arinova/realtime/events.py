@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from arinova._fast.frames import encode_text
+from arinova.realtime import jstext
 
 PONG_TEXT: Final = '{"type":"pong"}'
 PONG: Final = encode_text(PONG_TEXT)
@@ -25,7 +24,7 @@ TASK_TIMED_OUT: Final = "Task timed out (idle for 600s)"
 
 
 def dumps(event: dict[str, Any]) -> str:
-    return orjson.dumps(event).decode()
+    return jstext.dumps(event)
 
 
 def frame(text: str) -> bytes:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from arinova.db.queries import realtime as q
 from arinova.realtime import events
 from arinova.realtime.hub import AgentTask
+from arinova.realtime.jstext import well_formed
 from arinova.realtime.streamcache import StreamCache
 from arinova.sanitize import sanitize_content
 
@@ -45,7 +46,7 @@ class Pipeline:
     # -- entry points --------------------------------------------------------------------
     async def send_message(self, user_id: str, conversation_id: str, content: str) -> None:
         """``send_message`` from a socket (rate limit already passed)."""
-        content = sanitize_content(content)
+        content = sanitize_content(well_formed(content))
         db = self.service.state.db
         async with db.acquire() as conn, conn.transaction():
             conv = await conn.fetchrow(q.LOCK_OWN_CONVERSATION.sql, conversation_id, user_id)
@@ -245,6 +246,7 @@ class Pipeline:
         conversation_id = task.conversation_id
         try:
             try:
+                content = well_formed(content)
                 await service.state.db.execute(q.FINISH_MESSAGE.sql, task.id, content, status)
             except asyncio.CancelledError:
                 raise

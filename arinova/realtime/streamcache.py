@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from arinova.realtime.jstext import well_formed
+
 if TYPE_CHECKING:
     from arinova.kv import KV
 
@@ -92,7 +94,7 @@ class StreamCache:
                 if not self._dirty:
                     return
                 self._dirty = False
-                await self._kv.set(self._key, self._text, ex=self._ttl)
+                await self._kv.set(self._key, well_formed(self._text), ex=self._ttl)
                 if self._interval > 0 and not self._finished:
                     loop = asyncio.get_running_loop()
                     self._wait = loop.call_later(self._interval, self._waited)

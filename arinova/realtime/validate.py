@@ -16,7 +16,7 @@ def utf16_length(text: str) -> int:
     """JavaScript's ``String.length``."""
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def is_uuid(value: object) -> bool:
