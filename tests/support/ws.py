@@ -37,6 +37,8 @@ async def user_socket(
         origin=origin,  # type: ignore[arg-type]
         compression=None,
         ping_interval=None,
+        # tests often leave events unread: keep reading so the close handshake completes
+        max_queue=None,
     ) as ws:
         yield ws
 
@@ -44,7 +46,7 @@ async def user_socket(
 @contextlib.asynccontextmanager
 async def raw_agent_socket(server: Any) -> AsyncIterator[ClientConnection]:
     async with websockets.connect(
-        f"{server.ws_url}/ws/agent", compression=None, ping_interval=None
+        f"{server.ws_url}/ws/agent", compression=None, ping_interval=None, max_queue=None
     ) as ws:
         yield ws
 

@@ -1,0 +1,113 @@
+"""Concurrent writers: atomic sequence numbers and one active reply per conversation, also
+when two sockets of the user send at once (quirks Q06, Q07); foreground counting; the
+streaming text in the REST message list."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+
+from arinova.realtime.config import RealtimeConfig
+from arinova.realtime.routes import realtime_endpoints
+from arinova.server import Server
+from arinova.settings import Settings
+from tests.support.auth import authed_client, sign_up
+from tests.support.ws import Chat, agent_socket, recv, send, silent, user_socket
+
+CONFIG = RealtimeConfig(sweep_interval_s=0.05)
+
+
+@pytest.fixture(scope="module")
+async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+    srv = Server(
+        make_settings(ws_message_rate_limit=1000), socket_endpoints=realtime_endpoints(CONFIG)
+    )
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def test_two_sockets_sending_at_once(server: Server, database: str) -> None:
+    chat = await Chat.create(server, await sign_up(server.url))
+    conv = chat.conversation_id
+    async with (
+        agent_socket(server, chat.token) as bot,
+        user_socket(server, chat.user) as tab1,
+        user_socket(server, chat.user) as tab2,
+    ):
+
+        async def burst(ws: object, prefix: str) -> None:
+            for i in range(5):
+                await send(
+                    ws, {"type": "send_message", "conversationId": conv, "content": f"{prefix}{i}"}
+                )  # type: ignore[arg-type]
+
+        await asyncio.gather(burst(tab1, "a"), burst(tab2, "b"))
+        answered = []
+        for _ in range(10):
+            task = await recv(bot)
+            # never a second task while one runs in this conversation
+            assert await silent(bot, 0.05)
+            answered.append(task["content"])
+            await send(bot, {"type": "agent_complete", "taskId": task["taskId"], "content": "ok"})
+    assert sorted(answered) == sorted([f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)])
+    assert [c for c in answered if c[0] == "a"] == [f"a{i}" for i in range(5)]
+    conn = await asyncpg.connect(database)
+    try:
+        seqs = [
+            r["seq"]
+            for r in await conn.fetch(
+                "SELECT seq FROM messages WHERE conversation_id = $1::uuid ORDER BY seq", conv
+            )
+        ]
+    finally:
+        await conn.close()
+    assert seqs == list(range(1, 21))
+
+
+async def test_foreground_counts_visible_sockets(server: Server) -> None:
+    user = await sign_up(server.url)
+    hub = server.app.state.realtime.hub
+
+    async def settle() -> None:
+        async with user_socket(server, user) as probe:
+            await send(probe, {"type": "ping"})
+            await recv(probe)
+
+    async with user_socket(server, user) as tab1, user_socket(server, user) as tab2:
+        for ws, visible in ((tab1, True), (tab2, True), (tab2, True), (tab1, False)):
+            await send(ws, {"type": "focus", "visible": visible})
+        for ws in (tab1, tab2):
+            await send(ws, {"type": "ping"})
+            await recv(ws)
+        assert hub.foreground_sockets(user.id) == 1
+    await settle()
+    await asyncio.sleep(0.05)
+    assert user.id not in hub.users
+    assert hub.foreground_sockets(user.id) == 0
+
+
+async def test_rest_message_list_shows_the_text_streamed_so_far(server: Server) -> None:
+    chat = await Chat.create(server, await sign_up(server.url))
+    conv = chat.conversation_id
+    async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
+        await send(ws, {"type": "send_message", "conversationId": conv, "content": "go"})
+        task_id = (await recv(bot))["taskId"]
+        await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": "So far"})
+        await recv(ws)
+        await recv(ws)
+        async with authed_client(server.url, chat.user) as client:
+            content = None
+            for _ in range(50):
+                body = (await client.get(f"/api/conversations/{conv}/messages")).json()
+                reply = next(m for m in body["messages"] if m["id"] == task_id)
+                content = reply["content"]
+                if content == "So far":
+                    break
+                await asyncio.sleep(0.02)
+        assert (content, reply["status"]) == ("So far", "streaming")
+        await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "Done"})
+        assert (await recv(ws))["type"] == "stream_end"
