@@ -233,6 +233,7 @@ async def test_mark_read_only_for_own_conversations(server: Server, db: asyncpg.
     chat = await Chat.create(server, await sign_up(server.url))
     foreign = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
+    await seed_messages(db, conv, 6)
     async with user_socket(server, chat.user) as ws:
         for seq in (5, 3):
             await send(ws, {"type": "mark_read", "conversationId": conv, "seq": seq})
@@ -244,6 +245,24 @@ async def test_mark_read_only_for_own_conversations(server: Server, db: asyncpg.
         chat.user.id,
     )
     assert [dict(r) for r in rows] == [{"conversation_id": conv, "last_read_seq": 5}]
+    # never past the last message (quirk Q23)
+    async with user_socket(server, chat.user) as ws:
+        await send(ws, {"type": "mark_read", "conversationId": conv, "seq": 2**40})
+        await send(ws, {"type": "ping"})
+        await recv(ws)
+    last = await db.fetchval(
+        "SELECT last_read_seq FROM conversation_reads WHERE user_id = $1", chat.user.id
+    )
+    assert last == 6
+
+
+async def seed_messages(db: asyncpg.Connection, conversation_id: str, count: int) -> None:
+    await db.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, status) "
+        "SELECT $1::uuid, s, 'user', 'm', 'completed' FROM generate_series(1, $2::int) s",
+        conversation_id,
+        count,
+    )
 
 
 async def test_reattach_sends_the_whole_text_so_far(server: Server) -> None:

@@ -72,12 +72,16 @@ FINISH_MESSAGE = Query(
     """,
 )
 
-#: $1 user id, $2 conversation id, $3 seq. Only the caller's own conversation (quirk Q23).
+#: $1 user id, $2 conversation id, $3 seq. Only the caller's own conversation, and never
+#: past its last message (quirk Q23).
 MARK_READ = Query(
     "realtime.mark_read",
     f"""
     INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)
-    SELECT $1::text, c.id, $3::int, {_NOW}
+    SELECT $1::text, c.id,
+           LEAST($3::bigint, (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
+                              WHERE m.conversation_id = c.id))::int,
+           {_NOW}
     FROM conversations c WHERE c.id = $2::uuid AND c.user_id = $1::text
     ON CONFLICT (user_id, conversation_id) DO UPDATE
     SET last_read_seq = GREATEST(conversation_reads.last_read_seq, EXCLUDED.last_read_seq),
