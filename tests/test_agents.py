@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from arinova.server import Server
+from tests.support.ws import agent_socket, close_of
 from tests.test_agents_fixtures import (
-    RecordingRealtime,
     User,
     add_conversation,
     agent_server,  # noqa: F401 - fixture
@@ -48,12 +48,6 @@ UNAUTHORIZED = {"error": "Unauthorized"}
 
 def validation(details: str) -> dict[str, str]:
     return {"error": "Validation error", "code": "VALIDATION_ERROR", "details": details}
-
-
-def realtime_of(server: Server) -> RecordingRealtime:
-    realtime = server.app.state.realtime
-    assert isinstance(realtime, RecordingRealtime)
-    return realtime
 
 
 @pytest.fixture
@@ -282,9 +276,10 @@ async def test_another_users_agent_is_not_found_everywhere(
 ) -> None:
     agent = await create(client, name="mine")
     intruder = await new_user(agent_server)
-    realtime = realtime_of(agent_server)
-    closes_before = len(realtime.closed)
-    async with intruder.client(agent_server) as other:
+    async with (
+        agent_socket(agent_server, agent["secretToken"]) as bot,
+        intruder.client(agent_server) as other,
+    ):
         for method, suffix in (
             ("GET", ""),
             ("DELETE", ""),
@@ -302,8 +297,10 @@ async def test_another_users_agent_is_not_found_everywhere(
         response = await other.put(f"/api/agents/{agent['id']}", json={"name": "stolen"})
         assert response.status_code == 404
         assert response.json() == NOT_FOUND
+        # the agent's socket was not closed by any of it
+        await bot.send('{"type":"ping"}')
+        assert await bot.recv() == '{"type":"pong"}'
     assert (await client.get(f"/api/agents/{agent['id']}")).json() == agent
-    assert len(realtime.closed) == closes_before
 
 
 # --- update ------------------------------------------------------------------------
@@ -438,18 +435,17 @@ async def test_skills_declared_on_the_socket_come_first(
         card = target.route("/card", 200, b'{"skills":[{"id":"card","name":"Card"}]}')
         agent = await create(client, a2aEndpoint=card)
         declared = [{"id": "s1", "name": "Search", "description": "Finds things"}]
-        realtime_of(agent_server).connected[agent["id"]] = declared  # type: ignore[assignment]
-        response = await client.get(f"/api/agents/{agent['id']}/skills")
+        async with agent_socket(agent_server, agent["secretToken"], skills=declared):
+            response = await client.get(f"/api/agents/{agent['id']}/skills")
         assert response.status_code == 200
         assert response.json() == {"skills": declared}
         assert target.seen == []
         # connected but declared nothing: the card is asked
-        realtime_of(agent_server).connected[agent["id"]] = []
-        response = await client.get(f"/api/agents/{agent['id']}/skills")
+        async with agent_socket(agent_server, agent["secretToken"]):
+            response = await client.get(f"/api/agents/{agent['id']}/skills")
         assert response.json() == {"skills": [{"id": "card", "name": "Card", "description": ""}]}
         assert target.seen[0][1]["accept"] == "application/json"
     finally:
-        realtime_of(agent_server).connected.pop(agent["id"], None)
         await target.stop()
 
 
@@ -527,10 +523,10 @@ async def test_regenerate_token_replaces_it_and_closes_the_socket(
     client: httpx.AsyncClient,
 ) -> None:
     agent = await create(client)
-    realtime = realtime_of(agent_server)
-    realtime.connected[agent["id"]] = []
-    await asyncio.sleep(0.01)
-    response = await client.post(f"/api/agents/{agent['id']}/regenerate-token")
+    async with agent_socket(agent_server, agent["secretToken"]) as bot:
+        await asyncio.sleep(0.01)
+        response = await client.post(f"/api/agents/{agent['id']}/regenerate-token")
+        assert await close_of(bot) == (4409, "Token regenerated")
     assert response.status_code == 200
     body = response.json()
     assert list(body) == ["secretToken"]
@@ -539,7 +535,7 @@ async def test_regenerate_token_replaces_it_and_closes_the_socket(
     after = (await client.get(f"/api/agents/{agent['id']}")).json()
     assert after["secretToken"] == body["secretToken"]
     assert after["updatedAt"] > agent["updatedAt"]
-    assert (agent["id"], 4409, "Token regenerated") in realtime.closed
+    assert not agent_server.app.state.realtime.agent_connected(agent["id"])
     conn = await db_connect(agent_server)
     try:
         old = await conn.fetchval(
@@ -693,8 +689,8 @@ async def test_delete_removes_the_agent_and_everything_that_points_at_it(
 ) -> None:
     agent = await create(client)
     friend = await create(client, name="friend")
-    realtime = realtime_of(agent_server)
-    realtime.connected[agent["id"]] = []
+    socket = agent_socket(agent_server, agent["secretToken"])
+    bot = await socket.__aenter__()
     await agent_server.app.state.kv.set(f"agent:health:{agent['id']}", b"{}", ex=60)
     conn = await db_connect(agent_server)
     try:
@@ -707,6 +703,7 @@ async def test_delete_removes_the_agent_and_everything_that_points_at_it(
         response = await client.delete(f"/api/agents/{agent['id']}")
         assert response.status_code == 204
         assert response.content == b""
+        assert await close_of(bot) == (4410, "Agent deleted")
 
         assert await conn.fetchval("SELECT count(*) FROM conversations WHERE id = $1", direct) == 0
         assert await conn.fetchval("SELECT count(*) FROM conversations WHERE id = $1", group) == 1
@@ -717,7 +714,8 @@ async def test_delete_removes_the_agent_and_everything_that_points_at_it(
         assert await conn.fetchval("SELECT agent_id FROM channels WHERE id = $1", channel) is None
     finally:
         await conn.close()
-    assert (agent["id"], 4410, "Agent deleted") in realtime.closed
+        await socket.__aexit__(None, None, None)
+    assert not agent_server.app.state.realtime.agent_connected(agent["id"])
     assert await agent_server.app.state.kv.get(f"agent:health:{agent['id']}") is None
     response = await client.get(f"/api/agents/{agent['id']}")
     assert response.status_code == 404

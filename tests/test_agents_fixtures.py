@@ -1,4 +1,4 @@
-"""Shared helpers of the agent tests (no tests here): signed-in users, a recording realtime
+"""Shared helpers of the agent tests (no tests here): signed-in users
 layer, database seeding."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from arinova.auth.cookies import sign
-from arinova.hooks import Skill
 from arinova.server import Server
 from arinova.settings import Settings
 
@@ -62,29 +61,6 @@ async def new_user(server: Server, name: str = "Agent Owner") -> User:
         await conn.close()
     cookie = f"better-auth.session_token={sign(token, server.settings.better_auth_secret)}"
     return User(user_id, email, name, cookie)
-
-
-@dataclass
-class RecordingRealtime:
-    """The realtime interface with agents marked connected by the test; records closes."""
-
-    connected: dict[str, list[Skill]] = field(default_factory=dict)
-    closed: list[tuple[str, int, str]] = field(default_factory=list)
-
-    def agent_connected(self, agent_id: str) -> bool:
-        return agent_id in self.connected
-
-    def agent_skills(self, agent_id: str) -> list[Skill] | None:
-        return self.connected.get(agent_id)
-
-    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
-        self.closed.append((agent_id, code, reason))
-        self.connected.pop(agent_id, None)
-
-    async def reply_to_stored_message(
-        self, user_id: str, conversation_id: str, content: str
-    ) -> None:
-        return None
 
 
 async def db_connect(server: Server) -> asyncpg.Connection[Any]:
@@ -137,12 +113,12 @@ NO_RATE_LIMIT = 1_000_000
 
 @pytest.fixture(scope="module")
 async def agent_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    """A server that counts queries, may probe loopback, and has a recording realtime."""
+    """A server that counts queries and may probe loopback; agents connect over real
+    ``/ws/agent`` sockets (tests.support.ws.agent_socket)."""
     srv = Server(
         make_settings(count_queries=True, allow_private_outbound=True, rate_limit_max=NO_RATE_LIMIT)
     )
     await srv.start()
-    srv.app.state.realtime = RecordingRealtime()
     yield srv
     await srv.stop()
 

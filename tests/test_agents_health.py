@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from arinova.server import Server
+from tests.support.ws import agent_socket
 from tests.test_agents_fixtures import (
-    RecordingRealtime,
     User,
     agent_server,  # noqa: F401 - fixture
     db_connect,
@@ -46,12 +46,6 @@ async def target() -> AsyncIterator[LocalTarget]:
     await srv.stop()
 
 
-def realtime_of(server: Server) -> RecordingRealtime:
-    realtime = server.app.state.realtime
-    assert isinstance(realtime, RecordingRealtime)
-    return realtime
-
-
 async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     response = await client.post("/api/agents", json={"name": "Probe me", **body})
     assert response.status_code == 201
@@ -70,8 +64,7 @@ async def test_connected_agent_is_online_over_websocket_without_cache(
     client: httpx.AsyncClient,
 ) -> None:
     agent = await create(client)
-    realtime_of(agent_server).connected[agent["id"]] = []
-    try:
+    async with agent_socket(agent_server, agent["secretToken"]):
         response = await client.get(f"/api/agents/{agent['id']}/health")
         assert response.status_code == 200
         body = response.json()
@@ -84,8 +77,6 @@ async def test_connected_agent_is_online_over_websocket_without_cache(
             "checkedAt": body["checkedAt"],
         }
         assert (await cached(agent_server, agent["id"]))[0] is None
-    finally:
-        realtime_of(agent_server).connected.pop(agent["id"], None)
 
 
 async def test_agent_without_endpoint_is_offline_and_cached(
@@ -193,11 +184,8 @@ async def test_batch_health_of_every_own_agent(
     await agent_server.app.state.kv.set(
         f"agent:health:{from_cache['id']}", orjson.dumps(stored), ex=60
     )
-    realtime_of(agent_server).connected[on_socket["id"]] = []
-    try:
+    async with agent_socket(agent_server, on_socket["secretToken"]):
         response = await client.get("/api/agents/health")
-    finally:
-        realtime_of(agent_server).connected.pop(on_socket["id"], None)
     assert response.status_code == 200
     body = response.json()
     assert [list(item) for item in body] == [

@@ -644,23 +644,17 @@ async def test_status_reports_a_socket_connected_agent_online(
     chat_server: Server,  # noqa: F811
 ) -> None:
     """Decision Q22: the original only probed the endpoint."""
-
-    class Connected:
-        def __init__(self, agent_id: str) -> None:
-            self.agent_id = agent_id
-
-        def agent_connected(self, agent_id: str) -> bool:
-            return agent_id == self.agent_id
+    from tests.support.ws import agent_socket
 
     agent = await chat.agent("Socket", a2a_endpoint="http://127.0.0.1:9/")
     conversation = await chat.direct(agent)
-    state = chat_server.app.state
-    realtime = state.realtime
-    state.realtime = Connected(agent)  # type: ignore[assignment]
-    try:
+    token = await chat.db.fetchval(
+        "UPDATE agents SET secret_token = 'ari_status_' || id::text WHERE id = $1::uuid"
+        " RETURNING secret_token",
+        agent,
+    )
+    async with agent_socket(chat_server, token):
         body = await status_of(chat, conversation)
-    finally:
-        state.realtime = realtime
     assert body["agent"]["status"] == "online"
     assert body["agent"]["latencyMs"] == 0
 
