@@ -190,14 +190,15 @@ async def start_serve(database: str, tmp_path: Path) -> AsyncIterator[object]:
             await process.wait()
 
 
-async def ping_pong(port: int, path: str = "/ws") -> None:
+async def ping_pong(port: int, path: str = "/ws/agent") -> None:
+    """``ping`` before ``agent_auth`` (/ws needs a session: 4401 without one)."""
     async with connect(f"ws://127.0.0.1:{port}{path}") as ws:
         await ws.send('{"type":"ping"}')
         assert await ws.recv() == '{"type":"pong"}'
 
 
 async def sigterm_closes_sockets_and_exits_0(running: Running) -> None:
-    ws = await connect(f"ws://127.0.0.1:{running.port}/ws")
+    ws = await connect(f"ws://127.0.0.1:{running.port}/ws/agent")
     await ws.send('{"type":"ping"}')
     assert await ws.recv() == '{"type":"pong"}'
     running.process.send_signal(signal.SIGTERM)

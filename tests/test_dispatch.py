@@ -15,6 +15,7 @@ import websockets
 from blacksheep import Content, Request, Response, Router
 from websockets.asyncio.client import connect
 
+from arinova.realtime.stub import stub_endpoints
 from arinova.server import Server
 from arinova.server.dispatch import DispatchLimits
 from arinova.settings import Settings
@@ -43,6 +44,7 @@ async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
             cors_origin=f"{ALLOWED_ORIGIN},https://app.example", rate_limit_max=NO_RATE_LIMIT
         ),
         dispatch_limits=DispatchLimits(head_timeout_s=HEAD_TIMEOUT_S),
+        socket_endpoints=stub_endpoints,
     )
     await server.start()
     yield server
@@ -254,7 +256,7 @@ async def test_star_origin_in_production_is_warned_about(
 
 
 async def test_any_origin_when_cors_origin_is_star(make_settings: Callable[..., Settings]) -> None:
-    server = Server(make_settings(cors_origin="*"))
+    server = Server(make_settings(cors_origin="*"), socket_endpoints=stub_endpoints)
     await server.start()
     try:
         async with connect(f"{server.ws_url}/ws", origin="https://evil.example") as ws:  # type: ignore[arg-type]
@@ -355,7 +357,7 @@ async def test_keep_alive_requests_are_not_cut_by_the_head_timeout(srv: Server) 
 async def test_stop_closes_sockets_with_1001_and_idle_connections(
     make_settings: Callable[..., Settings],
 ) -> None:
-    server = Server(make_settings())
+    server = Server(make_settings(), socket_endpoints=stub_endpoints)
     await server.start()
     ws = await connect(f"{server.ws_url}/ws")
     await ws.send('{"type":"ping"}')

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from arinova._fast.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, encode_frame
 from arinova.realtime import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
-from arinova.realtime.stub import PingPongHandler
+from arinova.realtime.stub import PingPongHandler, stub_endpoints
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.test_dispatch import SWITCHING, upgrade_request, ws_error
@@ -105,6 +105,15 @@ PROBE_LIMITS = SocketLimits(
     stall_timeout_s=1.0,
     close_timeout_s=0.3,
 )
+
+
+@pytest.fixture(scope="module")
+async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+    """The stub socket logic on the real paths (this module tests the socket layer)."""
+    srv = Server(make_settings(), socket_endpoints=stub_endpoints)
+    await srv.start()
+    yield srv
+    await srv.stop()
 
 
 @pytest.fixture(scope="module")
