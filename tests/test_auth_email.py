@@ -88,7 +88,8 @@ async def test_sign_up_creates_user_account_session_and_sets_the_cookie(
     body = r.json()
     assert list(body) == ["token", "user"]
     user = body["user"]
-    assert list(user) == ["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"]
+    # Better Auth's drizzle adapter: the schema's columns, then id
+    assert list(user) == ["name", "email", "emailVerified", "image", "createdAt", "updatedAt", "id"]
     assert ID.match(user["id"]) and ID.match(body["token"])
     assert user["email"] == email.lower()
     assert (user["name"], user["emailVerified"], user["image"]) == ("Ada", False, None)
@@ -361,7 +362,6 @@ async def test_get_session_answers_session_and_user(client: httpx.AsyncClient) -
     body = r.json()
     assert body["user"] == user.user
     assert list(body["session"]) == [
-        "id",
         "expiresAt",
         "token",
         "createdAt",
@@ -369,6 +369,7 @@ async def test_get_session_answers_session_and_user(client: httpx.AsyncClient) -
         "ipAddress",
         "userAgent",
         "userId",
+        "id",
     ]
     assert body["session"]["token"] == user.token and body["session"]["userId"] == user.id
     assert "set-cookie" not in r.headers

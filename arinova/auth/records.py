@@ -1,4 +1,5 @@
-"""Users and sessions as the auth endpoints return them (Better Auth's field order)."""
+"""Users and sessions as the auth endpoints return them, in the field order Better Auth's
+drizzle adapter gives its rows: the schema's columns, then ``id`` last."""
 
 from __future__ import annotations
 
@@ -44,13 +45,13 @@ class UserRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
             "name": self.name,
             "email": self.email,
             "emailVerified": self.email_verified,
             "image": self.image,
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
+            "id": self.id,
         }
 
 
@@ -80,7 +81,6 @@ class SessionRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
             "expiresAt": iso(self.expires_at),
             "token": self.token,
             "createdAt": iso(self.created_at),
@@ -88,6 +88,7 @@ class SessionRecord:
             "ipAddress": self.ip_address,
             "userAgent": self.user_agent,
             "userId": self.user_id,
+            "id": self.id,
         }
 
 

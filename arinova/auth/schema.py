@@ -47,12 +47,16 @@ class Field:
     required: bool = False
     nonempty: bool = False
     choices: tuple[str, ...] = ()
+    #: ``z.enum([...]).or(z.string())``: any string; anything else is just "Invalid input"
+    any_string: bool = False
 
 
 def _issue(name: str, kind: str, value: Any, field: Field) -> str | None:
     expected = "string" if kind in ("email", "string[]") else kind
     if kind == "string[]":
         expected = "array"
+    if field.any_string and not isinstance(value, str):
+        return "Invalid input" if field.required or value is not _ABSENT else None
     if value is _ABSENT:
         return (
             None
@@ -74,14 +78,16 @@ def _issue(name: str, kind: str, value: Any, field: Field) -> str | None:
 _ABSENT: Any = object()
 
 
-def check(body: Any, fields: tuple[Field, ...]) -> Mapping[str, Any]:
-    """The body as a mapping, or ``AuthError`` 400 ``VALIDATION_ERROR`` listing every issue."""
+def check(body: Any, fields: tuple[Field, ...], *, also_record: bool = False) -> Mapping[str, Any]:
+    """The body as a mapping, or ``AuthError`` 400 ``VALIDATION_ERROR`` listing every issue.
+    ``also_record``: the schema is ``object.and(record)`` (sign-up), so a body that is not
+    an object fails twice."""
     if not isinstance(body, dict):
-        raise AuthError(
-            400,
-            f"[body] Invalid input: expected object, received {'undefined' if body is None else js_type(body)}",
-            "VALIDATION_ERROR",
-        )
+        received = "undefined" if body is None else js_type(body)
+        message = f"[body] Invalid input: expected object, received {received}"
+        if also_record:
+            message += f"; [body] Invalid input: expected record, received {received}"
+        raise AuthError(400, message, "VALIDATION_ERROR")
     issues = []
     for field in fields:
         problem = _issue(field.name, field.kind, body.get(field.name, _ABSENT), field)

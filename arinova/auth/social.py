@@ -28,16 +28,17 @@ from arinova.auth.oauth import (
 from arinova.auth.schema import Field, check
 from arinova.auth.web import (
     AUTH_PREFIX,
+    TEXT_TYPE,
     Reply,
     check_callback_urls,
     check_origin,
     cookies_of,
     query_value,
+    read_auth_body,
     session_ip,
     set_session_cookies,
 )
 from arinova.db.queries import auth as q
-from arinova.http.body import read_json
 from arinova.state import AppState
 
 STATE_LIFETIME = timedelta(minutes=10)
@@ -50,7 +51,7 @@ SOCIAL_FIELDS = (
     Field("callbackURL", "string"),
     Field("newUserCallbackURL", "string"),
     Field("errorCallbackURL", "string"),
-    Field("provider", "string", required=True),
+    Field("provider", "string", required=True, any_string=True),
     Field("disableRedirect", "boolean"),
     Field("idToken", "object"),
     Field("scopes", "string[]"),
@@ -97,7 +98,7 @@ class SocialEndpoints:
 
     # -- POST /sign-in/social ---------------------------------------------------------------
     async def sign_in_social(self, request: Request, auth: Authenticator) -> Response:
-        raw = await read_json(request)
+        raw = await read_auth_body(request)
         check_origin(request, auth)
         check_callback_urls(auth, raw, request)
         body = check(raw, SOCIAL_FIELDS)
@@ -196,7 +197,7 @@ class SocialEndpoints:
     # -- /callback/:provider ----------------------------------------------------------------
     async def callback_post(self, request: Request, auth: Authenticator) -> Response:
         """A form-post callback becomes a GET, so the browser sends its cookies."""
-        body = await read_json(request)
+        body = await read_auth_body(request)
         check_origin(request, auth)
         merged: dict[str, str] = {}
         for source in (body if isinstance(body, dict) else {}, _query_dict(request)):
@@ -294,7 +295,8 @@ class SocialEndpoints:
             params = [("error", code)]
             if description:
                 params.append(("error_description", description))
-            return Reply().redirect(f"/?{form_encode(params)}")
+            # a plain Response without a content type (the proxy made it text/plain)
+            return Reply().redirect(f"/?{form_encode(params)}", TEXT_TYPE)
         page = _error_html(code, description)
         return Response(200, None, Content(b"text/html; charset=utf-8", page.encode()))
 

@@ -16,6 +16,7 @@ from arinova.auth.cookies import SESSION_MAX_AGE_S, parse_cookie_header, sign
 from arinova.auth.errors import AuthError
 from arinova.auth.records import SessionRecord
 from arinova.errors import ApiError
+from arinova.http.body import read_json
 
 JSON_TYPE = b"application/json; charset=utf-8"
 TEXT_TYPE = b"text/plain; charset=utf-8"
@@ -51,9 +52,10 @@ class Reply:
     def empty(self, content_type: bytes = TEXT_TYPE) -> Response:
         return self._finish(Content(content_type, b""))
 
-    def redirect(self, location: str) -> Response:
+    def redirect(self, location: str, content_type: bytes = JSON_TYPE) -> Response:
+        """302 with an empty body; better-call's redirects keep its JSON content type."""
         self.status = 302
-        return self.header("location", location).empty()
+        return self.header("location", location).empty(content_type)
 
 
 def error_response(error: AuthError, cookies: list[str] | None = None) -> Response:
@@ -80,6 +82,17 @@ def rate_limited(retry_after: int) -> Response:
     response = Response(429, None, Content(b"text/plain;charset=UTF-8", body))
     response.add_header(b"x-retry-after", str(retry_after).encode())
     return response
+
+
+async def read_auth_body(request: Request) -> Any:
+    """The body Better Auth saw behind the original's proxy: the parsed JSON, except that
+    a falsy value (``null``, ``false``, ``0``, ``""``) was not forwarded at all."""
+    body = await read_json(request)
+    if body is None or body is False or body == "":
+        return None
+    if isinstance(body, int | float) and not isinstance(body, bool) and body == 0:
+        return None
+    return body
 
 
 def header(request: Request, name: bytes) -> str | None:

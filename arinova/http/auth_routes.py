@@ -27,12 +27,12 @@ from arinova.auth.web import (
     error_response,
     query_value,
     rate_limited,
+    read_auth_body,
     session_ip,
     set_session_cookies,
 )
 from arinova.db.queries import auth as q
 from arinova.errors import ApiError
-from arinova.http.body import read_json
 from arinova.http.ratelimit import client_ip
 from arinova.state import AppState
 
@@ -81,7 +81,7 @@ class CredentialEndpoints:
         return self.state.settings.node_env in ("development", "test")
 
     async def _body(self, request: Request, auth: Authenticator) -> Any:
-        body = await read_json(request)
+        body = await read_auth_body(request)
         check_origin(request, auth)
         check_callback_urls(auth, body, request)
         return body
@@ -95,7 +95,7 @@ class CredentialEndpoints:
 
     # -- sign-up / sign-in / sign-out -----------------------------------------------------
     async def sign_up(self, request: Request, auth: Authenticator) -> Response:
-        body = check(await self._body(request, auth), SIGN_UP_FIELDS)
+        body = check(await self._body(request, auth), SIGN_UP_FIELDS, also_record=True)
         check_form_csrf(request, auth)
         password: str = body["password"]
         check_password_length(password)
