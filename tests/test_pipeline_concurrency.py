@@ -111,3 +111,35 @@ async def test_rest_message_list_shows_the_text_streamed_so_far(server: Server) 
         assert (content, reply["status"]) == ("So far", "streaming")
         await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "Done"})
         assert (await recv(ws))["type"] == "stream_end"
+
+
+async def test_a_message_that_waited_for_the_lock_is_dated_after_the_holder(
+    server: Server, database: str
+) -> None:
+    chat = await Chat.create(server, await sign_up(server.url))
+    conv = chat.conversation_id
+    conn = await asyncpg.connect(database)
+    try:
+        async with user_socket(server, chat.user) as ws:
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute("SELECT 1 FROM conversations WHERE id = $1::uuid FOR UPDATE", conv)
+            await send(ws, {"type": "send_message", "conversationId": conv, "content": "late"})
+            await asyncio.sleep(0.3)  # the socket's insert waits for the lock
+            await conn.execute(
+                "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
+                " updated_at) VALUES ($1::uuid, 1, 'user', 'first', 'completed',"
+                " clock_timestamp() AT TIME ZONE 'UTC', clock_timestamp() AT TIME ZONE 'UTC')",
+                conv,
+            )
+            await tx.commit()
+            assert (await recv(ws))["type"] == "stream_start"  # the agent's offline row
+        rows = await conn.fetch(
+            "SELECT seq, content, created_at FROM messages WHERE conversation_id = $1::uuid"
+            " AND role = 'user' ORDER BY seq",
+            conv,
+        )
+    finally:
+        await conn.close()
+    assert [(r["seq"], r["content"]) for r in rows] == [(1, "first"), (2, "late")]
+    assert rows[1]["created_at"] >= rows[0]["created_at"]

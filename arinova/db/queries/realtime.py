@@ -9,6 +9,9 @@ as ``arinova.db.messages_seq``). Timestamps are written in UTC (quirk Q37).
 from arinova.db.queries import Query
 
 _NOW = "(now() AT TIME ZONE 'UTC')"
+#: when the statement began: an insert that waited for the conversation lock is dated
+#: after the writer it waited for, like its seq
+_STATEMENT_NOW = "(statement_timestamp() AT TIME ZONE 'UTC')"
 
 
 def _iso(column: str) -> str:
@@ -41,11 +44,11 @@ INSERT_MESSAGE = Query(
         INSERT INTO messages (conversation_id, seq, role, content, status,
                               created_at, updated_at)
         SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2::message_role, $3::text,
-               $4::message_status, {_NOW}, {_NOW}
+               $4::message_status, {_STATEMENT_NOW}, {_STATEMENT_NOW}
         FROM messages WHERE conversation_id = $1::uuid
         RETURNING id, seq
     ), bump AS (
-        UPDATE conversations SET updated_at = {_NOW}
+        UPDATE conversations SET updated_at = {_STATEMENT_NOW}
         WHERE id = $1::uuid AND $5::boolean
     )
     SELECT id::text AS id, seq FROM m
