@@ -79,6 +79,11 @@ class RedisKV:
     def shared(self) -> bool:
         return True
 
+    @property
+    def client(self) -> Redis:
+        """The redis-py client, for the realtime cluster's scripts."""
+        return self._r
+
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
         return bool(await self._r.ping())

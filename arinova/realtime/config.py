@@ -34,3 +34,7 @@ class RealtimeConfig:
     max_client_message_chars: int = 32_768
     #: bound of the in-memory rate-limit fallback (users)
     max_fallback_rate_entries: int = 10_000
+    #: with Redis: how often a process refreshes its liveness entry, and how long the
+    #: entry lives (a process silent this long is dead: its replies fail)
+    process_beat_s: float = 1.0
+    process_ttl_s: float = 5.0

@@ -57,7 +57,27 @@ class Pipeline:
             )
         if conv["type"] == "group" or conv["agent_id"] is None:
             return  # stored (decision Q48); groups get no agent reply
-        self.start_or_queue(QueuedReply(user_id, conversation_id, content))
+        await self.submit(QueuedReply(user_id, conversation_id, content))
+
+    async def submit(self, item: QueuedReply) -> None:
+        """Start the reply or queue it: in this process's memory, or with Redis across
+        every process (the caller awaits, so one socket's messages keep their order)."""
+        cluster = self.service.cluster
+        if cluster is None:
+            self.start_or_queue(item)
+            return
+        start = await cluster.claim(item)
+        if start is False:
+            self.service.log.warning(
+                "conversation %s: reply queue full, a message gets no reply",
+                item.conversation_id,
+            )
+        elif isinstance(start, QueuedReply):
+            self.service.spawn(self._run(start))
+
+    def run_handed_over(self, item: QueuedReply) -> None:
+        """Another process gave this one (the agent's) the conversation's reply."""
+        self.service.spawn(self._run(item))
 
     def start_or_queue(self, item: QueuedReply) -> None:
         """Start the reply now, or queue it behind the active one (no await in between)."""
@@ -76,10 +96,18 @@ class Pipeline:
         self.service.spawn(self._run(item))
 
     def cancel(self, user_id: str, message_id: str) -> None:
-        """``cancel_stream``: only the caller's own reply (quirk Q23)."""
+        """``cancel_stream``: only the caller's own reply (quirk Q23), wherever it runs."""
+        if not self.cancel_local(user_id, message_id):
+            cluster = self.service.cluster
+            if cluster is not None:
+                cluster.cancel(user_id, message_id)
+
+    def cancel_local(self, user_id: str, message_id: str) -> bool:
         task = self.hub.tasks.get(message_id)
         if task is not None and task.user_id == user_id:
             self.fail(task, events.STREAM_CANCELLED, cancelled=True)
+            return True
+        return False
 
     # -- one reply -----------------------------------------------------------------------
     async def _run(self, item: QueuedReply) -> None:
@@ -95,7 +123,7 @@ class Pipeline:
             service.log.exception("conversation %s: starting a reply failed", item.conversation_id)
         finally:
             if not handed_over:
-                self._release(item.conversation_id)
+                self._release(item.user_id, item.conversation_id)
 
     async def _start(self, item: QueuedReply) -> bool:
         """True when a task now owns the conversation's active mark."""
@@ -106,6 +134,11 @@ class Pipeline:
             return False
         agent_id, name = agent["id"], agent["name"]
         if service.hub.connected_agent(agent_id) is None:
+            cluster = service.cluster
+            elsewhere = None if cluster is None else cluster.agent_process(agent_id)
+            if cluster is not None and elsewhere is not None:
+                await cluster.hand_over(item, elsewhere)
+                return True
             await self._offline_reply(item, name)
             return False
         row = await self._insert_reply(item.conversation_id, "", "streaming", bump=True)
@@ -126,6 +159,10 @@ class Pipeline:
         self.hub.tasks[message_id] = task
         # from here on the task owns the active mark: whatever happens, it ends the reply
         try:
+            if service.cluster is not None:
+                await service.cluster.reply_started(
+                    item.user_id, item.conversation_id, message_id, seq
+                )
             service.emit(item.user_id, events.stream_start(item.conversation_id, message_id, seq))
             prompt = agent["system_prompt"]
             content = item.content
@@ -191,8 +228,11 @@ class Pipeline:
             ),
         )
 
-    def _release(self, conversation_id: str) -> None:
+    def _release(self, user_id: str, conversation_id: str, message_id: str = "") -> None:
         """The active reply ended: start the next queued one, or clear the mark."""
+        if self.service.cluster is not None:
+            self.service.spawn(self._release_shared(user_id, conversation_id, message_id))
+            return
         queue = self._queues.get(conversation_id)
         if queue:
             item = queue.popleft()
@@ -203,6 +243,27 @@ class Pipeline:
             return
         self._queues.pop(conversation_id, None)
         self.hub.active.pop(conversation_id, None)
+
+    async def _release_shared(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        cluster = self.service.cluster
+        assert cluster is not None
+        following = await cluster.release(user_id, conversation_id, message_id)
+        if following is not None:
+            self.service.spawn(self._run(following))
+
+    async def fail_orphan(
+        self, user_id: str, conversation_id: str, message_id: str, seq: int, error: str
+    ) -> None:
+        """A reply whose process died: stored as an error (if still streaming), the user
+        told, its conversation's queue drained here."""
+        service = self.service
+        cluster = service.cluster
+        assert cluster is not None
+        row = await service.state.db.fetchrow(q.FAIL_STREAMING.sql, message_id, error)
+        if row is not None:
+            service.emit(user_id, events.stream_error(conversation_id, message_id, seq, error))
+        await cluster.adopt(user_id, conversation_id)
+        await self._release_shared(user_id, conversation_id, message_id)
 
     # -- agent events (synchronous: called from the agent socket's frame handler) -------
     def chunk(self, task: AgentTask, chunk: str) -> None:
@@ -263,7 +324,7 @@ class Pipeline:
                     task.user_id, events.stream_error(conversation_id, task.id, task.seq, error)
                 )
         finally:
-            self._release(conversation_id)
+            self._release(task.user_id, conversation_id, task.id)
 
     async def _store_internal_error(self, message_id: str) -> None:
         try:

@@ -16,6 +16,7 @@ from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
 from arinova.realtime import events
 from arinova.realtime.agent import AUTH_TIMEOUT
+from arinova.realtime.cluster import Cluster
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.hub import AgentTask, Hub
 from arinova.realtime.offline import OfflineQueue
@@ -44,6 +45,8 @@ class RealtimeService:
         self._rate_limit: MessageRateLimit | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._sweep: asyncio.TimerHandle | None = None
+        self._cluster: Cluster | None = None
+        self._cluster_checked = False
 
     # -- shared state in the KV store (opened with the app state) ------------------------
     @property
@@ -61,6 +64,20 @@ class RealtimeService:
                 self.state.kv, limit, self.config.max_fallback_rate_entries, self.log
             )
         return self._rate_limit
+
+    @property
+    def cluster(self) -> Cluster | None:
+        """The other processes, when the KV store is Redis (started on first use: the
+        state opens after the endpoints are built)."""
+        if not self._cluster_checked:
+            from arinova.kv.redis import RedisKV
+
+            kv = self.state.kv
+            self._cluster_checked = True
+            if isinstance(kv, RedisKV):
+                self._cluster = Cluster(self, kv)
+                self.spawn(self._cluster.start())
+        return self._cluster
 
     # -- background work -----------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -83,8 +100,30 @@ class RealtimeService:
             frame = events.frame(event)
             for handler in sockets:
                 handler.send_frame(frame)
-        elif offline:
+        cluster = self._cluster
+        if cluster is not None and cluster.peers:
+            cluster.user_event(user_id, event)
+            if not sockets and offline:
+                self.spawn(self._offline_unless_elsewhere(cluster, user_id, event))
+        elif not sockets and offline:
             self.spawn(self.offline.push(user_id, event))
+
+    async def _offline_unless_elsewhere(self, cluster: Cluster, user_id: str, event: str) -> None:
+        try:
+            elsewhere = await cluster.present_elsewhere(user_id)
+        except Exception:
+            self.log.warning("presence lookup failed; event queued offline", exc_info=True)
+            elsewhere = False
+        if not elsewhere:
+            await self.offline.push(user_id, event)
+
+    def deliver_local(self, user_id: str, event: str) -> None:
+        """An event from another process: to this process's sockets of the user."""
+        sockets = self.hub.users.get(user_id)
+        if sockets:
+            frame = events.frame(event)
+            for handler in sockets:
+                handler.send_frame(frame)
 
     async def deliver_pending(self, handler: ClientHandler) -> None:
         for event in await self.offline.take(handler.user_id):
@@ -92,11 +131,24 @@ class RealtimeService:
 
     # -- client sockets ------------------------------------------------------------------
     def client_opened(self, handler: ClientHandler) -> None:
+        first = handler.user_id not in self.hub.users
         self.hub.add_client(handler)
         self._arm_sweep()
+        cluster = self.cluster
+        if first and cluster is not None:
+            cluster.presence(handler.user_id, 1)
 
     def client_closed(self, handler: ClientHandler) -> None:
         self.hub.remove_client(handler)
+        cluster = self._cluster
+        if cluster is not None and handler.user_id not in self.hub.users:
+            cluster.presence(handler.user_id, -1)
+
+    async def active_conversations(self, user_id: str) -> list[str]:
+        """The user's conversations with a reply in progress, in any process."""
+        if self._cluster is not None:
+            return await self._cluster.active_conversations(user_id)
+        return self.hub.active_conversations_of(user_id)
 
     async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> None:
         await self.state.db.execute(q.MARK_READ.sql, user_id, conversation_id, seq)
@@ -105,6 +157,7 @@ class RealtimeService:
     def agent_opened(self, handler: AgentHandler) -> None:
         self.hub.unauthenticated.add(handler)
         self._arm_sweep()
+        _ = self.cluster
 
     def agent_authenticated(self, handler: AgentHandler, agent_id: str) -> None:
         hub = self.hub
@@ -114,6 +167,14 @@ class RealtimeService:
         hub.agents[agent_id] = handler
         if previous is not None and previous is not handler:
             previous.close(4409, REPLACED)
+        if self._cluster is not None:
+            self.spawn(self._cluster.agent_up(agent_id, handler.skills))
+
+    def agent_replaced_elsewhere(self, agent_id: str) -> None:
+        """The agent authenticated in another process: this one's socket goes (4409)."""
+        handler = self.hub.agents.get(agent_id)
+        if handler is not None:
+            handler.close(4409, REPLACED)
 
     def agent_closed(self, handler: AgentHandler) -> None:
         hub = self.hub
@@ -122,6 +183,8 @@ class RealtimeService:
         if agent_id is not None and hub.agents.get(agent_id) is handler:
             del hub.agents[agent_id]
             self.pipeline.fail_agent_tasks(agent_id, events.AGENT_DISCONNECTED)
+            if self._cluster is not None:
+                self.spawn(self._cluster.agent_down(agent_id))
 
     async def agent_by_token(self, token: str) -> Any:
         return await self.state.db.fetchrow(q.AGENT_BY_TOKEN.sql, token)
@@ -177,18 +240,27 @@ class RealtimeService:
 
     # -- arinova.hooks.Realtime ----------------------------------------------------------
     def agent_connected(self, agent_id: str) -> bool:
-        return self.hub.connected_agent(agent_id) is not None
+        if self.hub.connected_agent(agent_id) is not None:
+            return True
+        cluster = self.cluster
+        return cluster is not None and cluster.agent_process(agent_id) is not None
 
     def agent_skills(self, agent_id: str) -> list[Skill] | None:
         handler = self.hub.connected_agent(agent_id)
-        return None if handler is None else list(handler.skills)
+        if handler is not None:
+            return list(handler.skills)
+        cluster = self.cluster
+        return None if cluster is None else cluster.agent_skills(agent_id)
 
     async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
         handler = self.hub.agents.get(agent_id)
         if handler is not None:
             handler.close(code, reason)
+        cluster = self.cluster
+        if cluster is not None:
+            cluster.kick(agent_id, code, reason)
 
     async def reply_to_stored_message(
         self, user_id: str, conversation_id: str, content: str
     ) -> None:
-        self.pipeline.start_or_queue(QueuedReply(user_id, conversation_id, content))
+        await self.pipeline.submit(QueuedReply(user_id, conversation_id, content))

@@ -22,8 +22,7 @@ class Sync:
 
     async def run(self, user_id: str, known: dict[str, int]) -> None:
         service = self.service
-        hub = service.hub
-        active = hub.active_conversations_of(user_id)
+        active = await service.active_conversations(user_id)
         async with service.state.db.acquire() as conn:
             await conn.execute(q.REPAIR_STUCK_STREAMS.sql, user_id, active)
             rows = await conn.fetch(q.SYNC_SUMMARIES.sql, user_id)
@@ -40,7 +39,14 @@ class Sync:
         missed = [_missed(row) for row in missed_rows]
         await self._streaming_texts(missed)
         service.emit(user_id, events.sync_response(summaries, missed))
-        for task in hub.tasks_of_user(user_id):
+        self.reattach(user_id)
+        if service.cluster is not None:
+            service.cluster.resync(user_id)
+
+    def reattach(self, user_id: str) -> None:
+        """``stream_start`` (and the text so far) of the user's replies run here."""
+        service = self.service
+        for task in service.hub.tasks_of_user(user_id):
             service.emit(user_id, events.stream_start(task.conversation_id, task.id, task.seq))
             if task.text:
                 service.emit(

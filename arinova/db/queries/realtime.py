@@ -75,6 +75,16 @@ FINISH_MESSAGE = Query(
     """,
 )
 
+#: $1 message id, $2 error: a reply whose process died, if it is still streaming.
+FAIL_STREAMING = Query(
+    "realtime.fail_streaming",
+    f"""
+    UPDATE messages SET content = $2::text, status = 'error', updated_at = {_NOW}
+    WHERE id = $1::uuid AND status = 'streaming'
+    RETURNING id::text AS id
+    """,
+)
+
 #: $1 user id, $2 conversation id, $3 seq. Only the caller's own conversation, and never
 #: past its last message (quirk Q23).
 MARK_READ = Query(
