@@ -378,3 +378,90 @@ async def test_error_page_in_production_redirects(make_settings: Callable[..., S
             assert r.headers["location"] == "/?error=UNKNOWN"
     finally:
         await srv.stop()
+
+
+# -- linking a provider to the signed-in user --------------------------------------------------
+async def test_link_social_adds_the_account_to_the_signed_in_user(
+    provider: OAuthProvider, db: asyncpg.Connection, server: Server
+) -> None:
+    user = await sign_up(server.url)
+    b = Browser(server)
+    try:
+        r = await b.client.post(
+            "/api/auth/link-social",
+            json={"provider": "google", "callbackURL": "/linked"},
+            headers={"origin": TRUSTED_ORIGIN},
+        )
+        assert r.status_code == 401 and r.content == b""  # not signed in
+        b.client.headers["cookie"] = user.cookie
+        r = await b.client.post(
+            "/api/auth/link-social", json={"provider": "bogus"}, headers={"origin": TRUSTED_ORIGIN}
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "PROVIDER_NOT_FOUND")
+        r = await b.client.post(
+            "/api/auth/link-social",
+            json={"provider": "google", "callbackURL": "/linked"},
+            headers={"origin": TRUSTED_ORIGIN},
+        )
+        assert r.status_code == 200 and list(r.json()) == ["url", "redirect"]
+        state = parse_qs(urlsplit(r.json()["url"]).query)["state"][0]
+        stored = orjson.loads(
+            await db.fetchval("SELECT value FROM verification WHERE identifier = $1", state)
+        )
+        assert stored["link"] == {"userId": user.id, "email": user.email}
+        assert list(stored) == ["callbackURL", "codeVerifier", "link", "expiresAt"]
+        state_cookie = session_state_cookie(r)
+        provider.next_google(sub="2000001", email=user.email, email_verified=True, name="G")
+        async with httpx.AsyncClient(follow_redirects=False) as outside:
+            at_provider = await outside.get(r.json()["url"])
+        callback = await b.client.get(
+            at_provider.headers["location"],
+            headers={"cookie": f"{user.cookie}; {state_cookie}"},
+        )
+        assert (callback.status_code, callback.headers["location"]) == (302, "/linked")
+        # no new session: only the state cookie is cleared
+        assert callback.headers.get_list("set-cookie") == [
+            "better-auth.state=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+        ]
+        rows = await db.fetch(
+            "SELECT provider_id, account_id FROM account WHERE user_id = $1 ORDER BY provider_id",
+            user.id,
+        )
+        assert [tuple(row) for row in rows] == [
+            ("credential", user.id),
+            ("google", "2000001"),
+        ]
+    finally:
+        await b.close()
+
+
+async def test_link_social_refuses_another_email_or_an_unverified_one(
+    provider: OAuthProvider, db: asyncpg.Connection, server: Server
+) -> None:
+    user = await sign_up(server.url)
+    headers = {"origin": TRUSTED_ORIGIN, "cookie": user.cookie}
+    base = f"{server.settings.better_auth_url}/api/auth/error"
+    cases = [
+        ({"email": unique_email("other"), "email_verified": True}, "email_doesn%27t_match"),
+        ({"email": user.email, "email_verified": False}, "unable_to_link_account"),
+    ]
+    async with httpx.AsyncClient(base_url=server.url, follow_redirects=False) as client:
+        for claims, code in cases:
+            r = await client.post(
+                "/api/auth/link-social", json={"provider": "google"}, headers=headers
+            )
+            provider.next_google(sub="2000002", name="G", **claims)
+            at_provider = await client.get(r.json()["url"])
+            callback = await client.get(
+                at_provider.headers["location"],
+                headers={"cookie": f"{user.cookie}; {session_state_cookie(r)}"},
+            )
+            assert callback.headers["location"] == f"{base}?error={code}"
+    assert await db.fetchval("SELECT count(*) FROM account WHERE user_id = $1", user.id) == 1
+
+
+def session_state_cookie(response: httpx.Response) -> str:
+    for value in response.headers.get_list("set-cookie"):
+        if value.startswith("better-auth.state="):
+            return value.split(";", 1)[0]
+    raise AssertionError("no state cookie")

@@ -51,3 +51,12 @@ CROSS_SITE_NAVIGATION = (
 )
 BODY_MUST_BE_OBJECT = "Body must be an object"
 RATE_LIMITED = "Too many requests. Please try again later."
+FAILED_TO_UNLINK_LAST_ACCOUNT = "You can't unlink your last account"
+ACCOUNT_NOT_FOUND = "Account not found"
+FAILED_TO_GET_ACCESS_TOKEN = "Failed to get a valid access token"
+CHANGE_EMAIL_DISABLED = "Change email is disabled"
+RESET_PASSWORD_DISABLED = "Reset password isn't enabled"
+VERIFICATION_EMAIL_DISABLED = "Verification email isn't enabled"
+LINKING_NOT_ALLOWED = "Account not linked - linking not allowed"
+LINKING_DIFFERENT_EMAILS = "Account not linked - different emails not allowed"
+LINKING_FAILED = "Account not linked - unable to create account"

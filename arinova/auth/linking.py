@@ -108,3 +108,46 @@ async def _mark_verified(
         await conn.execute(q.USER_MARK_EMAIL_VERIFIED.sql, user.id, now)
         return UserRecord(user.id, user.name, user.email, True, user.image, user.created_at, now)
     return user
+
+
+async def link_account(
+    db: asyncpg.Pool,
+    provider_id: str,
+    profile: ProviderUser,
+    tokens: Tokens,
+    user_id: str,
+    user_email: str,
+    *,
+    from_id_token: bool = False,
+) -> str | None:
+    """``/link-social``: add the provider's account to the signed-in user. None when done,
+    else Better Auth's error code (``unable_to_link_account`` when the provider does not
+    vouch for the email, ``email_doesn't_match``, ``account_already_linked_to_different_user``,
+    ``account_already_linked_to_current_user``). With an id token, an account the user
+    already has is accepted before the email checks and its tokens are left alone."""
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(q.OAUTH_ACCOUNT.sql, provider_id, profile.id)
+        if from_id_token and row is not None and row["id"] == user_id:
+            return "account_already_linked_to_current_user"
+        if not profile.email_verified:
+            return "unable_to_link_account"
+        if profile.email != user_email:
+            return "email_doesn't_match"
+        if row is not None and row["id"] != user_id:
+            return "account_already_linked_to_different_user"
+        now = now_ms()
+        if row is None:
+            await _insert_account(conn, user_id, provider_id, profile, tokens, now)
+            return None
+        await conn.execute(
+            q.OAUTH_ACCOUNT_UPDATE_TOKENS.sql,
+            row["account_id"],
+            tokens.access_token,
+            tokens.refresh_token,
+            tokens.access_expires_at,
+            tokens.refresh_expires_at,
+            tokens.id_token,
+            tokens.scope,
+            now,
+        )
+        return "account_already_linked_to_current_user"

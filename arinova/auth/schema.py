@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from arinova.auth import errors as msg
 from arinova.auth.errors import AuthError
 
 # zod 4's default email pattern
@@ -78,21 +79,36 @@ def _issue(name: str, kind: str, value: Any, field: Field) -> str | None:
 _ABSENT: Any = object()
 
 
-def check(body: Any, fields: tuple[Field, ...], *, also_record: bool = False) -> Mapping[str, Any]:
+def check(
+    body: Any, fields: tuple[Field, ...], *, also_record: bool = False, where: str = "body"
+) -> Mapping[str, Any]:
     """The body as a mapping, or ``AuthError`` 400 ``VALIDATION_ERROR`` listing every issue.
     ``also_record``: the schema is ``object.and(record)`` (sign-up), so a body that is not
-    an object fails twice."""
+    an object fails twice. ``where``: ``"query"`` for query strings."""
     if not isinstance(body, dict):
         received = "undefined" if body is None else js_type(body)
-        message = f"[body] Invalid input: expected object, received {received}"
+        message = f"[{where}] Invalid input: expected object, received {received}"
         if also_record:
-            message += f"; [body] Invalid input: expected record, received {received}"
+            message += f"; [{where}] Invalid input: expected record, received {received}"
         raise AuthError(400, message, "VALIDATION_ERROR")
     issues = []
     for field in fields:
         problem = _issue(field.name, field.kind, body.get(field.name, _ABSENT), field)
         if problem is not None:
-            issues.append(f"[body.{field.name}] {problem}")
+            issues.append(f"[{where}.{field.name}] {problem}")
     if issues:
         raise AuthError(400, "; ".join(issues), "VALIDATION_ERROR")
     return body
+
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+
+
+def check_password_length(password: str) -> None:
+    """``emailAndPassword`` min 8, max 128 (JavaScript string length)."""
+    length = utf16_len(password)
+    if length < MIN_PASSWORD:
+        raise AuthError(400, msg.PASSWORD_TOO_SHORT)
+    if length > MAX_PASSWORD:
+        raise AuthError(400, msg.PASSWORD_TOO_LONG)

@@ -17,7 +17,7 @@ from arinova.auth.clock import now_ms
 from arinova.auth.cookies import STATE_MAX_AGE_S, sign, unsign
 from arinova.auth.errors import AuthError
 from arinova.auth.ids import new_id
-from arinova.auth.linking import Linked, link_or_create
+from arinova.auth.linking import Linked, link_account, link_or_create
 from arinova.auth.oauth import (
     Provider,
     ProviderUser,
@@ -57,6 +57,16 @@ SOCIAL_FIELDS = (
     Field("scopes", "string[]"),
     Field("requestSignUp", "boolean"),
     Field("loginHint", "string"),
+    Field("additionalData", "object"),
+)
+LINK_FIELDS = (
+    Field("callbackURL", "string"),
+    Field("provider", "string", required=True, any_string=True),
+    Field("idToken", "object"),
+    Field("requestSignUp", "boolean"),
+    Field("scopes", "string[]"),
+    Field("errorCallbackURL", "string"),
+    Field("disableRedirect", "boolean"),
     Field("additionalData", "object"),
 )
 
@@ -107,6 +117,50 @@ class SocialEndpoints:
             raise AuthError(404, msg.PROVIDER_NOT_FOUND)
         if body.get("idToken") is not None:
             return await self._sign_in_with_id_token(request, auth, provider, body)
+        return await self._authorize(auth, provider, body, None)
+
+    async def link_social(self, request: Request, auth: Authenticator) -> Response:
+        """``/link-social``: the same redirect flow, with the signed-in user in the state;
+        the callback then adds the account to that user instead of signing in."""
+        raw = await read_auth_body(request)
+        check_origin(request, auth)
+        check_callback_urls(auth, raw, request)
+        body = check(raw, LINK_FIELDS)
+        found = await auth.lookup(cookies_of(request))
+        if found.entry is None:
+            raise AuthError(401, None)
+        user = found.entry.user
+        provider = self._provider(auth, body["provider"])
+        if provider is None:
+            raise AuthError(404, msg.PROVIDER_NOT_FOUND)
+        if body.get("idToken") is not None:
+            return await self._link_id_token(auth, provider, body, user.id, user.email)
+        return await self._authorize(auth, provider, body, {"userId": user.id, "email": user.email})
+
+    async def _link_id_token(
+        self, auth: Authenticator, provider: Provider, body: Any, user_id: str, email: str
+    ) -> Response:
+        profile, tokens = await self._id_token_profile(auth, provider, body["idToken"])
+        problem = await link_account(
+            auth.db, provider.id, profile, tokens, user_id, email, from_id_token=True
+        )
+        if problem == "account_already_linked_to_current_user":
+            return Reply().json({"url": "", "status": True, "redirect": False})
+        if problem == "unable_to_link_account":
+            raise AuthError(401, msg.LINKING_NOT_ALLOWED)
+        if problem == "email_doesn't_match":
+            raise AuthError(401, msg.LINKING_DIFFERENT_EMAILS)
+        if problem is not None:
+            raise AuthError(417, msg.LINKING_FAILED)
+        return Reply().json({"url": "", "status": True, "redirect": False})
+
+    async def _authorize(
+        self,
+        auth: Authenticator,
+        provider: Provider,
+        body: Any,
+        link: dict[str, str] | None,
+    ) -> Response:
         state_data: dict[str, Any] = {}
         if isinstance(body.get("additionalData"), dict):
             state_data.update(body["additionalData"])
@@ -116,6 +170,8 @@ class SocialEndpoints:
         for key, source in (("errorURL", "errorCallbackURL"), ("newUserURL", "newUserCallbackURL")):
             if body.get(source) is not None:
                 state_data[key] = body[source]
+        if link is not None:
+            state_data["link"] = link
         state_data["expiresAt"] = int(time.time() * 1000) + int(
             STATE_LIFETIME.total_seconds() * 1000
         )
@@ -153,9 +209,21 @@ class SocialEndpoints:
     async def _sign_in_with_id_token(
         self, request: Request, auth: Authenticator, provider: Provider, body: Any
     ) -> Response:
+        profile, tokens = await self._id_token_profile(auth, provider, body["idToken"])
+        linked = await link_or_create(auth.db, provider.id, profile, tokens)
+        if isinstance(linked, str):
+            raise AuthError(401, linked)
+        reply = Reply()
+        session = await self._start_session(request, auth, reply, linked)
+        return reply.json({"redirect": False, "token": session, "user": linked.user.to_json()})
+
+    async def _id_token_profile(
+        self, auth: Authenticator, provider: Provider, id_token: Any
+    ) -> tuple[ProviderUser, Tokens]:
+        """The verified profile inside a Google id token (the only provider here that
+        verifies them), or the 401/404 Better Auth answers."""
         if provider.id != "google":
             raise AuthError(404, msg.ID_TOKEN_NOT_SUPPORTED)
-        id_token = body["idToken"]
         token, nonce = id_token.get("token"), id_token.get("nonce")
         if not isinstance(token, str) or (nonce is not None and not isinstance(nonce, str)):
             raise AuthError(
@@ -172,13 +240,15 @@ class SocialEndpoints:
         if not profile.email:
             raise AuthError(401, msg.USER_EMAIL_NOT_FOUND)
         access = id_token.get("accessToken")
-        tokens = Tokens(access if isinstance(access, str) else None, None, None, None, None, "")
-        linked = await link_or_create(auth.db, provider.id, profile, tokens)
-        if isinstance(linked, str):
-            raise AuthError(401, linked)
-        reply = Reply()
-        session = await self._start_session(request, auth, reply, linked)
-        return reply.json({"redirect": False, "token": session, "user": linked.user.to_json()})
+        refresh = id_token.get("refreshToken")
+        return profile, Tokens(
+            access if isinstance(access, str) else None,
+            refresh if isinstance(refresh, str) else None,
+            token,
+            None,
+            None,
+            "",
+        )
 
     async def _start_session(
         self, request: Request, auth: Authenticator, reply: Reply, linked: Linked
@@ -251,6 +321,19 @@ class SocialEndpoints:
         callback_url = state_data.get("callbackURL")
         if not callback_url:
             raise fail("no_callback_url")
+        link = state_data.get("link")
+        if isinstance(link, dict):
+            problem = await link_account(
+                auth.db,
+                provider.id,
+                profile,
+                tokens,
+                str(link.get("userId")),
+                str(link.get("email")),
+            )
+            if problem not in (None, "account_already_linked_to_current_user"):
+                raise fail(str(problem))
+            raise Redirect(str(callback_url))
         if not profile.email:
             raise fail("email_not_found")
         linked = await link_or_create(auth.db, provider.id, profile, tokens)

@@ -9,12 +9,13 @@ from typing import Any
 from blacksheep import Request, Response, Router
 
 from arinova.auth import errors as msg
+from arinova.auth.account_endpoints import AccountEndpoints
 from arinova.auth.authenticator import Authenticator, Found
 from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
 from arinova.auth.errors import AuthError
 from arinova.auth.ids import new_id
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
-from arinova.auth.schema import Field, check, is_email, js_type, utf16_len
+from arinova.auth.schema import Field, check, check_password_length, is_email, js_type
 from arinova.auth.social import SocialEndpoints
 from arinova.auth.web import (
     AUTH_PREFIX,
@@ -35,9 +36,6 @@ from arinova.db.queries import auth as q
 from arinova.errors import ApiError
 from arinova.http.ratelimit import client_ip
 from arinova.state import AppState
-
-MIN_PASSWORD = 8
-MAX_PASSWORD = 128
 
 SIGN_UP_FIELDS = (
     Field("name", "string", required=True),
@@ -60,14 +58,6 @@ CHANGE_PASSWORD_FIELDS = (
 )
 
 Endpoint = Callable[[Request, Authenticator], Awaitable[Response]]
-
-
-def check_password_length(password: str) -> None:
-    length = utf16_len(password)
-    if length < MIN_PASSWORD:
-        raise AuthError(400, msg.PASSWORD_TOO_SHORT)
-    if length > MAX_PASSWORD:
-        raise AuthError(400, msg.PASSWORD_TOO_LONG)
 
 
 class CredentialEndpoints:
@@ -341,8 +331,30 @@ def mount(router: Router, state: AppState) -> None:
     router.add_post(f"{AUTH_PREFIX}/revoke-sessions", endpoint(creds.revoke_sessions))
     router.add_post(f"{AUTH_PREFIX}/revoke-other-sessions", endpoint(creds.revoke_other_sessions))
     router.add_post(f"{AUTH_PREFIX}/sign-in/social", endpoint(social.sign_in_social))
+    router.add_post(f"{AUTH_PREFIX}/link-social", endpoint(social.link_social))
     router.add_get(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback))
     router.add_post(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback_post))
     router.add_get(f"{AUTH_PREFIX}/error", endpoint(social.error_page))
+    accounts = AccountEndpoints(state.settings.better_auth_url)
+    router.add_get(f"{AUTH_PREFIX}/list-accounts", endpoint(accounts.list_accounts))
+    router.add_post(f"{AUTH_PREFIX}/unlink-account", endpoint(accounts.unlink_account))
+    router.add_post(f"{AUTH_PREFIX}/get-access-token", endpoint(accounts.provider_tokens))
+    router.add_post(f"{AUTH_PREFIX}/refresh-token", endpoint(accounts.provider_tokens))
+    router.add_get(f"{AUTH_PREFIX}/account-info", endpoint(accounts.account_info))
+    router.add_post(f"{AUTH_PREFIX}/verify-password", endpoint(accounts.verify_password))
+    router.add_post(f"{AUTH_PREFIX}/change-email", endpoint(accounts.change_email))
+    router.add_post(f"{AUTH_PREFIX}/delete-user", endpoint(accounts.delete_user))
+    router.add_get(f"{AUTH_PREFIX}/delete-user/callback", endpoint(accounts.delete_user_callback))
+    router.add_post(
+        f"{AUTH_PREFIX}/request-password-reset", endpoint(accounts.request_password_reset)
+    )
+    router.add_post(f"{AUTH_PREFIX}/reset-password", endpoint(accounts.reset_password))
+    router.add_get(
+        f"{AUTH_PREFIX}/reset-password/:token", endpoint(accounts.reset_password_callback)
+    )
+    router.add_post(
+        f"{AUTH_PREFIX}/send-verification-email", endpoint(accounts.send_verification_email)
+    )
+    router.add_get(f"{AUTH_PREFIX}/verify-email", endpoint(accounts.verify_email))
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         router.add(method, f"{AUTH_PREFIX}/*", endpoint(lambda r, a: _not_found(r)))

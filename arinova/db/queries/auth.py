@@ -145,3 +145,11 @@ OAUTH_USER_INSERT = Query(
     " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) DO NOTHING"
     " RETURNING id, name, email, email_verified, image, created_at, updated_at",
 )
+
+# --- the user's linked accounts (list-accounts, unlink-account) ----------------------------
+ACCOUNTS_FOR_USER = Query(
+    "auth.accounts_for_user",
+    "SELECT id, account_id, provider_id, user_id, scope, created_at, updated_at FROM account"
+    " WHERE user_id = $1 ORDER BY created_at, id LIMIT 100",
+)
+ACCOUNT_DELETE = Query("auth.account_delete", "DELETE FROM account WHERE id = $1 AND user_id = $2")
