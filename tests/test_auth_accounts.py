@@ -149,7 +149,10 @@ async def test_provider_tokens_and_account_info(client: httpx.AsyncClient) -> No
         error("Provider google is not supported.", "PROVIDER_GOOGLE_IS_NOT_SUPPORTED"),
     )
     r = await client.post("/api/auth/refresh-token", json={"providerId": "credential"})
-    assert r.json()["message"] == "Provider credential is not supported."
+    assert (r.status_code, r.json()) == (
+        400,
+        error("Provider credential not found.", "PROVIDER_CREDENTIAL_NOT_FOUND"),
+    )
     for query in ("", "?accountId=nope"):
         r = await client.get(f"/api/auth/account-info{query}")
         assert (r.status_code, r.json()) == (400, error("Account not found"))

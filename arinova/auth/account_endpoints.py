@@ -127,24 +127,32 @@ class AccountEndpoints:
         await auth.db.execute(q.ACCOUNT_DELETE.sql, match["id"], current.user.id)
         return Reply().json({"status": True})
 
-    async def provider_tokens(self, request: Request, auth: Authenticator) -> Response:
-        """``/get-access-token`` and ``/refresh-token``: the user's own account of a
-        configured provider. Tokens stored by the original are encrypted or refreshed by
-        calls this server does not make, so a found account is refused like a failed
-        refresh."""
+    async def _provider_account(
+        self, request: Request, auth: Authenticator, unknown: str
+    ) -> tuple[dict[str, Any], Any]:
         body = await self._body(request, auth, PROVIDER_TOKEN_FIELDS)
         current = await self._session(request, auth)
         provider_id = body["providerId"]
         if provider_id not in auth.oauth.providers:
-            raise AuthError(400, f"Provider {provider_id} is not supported.")
+            raise AuthError(400, unknown.format(provider_id))
         rows = await auth.db.fetch(q.ACCOUNTS_FOR_USER.sql, current.user.id)
         account_id = body.get("accountId")
-        if not any(
-            row["provider_id"] == provider_id and (not account_id or row["id"] == account_id)
-            for row in rows
-        ):
-            raise AuthError(400, msg.ACCOUNT_NOT_FOUND)
+        for row in rows:
+            if row["provider_id"] == provider_id and (not account_id or row["id"] == account_id):
+                return body, row
+        raise AuthError(400, msg.ACCOUNT_NOT_FOUND)
+
+    # Tokens are only refreshed by calls to the provider this server does not make yet, so
+    # a found account is refused the way Better Auth refuses a failed refresh.
+    async def get_access_token(self, request: Request, auth: Authenticator) -> Response:
+        await self._provider_account(request, auth, "Provider {} is not supported.")
         raise AuthError(400, msg.FAILED_TO_GET_ACCESS_TOKEN)
+
+    async def refresh_token(self, request: Request, auth: Authenticator) -> Response:
+        _, row = await self._provider_account(request, auth, "Provider {} not found.")
+        if not row["has_refresh_token"]:
+            raise AuthError(400, msg.REFRESH_TOKEN_NOT_FOUND)
+        raise AuthError(400, msg.FAILED_TO_REFRESH_ACCESS_TOKEN)
 
     async def account_info(self, request: Request, auth: Authenticator) -> Response:
         current = await self._session(request, auth)

@@ -149,7 +149,8 @@ OAUTH_USER_INSERT = Query(
 # --- the user's linked accounts (list-accounts, unlink-account) ----------------------------
 ACCOUNTS_FOR_USER = Query(
     "auth.accounts_for_user",
-    "SELECT id, account_id, provider_id, user_id, scope, created_at, updated_at FROM account"
+    "SELECT id, account_id, provider_id, user_id, scope, created_at, updated_at,"
+    " refresh_token IS NOT NULL AS has_refresh_token FROM account"
     " WHERE user_id = $1 ORDER BY created_at, id LIMIT 100",
 )
 ACCOUNT_DELETE = Query("auth.account_delete", "DELETE FROM account WHERE id = $1 AND user_id = $2")
