@@ -86,7 +86,9 @@ class AgentHandler(SocketHandler):
         self.agent_name = row["name"]
         self.skills = event["skills"]
         self.service.agent_authenticated(self, row["id"])
-        self.send_frame(events.auth_ok(self.agent_name))
+        await self.service.agent_registered(row["id"], self.skills)
+        if self.open:
+            self.send_frame(events.auth_ok(self.agent_name))
 
 
 class AgentEndpoint(Endpoint):

@@ -137,6 +137,16 @@ end
 return {replies, agents}
 """
 
+# ARGV agent: its process, if live
+_AGENT_WHERE = (
+    _NOW
+    + """
+local p = redis.call('HGET', 'rt:agents', ARGV[1])
+if p and live(p) then return p end
+return false
+"""
+)
+
 # ARGV agent, proc
 _AGENT_DOWN = """
 if redis.call('HGET', 'rt:agents', ARGV[1]) == ARGV[2] then
@@ -163,12 +173,15 @@ class Cluster:
         self._pending: list[list[Any]] = []
         self._publishing = False
         self._beat: asyncio.Task[None] | None = None
+        #: set once subscribed and the first beat is done
+        self._ready = asyncio.Event()
         self._claim = self.redis.register_script(_CLAIM)
         self._handover = self.redis.register_script(_HANDOVER)
         self._release = self.redis.register_script(_RELEASE)
         self._beat_script = self.redis.register_script(_BEAT)
         self._claim_dead = self.redis.register_script(_CLAIM_DEAD)
         self._agent_down = self.redis.register_script(_AGENT_DOWN)
+        self._agent_where = self.redis.register_script(_AGENT_WHERE)
         self._handlers: dict[str, Handler] = {
             "e": self._on_events,
             "hello": self._on_hello,
@@ -190,7 +203,13 @@ class Cluster:
             if pid_s in self.peers:
                 self.remote_agents.setdefault(_text(agent_id), (pid_s, []))
         self.send("hello")
+        self._ready.set()
         self._beat = asyncio.get_running_loop().create_task(self._beat_loop())
+
+    async def ready(self) -> None:
+        """Wait for ``start`` (a process's first reply must know the other processes)."""
+        async with asyncio.timeout(5):
+            await self._ready.wait()
 
     async def _beat_loop(self) -> None:
         period = self.service.config.process_beat_s
@@ -286,6 +305,7 @@ class Cluster:
 
     # -- agents --------------------------------------------------------------------------
     async def agent_up(self, agent_id: str, skills: list[Skill]) -> None:
+        await self.ready()
         await self.redis.hset(AGENTS, agent_id, self.pid)
         self.remote_agents.pop(agent_id, None)
         self.send("up", agent_id, skills)
@@ -299,6 +319,17 @@ class Cluster:
         if entry is not None and entry[0] in self.peers:
             return entry[0]
         return None
+
+    async def locate_agent(self, agent_id: str) -> str | None:
+        """The live process holding the agent's socket: the mirror, else the registry
+        (an agent that authenticated a moment ago may not be mirrored yet)."""
+        pid = self.agent_process(agent_id)
+        if pid is None:
+            found = await self._agent_where(args=[agent_id])
+            if found:
+                pid = _text(found)
+                self.peers = self.peers | {pid}  # live, though its hello is still on its way
+        return None if pid == self.pid else pid
 
     def agent_skills(self, agent_id: str) -> list[Skill] | None:
         entry = self.remote_agents.get(agent_id)
@@ -336,6 +367,7 @@ class Cluster:
     async def claim(self, item: QueuedReply) -> QueuedReply | bool | None:
         """The reply to start now (this one, or an older one left by a dead process),
         None when queued, False when the queue is full."""
+        await self.ready()
         conv = item.conversation_id
         status, raw = await self._claim(
             keys=[f"rt:active:{conv}", f"rt:queue:{conv}", f"rt:uactive:{item.user_id}"],

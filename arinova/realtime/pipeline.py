@@ -135,7 +135,7 @@ class Pipeline:
         agent_id, name = agent["id"], agent["name"]
         if service.hub.connected_agent(agent_id) is None:
             cluster = service.cluster
-            elsewhere = None if cluster is None else cluster.agent_process(agent_id)
+            elsewhere = None if cluster is None else await cluster.locate_agent(agent_id)
             if cluster is not None and elsewhere is not None:
                 await cluster.hand_over(item, elsewhere)
                 return True

@@ -167,8 +167,17 @@ class RealtimeService:
         hub.agents[agent_id] = handler
         if previous is not None and previous is not handler:
             previous.close(4409, REPLACED)
+
+    async def agent_registered(self, agent_id: str, skills: list[Skill]) -> None:
+        """With several processes: the agent's socket is known everywhere (before the
+        agent hears ``auth_ok``, so a message sent right after finds it)."""
         if self._cluster is not None:
-            self.spawn(self._cluster.agent_up(agent_id, handler.skills))
+            try:
+                await self._cluster.agent_up(agent_id, skills)
+            except Exception:
+                self.log.warning(
+                    "agent %s: registering across processes failed", agent_id, exc_info=True
+                )
 
     def agent_replaced_elsewhere(self, agent_id: str) -> None:
         """The agent authenticated in another process: this one's socket goes (4409)."""
