@@ -136,7 +136,8 @@ async def test_cancel_and_sync_from_another_process(
         assert [e["type"] for e in got] == ["sync_response", "stream_start", "stream_chunk"]
         assert got[-1]["chunk"] == "part"
         assert got[0]["conversations"][0]["lastMessage"]["status"] == "streaming"
-        await send(ws, {"type": "cancel_stream", "messageId": task["taskId"]})
+        cancel = {"type": "cancel_stream", "conversationId": conv, "messageId": task["taskId"]}
+        await send(ws, cancel)
         error = await recv(ws)
         assert error == {
             "type": "stream_error",
