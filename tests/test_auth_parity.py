@@ -133,3 +133,9 @@ async def test_callback_redirects_carry_better_calls_json_content_type(
         assert r.status_code == 302
         assert r.headers["content-type"] == JSON
         assert r.content == b""
+
+
+async def test_head_requests_find_no_better_auth_route(client: httpx.AsyncClient) -> None:
+    for path in ("/api/auth/ok", "/api/auth/get-session", "/api/auth/nope"):
+        r = await client.head(path)
+        assert (r.status_code, r.headers["content-type"]) == (404, "text/plain; charset=utf-8")

@@ -305,6 +305,9 @@ def mount(router: Router, state: AppState) -> None:
                     wait = await auth.limiter.retry_after(ip, path)
                     if wait is not None:
                         return rate_limited(wait)
+                if request.method == "HEAD":
+                    # Better Auth's router has no HEAD routes (the server answers GET ones)
+                    return await _not_found(request)
                 return await handler(request, auth)
             except AuthError as error:
                 return error_response(error)
