@@ -21,9 +21,11 @@ from arinova.server import Server
 from arinova.settings import Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
+from tests.support.push_service import LocalPushService, new_vapid_keys
 from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05, process_beat_s=0.2, process_ttl_s=1.0)
+VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
 
 
 async def _server(settings: Settings) -> Server:
@@ -34,7 +36,12 @@ async def _server(settings: Settings) -> Server:
 
 @pytest.fixture(scope="module")
 async def pair(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[Server, Server]]:
-    settings = make_settings(ws_message_rate_limit=1000)
+    settings = make_settings(
+        ws_message_rate_limit=1000,
+        vapid_public_key=VAPID_PUBLIC,
+        vapid_private_key=VAPID_PRIVATE,
+        allow_private_outbound=True,
+    )
     one, two = await _server(settings), await _server(settings)
     yield one, two
     await one.stop()
@@ -199,6 +206,39 @@ async def test_twenty_messages_at_once_from_two_processes(
     stored = await rows(database, conv)
     assert [r["seq"] for r in stored] == list(range(1, 41))
     assert sum(r["role"] == "agent" and r["status"] == "completed" for r in stored) == 20
+
+
+@pytest.mark.parametrize("visible", [True, False])
+async def test_push_sees_the_users_tabs_in_other_processes(
+    pair: tuple[Server, Server], visible: bool
+) -> None:
+    user_side, agent_side = pair
+    chat = await Chat.create(user_side, await sign_up(user_side.url))
+    async with LocalPushService() as push_service:
+        async with authed_client(user_side.url, chat.user) as client:
+            subscription = push_service.subscription("phone")
+            response = await client.post("/api/push/subscribe", json=subscription)
+        assert response.status_code in (200, 201), response.text
+        async with (
+            agent_socket(agent_side, chat.token) as bot,
+            user_socket(user_side, chat.user) as ws,
+        ):
+            await send(ws, {"type": "focus", "visible": visible})
+            await send(ws, {"type": "ping"})
+            await recv(ws)
+            await asyncio.sleep(0.1)  # the count reaches Redis
+            message = {"type": "send_message", "conversationId": chat.conversation_id}
+            await send(ws, {**message, "content": "q"})
+            task_id = (await recv(bot))["taskId"]
+            await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "a"})
+            await recv_until(ws, "stream_end")
+            for _ in range(50):
+                if push_service.received("phone"):
+                    break
+                await asyncio.sleep(0.02)
+        # a visible tab in the user's process: no push from the agent's process
+        assert len(push_service.received("phone")) == (0 if visible else 1)
+        assert push_service.errors == []
 
 
 # -- a real server process, killed mid-reply -------------------------------------------------

@@ -119,7 +119,7 @@ class ClientHandler(SocketHandler):
         if kind == "ping":
             self.send_frame(events.PONG)
         elif kind == "focus":
-            self.service.hub.set_visible(self, event["visible"])
+            self.service.set_visible(self, event["visible"])
         elif kind == "cancel_stream":
             self.service.pipeline.cancel(self.user_id, event["messageId"])
         else:

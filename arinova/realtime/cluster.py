@@ -290,18 +290,35 @@ class Cluster:
         self.service.deliver_local(args[0], args[1])
 
     def presence(self, user_id: str, step: int) -> None:
-        self.service.spawn(self._presence(user_id, step))
+        """Count the user's sockets here (field: process id); HINCRBY commutes, so
+        opens and closes may land in any order."""
+        self.service.spawn(self._count(user_id, self.pid, step))
 
-    async def _presence(self, user_id: str, step: int) -> None:
+    def foreground(self, user_id: str, step: int) -> None:
+        """Count the user's visible sockets here (field: process id + ``:fg``)."""
+        self.service.spawn(self._count(user_id, self.pid + ":fg", step))
+
+    async def _count(self, user_id: str, field: str, step: int) -> None:
         key = f"rt:presence:{user_id}"
-        count = await self.redis.hincrby(key, self.pid, step)
-        if count <= 0:
-            await self.redis.hdel(key, self.pid)
+        count = await self.redis.hincrby(key, field, step)
+        if count == 0:
+            await self.redis.hdel(key, field)
         await self.redis.expire(key, 86_400)
 
-    async def present_elsewhere(self, user_id: str) -> bool:
+    async def _counts_elsewhere(self, user_id: str) -> dict[str, int]:
         counts = await self.redis.hgetall(f"rt:presence:{user_id}")
-        return any(int(n) > 0 and _text(p) in self.peers for p, n in counts.items())
+        return {
+            _text(f): int(n)
+            for f, n in counts.items()
+            if int(n) > 0 and _text(f).split(":")[0] in self.peers
+        }
+
+    async def present_elsewhere(self, user_id: str) -> bool:
+        return any(":" not in f for f in await self._counts_elsewhere(user_id))
+
+    async def foreground_elsewhere(self, user_id: str) -> int:
+        counts = await self._counts_elsewhere(user_id)
+        return sum(n for f, n in counts.items() if f.endswith(":fg"))
 
     # -- agents --------------------------------------------------------------------------
     async def agent_up(self, agent_id: str, skills: list[Skill]) -> None:

@@ -139,10 +139,21 @@ class RealtimeService:
             cluster.presence(handler.user_id, 1)
 
     def client_closed(self, handler: ClientHandler) -> None:
+        visible = handler.visible
         self.hub.remove_client(handler)
         cluster = self._cluster
-        if cluster is not None and handler.user_id not in self.hub.users:
-            cluster.presence(handler.user_id, -1)
+        if cluster is not None:
+            if visible:
+                cluster.foreground(handler.user_id, -1)
+            if handler.user_id not in self.hub.users:
+                cluster.presence(handler.user_id, -1)
+
+    def set_visible(self, handler: ClientHandler, visible: bool) -> None:
+        """``focus``: counted here, and across processes for the push trigger."""
+        if visible != handler.visible:
+            self.hub.set_visible(handler, visible)
+            if self._cluster is not None:
+                self._cluster.foreground(handler.user_id, 1 if visible else -1)
 
     async def active_conversations(self, user_id: str) -> list[str]:
         """The user's conversations with a reply in progress, in any process."""
@@ -200,6 +211,22 @@ class RealtimeService:
 
     # -- push ----------------------------------------------------------------------------
     def push_reply(self, task: AgentTask, content: str) -> None:
+        foreground = self.hub.foreground_sockets(task.user_id)
+        cluster = self._cluster
+        if cluster is not None and cluster.peers and not foreground:
+            self.spawn(self._push_reply_shared(cluster, task, content))
+            return
+        self._push(task, content, foreground)
+
+    async def _push_reply_shared(self, cluster: Cluster, task: AgentTask, content: str) -> None:
+        try:
+            foreground = await cluster.foreground_elsewhere(task.user_id)
+        except Exception:
+            self.log.warning("presence lookup failed; push decided locally", exc_info=True)
+            foreground = 0
+        self._push(task, content, foreground)
+
+    def _push(self, task: AgentTask, content: str, foreground: int) -> None:
         try:
             self.state.push.notify_message_reply(
                 task.user_id,
@@ -207,7 +234,7 @@ class RealtimeService:
                 task.agent_name,
                 task.conversation_id,
                 content,
-                self.hub.foreground_sockets(task.user_id),
+                foreground,
             )
         except Exception:
             self.log.exception("push trigger failed")
