@@ -465,3 +465,105 @@ def session_state_cookie(response: httpx.Response) -> str:
         if value.startswith("better-auth.state="):
             return value.split(";", 1)[0]
     raise AssertionError("no state cookie")
+
+
+# -- the provider's tokens and profile of a signed-in user -------------------------------------
+async def test_access_tokens_refresh_and_account_info(
+    browser: Browser, provider: OAuthProvider, db: asyncpg.Connection
+) -> None:
+    email = unique_email("tokens")
+    claims = {"sub": "3000001", "email": email, "email_verified": True, "name": "T"}
+    provider.next_google(**claims)
+    assert (await browser.login("google")).status_code == 302
+    headers = {"origin": TRUSTED_ORIGIN}
+    account = await db.fetchrow("SELECT * FROM account WHERE account_id = '3000001'")
+    scopes = account["scope"].split(",")
+
+    r = await browser.client.post(
+        "/api/auth/get-access-token", json={"providerId": "google"}, headers=headers
+    )
+    assert r.status_code == 200
+    assert r.json() == {
+        "accessToken": account["access_token"],
+        "accessTokenExpiresAt": account["access_token_expires_at"].isoformat(
+            timespec="milliseconds"
+        )
+        + "Z",
+        "scopes": scopes,
+        "idToken": account["id_token"],
+    }
+    r = await browser.client.post(
+        "/api/auth/get-access-token", json={"providerId": "github"}, headers=headers
+    )
+    assert (r.status_code, r.json()["message"]) == (400, "Account not found")
+
+    # an access token about to expire is refreshed first
+    await db.execute(
+        "UPDATE account SET access_token_expires_at = now() at time zone 'utc'"
+        " WHERE account_id = '3000001'"
+    )
+    r = await browser.client.post(
+        "/api/auth/get-access-token", json={"providerId": "google"}, headers=headers
+    )
+    assert r.status_code == 200 and r.json()["accessToken"] != account["access_token"]
+    assert provider.token_requests[-1]["grant_type"] == "refresh_token"
+    assert provider.token_requests[-1]["refresh_token"] == account["refresh_token"]
+    stored = await db.fetchrow("SELECT * FROM account WHERE account_id = '3000001'")
+    assert stored["access_token"] == r.json()["accessToken"]
+    assert stored["refresh_token"] == account["refresh_token"]  # Google sent none: kept
+
+    r = await browser.client.post(
+        "/api/auth/refresh-token", json={"providerId": "google"}, headers=headers
+    )
+    body = r.json()
+    assert r.status_code == 200 and list(body) == [
+        "accessToken",
+        "accessTokenExpiresAt",
+        "scope",
+        "idToken",
+        "providerId",
+        "accountId",
+    ]
+    assert (body["scope"], body["providerId"], body["accountId"]) == (
+        account["scope"], "google", "3000001",
+    )  # fmt: skip
+
+    r = await browser.client.get("/api/auth/account-info", params={"accountId": "3000001"})
+    assert r.status_code == 200
+    info = r.json()
+    assert info["user"] == {
+        "id": "3000001",
+        "name": "T",
+        "email": email,
+        "emailVerified": True,
+    }
+    assert info["data"]["sub"] == "3000001" and info["data"]["iss"] == "https://accounts.google.com"
+    own = (await browser.session())["user"]["id"]
+    r = await browser.client.get("/api/auth/account-info", params={"accountId": own})
+    assert r.status_code == 400  # the credential-less user has no account with that id
+
+
+async def test_github_account_info_and_refresh_without_a_refresh_token(
+    browser: Browser, provider: OAuthProvider
+) -> None:
+    email = unique_email("ghinfo")
+    profile = {"id": 5151, "login": "octo5", "name": None, "email": None, "avatar_url": "a.png"}
+    provider.next_github(profile, [{"email": email, "primary": True, "verified": True}])
+    assert (await browser.login("github")).status_code == 302
+    headers = {"origin": TRUSTED_ORIGIN}
+    r = await browser.client.post(
+        "/api/auth/refresh-token", json={"providerId": "github"}, headers=headers
+    )
+    assert (r.status_code, r.json()["message"]) == (400, "Refresh token not found")
+    r = await browser.client.get("/api/auth/account-info", params={"accountId": "5151"})
+    assert r.status_code == 200
+    assert r.json() == {
+        "user": {
+            "id": 5151,
+            "name": "octo5",
+            "email": email,
+            "image": "a.png",
+            "emailVerified": True,
+        },
+        "data": {**profile, "email": email},
+    }

@@ -6,6 +6,7 @@ when they are off."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
@@ -13,6 +14,7 @@ from blacksheep import Request, Response
 
 from arinova.auth import errors as msg
 from arinova.auth.authenticator import Authenticator
+from arinova.auth.clock import now_ms
 from arinova.auth.errors import AuthError
 from arinova.auth.oauth import form_encode
 from arinova.auth.records import SessionWithUser
@@ -100,7 +102,7 @@ class AccountEndpoints:
                     "createdAt": iso(row["created_at"]),
                     "updatedAt": iso(row["updated_at"]),
                     "id": row["id"],
-                    "scopes": row["scope"].split(",") if row["scope"] else [],
+                    "scopes": row["scope"].split(",") if row["scope"] is not None else [],
                 }
                 for row in rows
             ]
@@ -142,26 +144,100 @@ class AccountEndpoints:
                 return body, row
         raise AuthError(400, msg.ACCOUNT_NOT_FOUND)
 
-    # Tokens are only refreshed by calls to the provider this server does not make yet, so
-    # a found account is refused the way Better Auth refuses a failed refresh.
+    async def _current_tokens(
+        self, auth: Authenticator, row: Any
+    ) -> tuple[str, datetime | None, str | None]:
+        """Access token, its expiry and the id token of an account; refreshed first when
+        the access token expires within 5 s and a refresh token is stored."""
+        provider = auth.oauth.providers[row["provider_id"]]
+        expires = row["access_token_expires_at"]
+        access, id_token = row["access_token"] or "", row["id_token"]
+        expiring = expires is not None and expires - now_ms() < timedelta(seconds=5)
+        if row["refresh_token"] and expiring:
+            fresh = await auth.oauth.refresh(provider, row["refresh_token"])
+            if fresh is None or fresh.access_token is None:
+                raise AuthError(400, msg.FAILED_TO_GET_ACCESS_TOKEN)
+            await auth.db.execute(
+                q.ACCOUNT_SET_REFRESHED.sql,
+                row["id"],
+                fresh.access_token,
+                fresh.refresh_token,
+                fresh.access_expires_at,
+                fresh.refresh_expires_at,
+                None,
+                None,
+                now_ms(),
+            )
+            access, expires = fresh.access_token, fresh.access_expires_at or expires
+            id_token = fresh.id_token or id_token
+        return access, expires, id_token
+
     async def get_access_token(self, request: Request, auth: Authenticator) -> Response:
-        await self._provider_account(request, auth, "Provider {} is not supported.")
-        raise AuthError(400, msg.FAILED_TO_GET_ACCESS_TOKEN)
+        _, row = await self._provider_account(request, auth, "Provider {} is not supported.")
+        access, expires, id_token = await self._current_tokens(auth, row)
+        result: dict[str, Any] = {"accessToken": access}
+        if expires is not None:
+            result["accessTokenExpiresAt"] = iso(expires)
+        result["scopes"] = row["scope"].split(",") if row["scope"] is not None else []
+        if id_token is not None:
+            result["idToken"] = id_token
+        return Reply().json(result)
 
     async def refresh_token(self, request: Request, auth: Authenticator) -> Response:
+        """A refresh grant now, whatever the access token's age."""
         _, row = await self._provider_account(request, auth, "Provider {} not found.")
-        if not row["has_refresh_token"]:
+        if not row["refresh_token"]:
             raise AuthError(400, msg.REFRESH_TOKEN_NOT_FOUND)
-        raise AuthError(400, msg.FAILED_TO_REFRESH_ACCESS_TOKEN)
+        provider = auth.oauth.providers[row["provider_id"]]
+        fresh = await auth.oauth.refresh(provider, row["refresh_token"])
+        if fresh is None or fresh.access_token is None:
+            raise AuthError(400, msg.FAILED_TO_REFRESH_ACCESS_TOKEN)
+        scope = fresh.scope or row["scope"]
+        id_token = fresh.id_token or row["id_token"]
+        await auth.db.execute(
+            q.ACCOUNT_SET_REFRESHED.sql,
+            row["id"],
+            fresh.access_token,
+            fresh.refresh_token,
+            fresh.access_expires_at,
+            fresh.refresh_expires_at,
+            id_token,
+            scope,
+            now_ms(),
+        )
+        result: dict[str, Any] = {"accessToken": fresh.access_token}
+        if fresh.refresh_token is not None:
+            result["refreshToken"] = fresh.refresh_token
+        if fresh.access_expires_at is not None:
+            result["accessTokenExpiresAt"] = iso(fresh.access_expires_at)
+        if fresh.refresh_expires_at is not None:
+            result["refreshTokenExpiresAt"] = iso(fresh.refresh_expires_at)
+        result["scope"] = scope
+        result["idToken"] = id_token
+        result["providerId"] = row["provider_id"]
+        result["accountId"] = row["account_id"]
+        return Reply().json(result)
 
     async def account_info(self, request: Request, auth: Authenticator) -> Response:
+        """The provider's view of one of the user's accounts, named by its provider-side
+        ``accountId``."""
         current = await self._session(request, auth)
         account_id = _query(request).get("accountId")
+        row = None
         if account_id:
-            rows = await auth.db.fetch(q.ACCOUNTS_FOR_USER.sql, current.user.id)
-            if any(row["id"] == account_id for row in rows):
-                raise AuthError(400, msg.FAILED_TO_GET_ACCESS_TOKEN)
-        raise AuthError(400, msg.ACCOUNT_NOT_FOUND)
+            row = await auth.db.fetchrow(q.ACCOUNT_BY_ACCOUNT_ID.sql, account_id)
+        if row is None or row["user_id"] != current.user.id:
+            raise AuthError(400, msg.ACCOUNT_NOT_FOUND)
+        provider = auth.oauth.providers.get(row["provider_id"])
+        if provider is None:
+            raise AuthError(
+                500,
+                f"Provider account provider is {row['provider_id']} but it is not configured",
+            )
+        access, _, id_token = await self._current_tokens(auth, row)
+        if not access:
+            raise AuthError(400, msg.ACCESS_TOKEN_NOT_FOUND)
+        return Reply().json(await auth.oauth.account_info(provider, access, id_token))
 
     # -- password checks and the features the original left off ------------------------------
     async def verify_password(self, request: Request, auth: Authenticator) -> Response:

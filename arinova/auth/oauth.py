@@ -175,7 +175,8 @@ class OAuthClient:
         self, provider: Provider, code: str, verifier: str, redirect_uri: str
     ) -> Tokens | None:
         """Trade the authorization code for tokens; None when the provider refuses."""
-        body = form_encode(
+        return await self._token_request(
+            provider,
             [
                 ("grant_type", "authorization_code"),
                 ("code", code),
@@ -183,8 +184,25 @@ class OAuthClient:
                 ("redirect_uri", redirect_uri),
                 ("client_id", provider.client_id),
                 ("client_secret", provider.client_secret),
-            ]
+            ],
         )
+
+    async def refresh(self, provider: Provider, refresh_token: str) -> Tokens | None:
+        """A refresh-token grant; None when the provider refuses."""
+        return await self._token_request(
+            provider,
+            [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", provider.client_id),
+                ("client_secret", provider.client_secret),
+            ],
+        )
+
+    async def _token_request(
+        self, provider: Provider, form: list[tuple[str, str]]
+    ) -> Tokens | None:
+        body = form_encode(form)
         try:
             response = await self._http.post(
                 provider.token_url,
@@ -209,8 +227,12 @@ class OAuthClient:
             return None if claims is None else self.google_profile(claims)
         return await self._github_user(tokens)
 
-    async def _github_user(self, tokens: Tokens) -> ProviderUser | None:
-        headers = {"User-Agent": "better-auth", "authorization": f"Bearer {tokens.access_token}"}
+    async def _github_profile(
+        self, access_token: str | None
+    ) -> tuple[dict[str, Any], str | None, bool] | None:
+        """GitHub's ``/user`` with the email filled from ``/user/emails`` as Better Auth
+        fills it, the email and whether GitHub verified it."""
+        headers = {"User-Agent": "better-auth", "authorization": f"Bearer {access_token}"}
         api = self.settings.github_api_url.rstrip("/")
         try:
             response = await self._http.get(f"{api}/user", headers=headers)
@@ -230,7 +252,15 @@ class OAuthClient:
         if not email and emails:
             chosen = next((e for e in emails if e.get("primary")), emails[0])
             email = chosen.get("email") if isinstance(chosen.get("email"), str) else None
+            profile["email"] = chosen.get("email")
         verified = next((bool(e.get("verified")) for e in emails if e.get("email") == email), False)
+        return profile, email, verified
+
+    async def _github_user(self, tokens: Tokens) -> ProviderUser | None:
+        found = await self._github_profile(tokens.access_token)
+        if found is None:
+            return None
+        profile, email, verified = found
         if profile.get("id") is None:
             return None
         name = profile.get("name") or profile.get("login") or ""
@@ -242,6 +272,46 @@ class OAuthClient:
             avatar if isinstance(avatar, str) else None,
             verified,
         )
+
+    async def account_info(
+        self, provider: Provider, access_token: str, id_token: str | None
+    ) -> dict[str, Any] | None:
+        """``/account-info``'s answer: the provider's user in Better Auth's shape and the
+        raw profile (Google: the stored id token's claims, decoded, not verified again)."""
+        user: dict[str, Any]
+        if provider.id == "google":
+            if not id_token:
+                return None
+            try:
+                _, claims, _, _ = jwt.split(id_token)
+            except ValueError:
+                return None
+            pairs = (
+                ("id", "sub"),
+                ("name", "name"),
+                ("email", "email"),
+                ("image", "picture"),
+                ("emailVerified", "email_verified"),
+            )
+            user = {key: claims[claim] for key, claim in pairs if claim in claims}
+            return {"user": user, "data": claims}
+        found = await self._github_profile(access_token)
+        if found is None:
+            return None
+        profile, _, verified = found
+        # JavaScript drops the undefined members: only what the profile has
+        user = {}
+        if "id" in profile:
+            user["id"] = profile["id"]
+        name = profile.get("name") or profile.get("login")
+        if name or "login" in profile:
+            user["name"] = name
+        if "email" in profile:
+            user["email"] = profile["email"]
+        if "avatar_url" in profile:
+            user["image"] = profile["avatar_url"]
+        user["emailVerified"] = verified
+        return {"user": user, "data": profile}
 
     @staticmethod
     def google_profile(claims: dict[str, Any]) -> ProviderUser | None:

@@ -69,6 +69,7 @@ class OAuthProvider:
     _github_queue: list[dict[str, Any]] = field(default_factory=list)
     _grants: dict[str, Grant] = field(default_factory=dict)
     _tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
@@ -219,6 +220,8 @@ class OAuthProvider:
 
     def _token(self, provider: str, form: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         self.token_requests.append({"provider": provider, **form})
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh(provider, form)
         grant = self._grants.pop(form.get("code", ""), None)
         verifier = form.get("code_verifier", "")
         challenge = b64url(hashlib.sha256(verifier.encode()).digest())
@@ -241,15 +244,40 @@ class OAuthProvider:
             return _json(
                 200, {"access_token": access, "token_type": "bearer", "scope": GITHUB_SCOPE}
             )
+        refresh = f"google-refresh-{secrets.token_hex(8)}"
+        self._refresh_tokens[refresh] = grant.profile
         return _json(
             200,
             {
                 "access_token": access,
                 "expires_in": 3599,
-                "refresh_token": f"google-refresh-{secrets.token_hex(8)}",
+                "refresh_token": refresh,
                 "scope": GOOGLE_SCOPE,
                 "token_type": "Bearer",
                 "id_token": self.id_token(grant.profile),
+            },
+        )
+
+    def _refresh(self, provider: str, form: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Google's refresh grant: a new access token and id token, the same refresh token
+        (not repeated in the answer)."""
+        profile = self._refresh_tokens.get(form.get("refresh_token", ""))
+        valid = (
+            provider == "google"
+            and profile is not None
+            and form.get("client_id") == CLIENT_ID
+            and form.get("client_secret") == CLIENT_SECRET
+        )
+        if not valid or profile is None:
+            return _json(400, {"error": "invalid_grant"})
+        return _json(
+            200,
+            {
+                "access_token": f"google-access-{secrets.token_hex(8)}",
+                "expires_in": 3599,
+                "scope": GOOGLE_SCOPE,
+                "token_type": "Bearer",
+                "id_token": self.id_token(profile),
             },
         )
 

@@ -149,8 +149,22 @@ OAUTH_USER_INSERT = Query(
 # --- the user's linked accounts (list-accounts, unlink-account) ----------------------------
 ACCOUNTS_FOR_USER = Query(
     "auth.accounts_for_user",
-    "SELECT id, account_id, provider_id, user_id, scope, created_at, updated_at,"
-    " refresh_token IS NOT NULL AS has_refresh_token FROM account"
+    "SELECT id, account_id, provider_id, user_id, scope, created_at, updated_at, access_token,"
+    " refresh_token, id_token, access_token_expires_at FROM account"
     " WHERE user_id = $1 ORDER BY created_at, id LIMIT 100",
 )
 ACCOUNT_DELETE = Query("auth.account_delete", "DELETE FROM account WHERE id = $1 AND user_id = $2")
+ACCOUNT_SET_REFRESHED = Query(
+    "auth.account_set_refreshed",
+    "UPDATE account SET access_token = COALESCE($2, access_token),"
+    " refresh_token = COALESCE($3, refresh_token),"
+    " access_token_expires_at = COALESCE($4, access_token_expires_at),"
+    " refresh_token_expires_at = COALESCE($5, refresh_token_expires_at),"
+    " id_token = COALESCE($6, id_token), scope = COALESCE($7, scope), updated_at = $8"
+    " WHERE id = $1",
+)
+ACCOUNT_BY_ACCOUNT_ID = Query(
+    "auth.account_by_account_id",
+    "SELECT id, account_id, provider_id, user_id, scope, access_token, refresh_token, id_token,"
+    " access_token_expires_at FROM account WHERE account_id = $1 ORDER BY created_at, id LIMIT 1",
+)
