@@ -567,3 +567,35 @@ async def test_github_account_info_and_refresh_without_a_refresh_token(
         },
         "data": {**profile, "email": email},
     }
+
+
+async def test_id_token_accounts_keep_what_better_auth_keeps(
+    browser: Browser, provider: OAuthProvider, db: asyncpg.Connection, server: Server
+) -> None:
+    email = unique_email("idkeep")
+    token = provider.id_token({"sub": "4000001", "email": email, "email_verified": True})
+    r = await browser.start("google", idToken={"token": token, "accessToken": "at-1"})
+    assert r.status_code == 200
+    row = await db.fetchrow("SELECT * FROM account WHERE account_id = '4000001'")
+    # signing in stores only the access token: no id token, no scope
+    assert (row["access_token"], row["id_token"], row["scope"]) == ("at-1", None, None)
+    await db.execute("UPDATE account SET scope = 'kept' WHERE account_id = '4000001'")
+    assert (await browser.start("google", idToken={"token": token})).status_code == 200
+    assert await db.fetchval("SELECT scope FROM account WHERE account_id = '4000001'") == "kept"
+
+    user = await sign_up(server.url)
+    linked = provider.id_token({"sub": "4000002", "email": user.email, "email_verified": True})
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        r = await client.post(
+            "/api/auth/link-social",
+            json={
+                "provider": "google",
+                "idToken": {"token": linked, "accessToken": "at-2", "scopes": ["a", "b"]},
+            },
+            headers={"origin": TRUSTED_ORIGIN, "cookie": user.cookie},
+        )
+    assert (r.status_code, r.json()) == (200, {"url": "", "status": True, "redirect": False})
+    row = await db.fetchrow("SELECT * FROM account WHERE account_id = '4000002'")
+    assert (row["user_id"], row["access_token"], row["id_token"], row["scope"]) == (
+        user.id, "at-2", linked, "a,b",
+    )  # fmt: skip

@@ -72,8 +72,8 @@ class Tokens:
     id_token: str | None
     access_expires_at: datetime | None
     refresh_expires_at: datetime | None
-    #: the granted scopes, comma-joined as Better Auth stores them ("" when none)
-    scope: str
+    #: the granted scopes, comma-joined as Better Auth stores them (None: not reported)
+    scope: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ def _expiry(seconds: Any) -> datetime | None:
 
 def _tokens(data: dict[str, Any]) -> Tokens:
     scope = data.get("scope")
-    scopes = scope.split(" ") if isinstance(scope, str) and scope else []
+    scopes: list[str] | None = scope.split(" ") if isinstance(scope, str) else None
     if isinstance(scope, list):
         scopes = [str(s) for s in scope]
 
@@ -131,7 +131,7 @@ def _tokens(data: dict[str, Any]) -> Tokens:
         text("id_token"),
         _expiry(data.get("expires_in")),
         _expiry(data.get("refresh_token_expires_in")),
-        ",".join(scopes),
+        None if scopes is None else ",".join(scopes),
     )
 
 

@@ -140,7 +140,18 @@ class SocialEndpoints:
     async def _link_id_token(
         self, auth: Authenticator, provider: Provider, body: Any, user_id: str, email: str
     ) -> Response:
-        profile, tokens = await self._id_token_profile(auth, provider, body["idToken"])
+        id_token = body["idToken"]
+        profile, signed_in = await self._id_token_profile(auth, provider, id_token)
+        # linking keeps more of the id token than signing in does
+        refresh, scopes = id_token.get("refreshToken"), id_token.get("scopes")
+        tokens = Tokens(
+            signed_in.access_token,
+            refresh if isinstance(refresh, str) else None,
+            id_token["token"],
+            None,
+            None,
+            ",".join(str(s) for s in scopes) if isinstance(scopes, list) else None,
+        )
         problem = await link_account(
             auth.db, provider.id, profile, tokens, user_id, email, from_id_token=True
         )
@@ -240,14 +251,8 @@ class SocialEndpoints:
         if not profile.email:
             raise AuthError(401, msg.USER_EMAIL_NOT_FOUND)
         access = id_token.get("accessToken")
-        refresh = id_token.get("refreshToken")
         return profile, Tokens(
-            access if isinstance(access, str) else None,
-            refresh if isinstance(refresh, str) else None,
-            token,
-            None,
-            None,
-            "",
+            access if isinstance(access, str) else None, None, None, None, None, None
         )
 
     async def _start_session(

@@ -127,7 +127,8 @@ OAUTH_ACCOUNT_UPDATE_TOKENS = Query(
     " refresh_token = COALESCE($3, refresh_token),"
     " access_token_expires_at = COALESCE($4, access_token_expires_at),"
     " refresh_token_expires_at = COALESCE($5, refresh_token_expires_at),"
-    " id_token = COALESCE($6, id_token), scope = $7, updated_at = $8 WHERE id = $1",
+    " id_token = COALESCE($6, id_token), scope = COALESCE($7, scope), updated_at = $8"
+    " WHERE id = $1",
 )
 OAUTH_ACCOUNT_INSERT = Query(
     "auth.oauth_account_insert",
