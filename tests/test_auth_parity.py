@@ -139,3 +139,19 @@ async def test_head_requests_find_no_better_auth_route(client: httpx.AsyncClient
     for path in ("/api/auth/ok", "/api/auth/get-session", "/api/auth/nope"):
         r = await client.head(path)
         assert (r.status_code, r.headers["content-type"]) == (404, "text/plain; charset=utf-8")
+
+
+async def test_a_user_the_database_refuses_is_failed_to_create_user(
+    client: httpx.AsyncClient,
+) -> None:
+    # PostgreSQL refuses NUL in text: Better Auth turns the adapter's error into a 422
+    for extra in ({"name": "a\u0000b"}, {"name": "ab", "image": "x\u0000"}):
+        email = f"nul.{len(extra)}.{id(extra)}@example.com"
+        r = await client.post(
+            "/api/auth/sign-up/email",
+            json={"name": "n", **extra, "email": email, "password": "password123"},
+        )
+        assert (r.status_code, r.json()) == (
+            422,
+            {"code": "FAILED_TO_CREATE_USER", "message": "Failed to create user"},
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from blacksheep import Request, Response, Router
 
 from arinova.auth import errors as msg
@@ -98,21 +99,25 @@ class CredentialEndpoints:
         expires = now + (SESSION_LIFETIME if remember else SHORT_SESSION_LIFETIME)
         session_id, token = new_id(), new_id()
         ip, agent = session_ip(request, self.development), _user_agent(request)
-        row = await auth.db.fetchrow(
-            q.SIGN_UP.sql,
-            new_id(),
-            body["name"],
-            email,
-            body.get("image"),
-            now,
-            new_id(),
-            hashed,
-            session_id,
-            token,
-            expires,
-            ip,
-            agent,
-        )
+        try:
+            row = await auth.db.fetchrow(
+                q.SIGN_UP.sql,
+                new_id(),
+                body["name"],
+                email,
+                body.get("image"),
+                now,
+                new_id(),
+                hashed,
+                session_id,
+                token,
+                expires,
+                ip,
+                agent,
+            )
+        except asyncpg.DataError:
+            # e.g. a NUL character in the name: the database refuses the user
+            raise AuthError(422, msg.FAILED_TO_CREATE_USER) from None
         if row is None:
             raise AuthError(422, msg.USER_ALREADY_EXISTS)
         user = UserRecord.from_row(row)
