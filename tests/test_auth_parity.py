@@ -155,3 +155,37 @@ async def test_a_user_the_database_refuses_is_failed_to_create_user(
             422,
             {"code": "FAILED_TO_CREATE_USER", "message": "Failed to create user"},
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (5, "5"),
+        (1.5, "1.5"),
+        (2.0, "2"),
+        (1e21, "1e+21"),
+        (True, "true"),
+        ([1, [2, None], {"a": 1}], "1,2,,[object Object]"),
+        ({"a": 1}, "[object Object]"),
+    ],
+)
+async def test_update_user_stores_what_javascript_makes_of_a_non_string(
+    server: Server, value: object, stored: str
+) -> None:
+    # Better Auth's body schema is a record of anything: the driver stored String(value)
+    user = await sign_up(server.url)
+    async with authed_client(server.url, user) as c:
+        r = await c.post("/api/auth/update-user", json={"name": value, "image": value})
+        assert (r.status_code, r.json()) == (200, {"status": True})
+        body = (await c.get("/api/auth/get-session")).json()
+        assert (body["user"]["name"], body["user"]["image"]) == (stored, stored)
+
+
+async def test_update_user_with_a_null_name_fails_like_the_original(server: Server) -> None:
+    user = await sign_up(server.url)
+    async with authed_client(server.url, user) as c:
+        r = await c.post("/api/auth/update-user", json={"name": None})
+        assert (r.status_code, r.content) == (500, b"")
+        r = await c.post("/api/auth/update-user", json={"image": None})
+        assert (r.status_code, r.json()) == (200, {"status": True})
+        assert (await c.get("/api/auth/get-session")).json()["user"]["name"] == "Test User"

@@ -16,7 +16,15 @@ from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
 from arinova.auth.errors import AuthError
 from arinova.auth.ids import new_id
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
-from arinova.auth.schema import Field, check, check_password_length, is_email, js_type
+from arinova.auth.schema import (
+    Field,
+    check,
+    check_password_length,
+    is_email,
+    js_string,
+    js_truthy,
+    js_type,
+)
 from arinova.auth.social import SocialEndpoints
 from arinova.auth.web import (
     AUTH_PREFIX,
@@ -203,25 +211,22 @@ class CredentialEndpoints:
                 "VALIDATION_ERROR",
             )
         current = await self._session(request, auth)
-        if body.get("email"):
+        if js_truthy(body.get("email")):
             raise AuthError(400, msg.EMAIL_CAN_NOT_BE_UPDATED)
         if "name" not in body and "image" not in body:
             raise AuthError(400, msg.NO_FIELDS_TO_UPDATE)
+        # Better Auth passes any JSON value on and the driver stores String(value); a null
+        # name broke the NOT NULL column: an empty 500
         name, image = body.get("name"), body.get("image")
-        if "name" in body and not isinstance(name, str):
-            raise AuthError(
-                400,
-                f"[body.name] Invalid input: expected string, received {js_type(name)}",
-                "VALIDATION_ERROR",
-            )
-        if image is not None and not isinstance(image, str):
-            raise AuthError(
-                400,
-                f"[body.image] Invalid input: expected string, received {js_type(image)}",
-                "VALIDATION_ERROR",
-            )
+        if "name" in body and name is None:
+            return Reply(500).empty()
         await auth.db.fetchrow(
-            q.USER_UPDATE_PROFILE.sql, current.user.id, name, "image" in body, image, now_ms()
+            q.USER_UPDATE_PROFILE.sql,
+            current.user.id,
+            None if name is None else js_string(name),
+            "image" in body,
+            None if image is None else js_string(image),
+            now_ms(),
         )
         await auth.sessions.invalidate_user(current.user.id)
         reply = Reply()
