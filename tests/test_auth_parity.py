@@ -181,11 +181,19 @@ async def test_update_user_stores_what_javascript_makes_of_a_non_string(
         assert (body["user"]["name"], body["user"]["image"]) == (stored, stored)
 
 
-async def test_update_user_with_a_null_name_fails_like_the_original(server: Server) -> None:
+async def test_update_user_with_a_null_name_is_refused(server: Server) -> None:
+    # the original crashed with an empty 500 on the NOT NULL column (quirk Q46: validate)
     user = await sign_up(server.url)
     async with authed_client(server.url, user) as c:
         r = await c.post("/api/auth/update-user", json={"name": None})
-        assert (r.status_code, r.content) == (500, b"")
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "code": "VALIDATION_ERROR",
+                "message": "[body.name] Invalid input: expected string, received null",
+            },
+        )
+        assert (await c.get("/api/auth/get-session")).json()["user"]["name"] == user.user["name"]
         r = await c.post("/api/auth/update-user", json={"image": None})
         assert (r.status_code, r.json()) == (200, {"status": True})
         assert (await c.get("/api/auth/get-session")).json()["user"]["name"] == "Test User"

@@ -215,11 +215,13 @@ class CredentialEndpoints:
             raise AuthError(400, msg.EMAIL_CAN_NOT_BE_UPDATED)
         if "name" not in body and "image" not in body:
             raise AuthError(400, msg.NO_FIELDS_TO_UPDATE)
-        # Better Auth passes any JSON value on and the driver stores String(value); a null
-        # name broke the NOT NULL column: an empty 500
+        # Better Auth passes any JSON value on and the driver stores String(value). A null
+        # name broke the NOT NULL column there (an empty 500); here it is refused (Q46).
         name, image = body.get("name"), body.get("image")
         if "name" in body and name is None:
-            return Reply(500).empty()
+            raise AuthError(
+                400, "[body.name] Invalid input: expected string, received null", "VALIDATION_ERROR"
+            )
         await auth.db.fetchrow(
             q.USER_UPDATE_PROFILE.sql,
             current.user.id,
