@@ -12,6 +12,11 @@ window; the stored replies are checked at the end.
     .venv/bin/python -m benchmarks.stream_load                      # 50 x 200 x 64 B, unpaced
     .venv/bin/python -m benchmarks.stream_load --rate 2500          # paced
     .venv/bin/python -m benchmarks.stream_load -k 10 -m 1000 -b 256
+    .venv/bin/python -m benchmarks.stream_load --processes 2   # user on one, agent on another
+
+With ``--processes 2`` two servers share PostgreSQL and Redis: the user's socket is on the
+first, the agent's on the second, so every chunk crosses Redis pub/sub; server CPU is the
+sum of both processes.
 """
 
 from __future__ import annotations
@@ -85,7 +90,8 @@ async def sign_up(base: str, name: str, k: int) -> tuple[str, str, list[str]]:
     return cookie, agent.json()["secretToken"], conversations
 
 
-async def run(args: argparse.Namespace, base: str, ws_base: str, dsn: str, pid: int) -> None:
+async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[int]) -> None:
+    base, ws_base, agent_ws_base = bases[0], _ws(bases[0]), _ws(bases[-1])
     k, m, size = min(args.replies, MAX_REPLIES), min(args.chunks, MAX_CHUNKS), args.bytes
     cookie, token, conversations = await sign_up(base, f"stream{uuid.uuid4().hex[:8]}", k)
     user = await websockets.connect(
@@ -95,7 +101,9 @@ async def run(args: argparse.Namespace, base: str, ws_base: str, dsn: str, pid: 
         ping_interval=None,
         max_queue=None,
     )
-    agent = await websockets.connect(f"{ws_base}/ws/agent", compression=None, ping_interval=None)
+    agent = await websockets.connect(
+        f"{agent_ws_base}/ws/agent", compression=None, ping_interval=None
+    )
     await agent.send(json.dumps({"type": "agent_auth", "botToken": token}))
     assert json.loads(await agent.recv())["type"] == "auth_ok"
 
@@ -127,14 +135,19 @@ async def run(args: argparse.Namespace, base: str, ws_base: str, dsn: str, pid: 
                     return
 
     receiver = asyncio.create_task(receive())
-    for conv in conversations:
-        await user.send(
-            json.dumps({"type": "send_message", "conversationId": conv, "content": "go"})
-        )
-    tasks = [json.loads(await agent.recv())["taskId"] for _ in range(k)]
+    tasks: list[str] = []
+    # at most 32 messages in flight: a socket may have only 64 frames waiting
+    for start in range(0, k, 32):
+        group = conversations[start : start + 32]
+        for conv in group:
+            await user.send(
+                json.dumps({"type": "send_message", "conversationId": conv, "content": "go"})
+            )
+        tasks += [json.loads(await agent.recv())["taskId"] for _ in group]
     sent_text: dict[str, list[str]] = {t: [] for t in tasks}
 
-    server_pids, postgres_pids = _process_tree(pid), _postgres_pids()
+    server_pids = [p for pid in pids for p in _process_tree(pid)]
+    postgres_pids = _postgres_pids()
     server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
     own_before = time.process_time()
     started = time.monotonic()
@@ -204,7 +217,10 @@ async def run(args: argparse.Namespace, base: str, ws_base: str, dsn: str, pid: 
     p50 = latencies[len(latencies) // 2] / 1e6 if latencies else 0.0
     p99 = latencies[int(len(latencies) * 0.99)] / 1e6 if latencies else 0.0
     offered = f"{args.rate:g}/s" if args.rate else "unpaced"
-    print(f"\n{k} replies x {m} chunks x {size} B, {offered}, {os.cpu_count()} CPUs\n")
+    print(
+        f"\n{k} replies x {m} chunks x {size} B, {offered}, {len(pids)} server process(es),"
+        f" {os.cpu_count()} CPUs\n"
+    )
     print(
         "| chunks | seconds | chunks/s | server CPU µs/chunk | PostgreSQL CPU s | p50 ms "
         "| p99 ms | mean ms | load tool CPU µs/chunk | lost/reordered/wrong |"
@@ -225,8 +241,6 @@ async def run(args: argparse.Namespace, base: str, ws_base: str, dsn: str, pid: 
 async def main(args: argparse.Namespace) -> None:
     database = f"arinova_stream_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     dsn = f"{args.pg.rstrip('/')}/{database}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -236,24 +250,46 @@ async def main(args: argparse.Namespace) -> None:
         "LOG_LEVEL": "WARNING",
         "WORKERS": "1",
     }
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [sys.executable, "-m", "arinova", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-    )
+    processes: list[subprocess.Popen[bytes]] = []
+    bases: list[str] = []
     try:
-        await wait_healthy(base, process)
-        await run(args, base, f"ws://127.0.0.1:{port}", dsn, process.pid)
+        for _ in range(max(1, args.processes)):
+            port = free_port()
+            bases.append(f"http://127.0.0.1:{port}")
+            processes.append(
+                subprocess.Popen(  # noqa: ASYNC220 - started before any load
+                    [
+                        sys.executable,
+                        "-m",
+                        "arinova",
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    env=env,
+                )
+            )
+            await wait_healthy(bases[-1], processes[-1])
+        await run(args, bases, dsn, [p.pid for p in processes])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         conn = await asyncpg.connect(f"{args.pg.rstrip('/')}/postgres")
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+def _ws(base: str) -> str:
+    return "ws" + base.removeprefix("http")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -264,6 +300,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=0.0, help="offered chunks/s (0: unpaced)")
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes (2: user and agent apart)"
+    )
     return parser.parse_args(argv)
 
 
