@@ -1,14 +1,19 @@
-"""Server memory per idle WebSocket: open N sockets to /ws and read the server's RSS.
+"""Server memory per idle WebSocket: open N authenticated sockets to /ws and read the
+server's RSS.
 
     .venv/bin/python benchmarks/idle_sockets.py --sockets 1000 10000 \\
         --database-url postgresql://root@127.0.0.1:5432/arinova_bench
 
-For each N the tool starts a fresh ``arinova serve`` (one process), warms it up (a few
+For each N the tool starts a fresh ``arinova serve`` (one process), signs a user up (every
+socket carries that user's session cookie, so each is a real authenticated ``/ws`` socket
+registered in the realtime hub, watched by the heartbeat sweep), warms it up (a few
 hundred sockets opened, pinged and closed), reads VmRSS from /proc/<pid>/status, opens N
 sockets from several client processes (each completes the handshake and one
-ping/pong, then stays idle), waits for the server to settle, and reads VmRSS again.
+ping/pong, then stays idle), waits for the server to settle (well within the 45 s
+heartbeat: the sockets stay open), and reads VmRSS again.
 Reported: the growth divided by N. Kernel socket buffers are not in RSS. Alternatively
-``--pid`` and ``--port`` measure a server that is already running.
+``--pid`` and ``--port`` measure a server that is already running. The tool checks that
+every socket is still open (a pong to a last ping) before it releases them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing
 import os
 import resource
@@ -28,11 +34,39 @@ import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-REQUEST = (
-    b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\n"
-    b"Sec-WebSocket-Version: 13\r\n\r\n"
-)
+TRUSTED_ORIGIN = "http://localhost:3500"
+
+
+def upgrade_request(cookie: str) -> bytes:
+    return (
+        b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + base64.b64encode(b"0123456789abcdef") + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\nOrigin: " + TRUSTED_ORIGIN.encode() + b"\r\n"
+        b"Cookie: " + cookie.encode() + b"\r\n\r\n"
+    )
+
+
+def sign_up(port: int) -> str:
+    """A new user's session cookie (``name=value``)."""
+    body = json.dumps(
+        {
+            "name": "Idle",
+            "email": f"idle{os.getpid()}{time.time_ns()}@example.com",
+            "password": "idle-sockets-password",
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/auth/sign-up/email",
+        data=body,
+        headers={"content-type": "application/json", "origin": TRUSTED_ORIGIN},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        for header in response.headers.get_all("set-cookie") or []:
+            if "session_token=" in header:
+                return str(header.split(";", 1)[0])
+    raise RuntimeError("sign-up gave no session cookie")
+
+
 MASK = b"\x00\x00\x00\x00"
 PING = b"\x81\x8f" + MASK + b'{"type":"ping"}'
 PONG = b'\x81\x0f{"type":"pong"}'
@@ -53,12 +87,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def open_socket(port: int) -> socket.socket:
+async def open_socket(port: int, request: bytes) -> socket.socket:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    await loop.sock_sendall(sock, REQUEST)
+    await loop.sock_sendall(sock, request)
     answer = b""
     while b"\r\n\r\n" not in answer:
         chunk = await loop.sock_recv(sock, 4096)
@@ -75,35 +109,60 @@ async def open_socket(port: int) -> socket.socket:
     return sock
 
 
-async def open_many(port: int, count: int) -> list[socket.socket]:
+async def open_many(port: int, count: int, cookie: str) -> list[socket.socket]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    request = upgrade_request(cookie)
 
     async def one() -> socket.socket:
         async with gate:
-            return await open_socket(port)
+            return await open_socket(port, request)
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-def client_main(port: int, count: int, pipe: Connection) -> None:
-    """A client process: open ``count`` sockets, report, hold them until told."""
+async def still_open(sockets: list[socket.socket]) -> int:
+    """How many sockets answer a last ping (the server kept them all)."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(sock: socket.socket) -> bool:
+        async with gate:
+            try:
+                await loop.sock_sendall(sock, PING)
+                got = b""
+                while len(got) < len(PONG):
+                    chunk = await loop.sock_recv(sock, 4096)
+                    if not chunk:
+                        return False
+                    got += chunk
+                return got == PONG
+            except OSError:
+                return False
+
+    return sum(await asyncio.gather(*(one(s) for s in sockets)))
+
+
+def client_main(port: int, count: int, cookie: str, pipe: Connection) -> None:
+    """A client process: open ``count`` sockets, report, hold them until told, then
+    report how many were still open."""
     raise_fd_limit()
-    sockets = asyncio.run(open_many(port, count))
+    sockets = asyncio.run(open_many(port, count, cookie))
     pipe.send(len(sockets))
     pipe.recv()
+    pipe.send(asyncio.run(still_open(sockets)))
     for sock in sockets:
         sock.close()
 
 
 def hold_sockets(
-    port: int, total: int, processes: int
+    port: int, total: int, processes: int, cookie: str
 ) -> list[tuple[multiprocessing.Process, Connection]]:
     context = multiprocessing.get_context("spawn")
     clients = []
     for i in range(processes):
         share = total // processes + (1 if i < total % processes else 0)
         parent_end, child_end = context.Pipe()
-        process = context.Process(target=client_main, args=(port, share, child_end))
+        process = context.Process(target=client_main, args=(port, share, cookie, child_end))
         process.start()
         clients.append((process, parent_end))
     for _, pipe in clients:
@@ -111,11 +170,14 @@ def hold_sockets(
     return clients
 
 
-def release(clients: list[tuple[multiprocessing.Process, Connection]]) -> None:
+def release(clients: list[tuple[multiprocessing.Process, Connection]]) -> int:
+    """Close every socket; how many were still open."""
     for _, pipe in clients:
         pipe.send("close")
+    alive = sum(int(pipe.recv()) for _, pipe in clients)
     for process, _ in clients:
         process.join(30)
+    return alive
 
 
 def free_port() -> int:
@@ -147,22 +209,24 @@ def start_server(
 
 
 def measure(pid: int, port: int, count: int, processes: int, settle_s: float) -> dict[str, float]:
+    cookie = sign_up(port)
     # warm-up: first-use allocations are not per-socket costs
-    release(hold_sockets(port, 500, processes))
+    release(hold_sockets(port, 500, processes, cookie))
     time.sleep(settle_s)
     before = rss_kib(pid)
     started = time.monotonic()
-    clients = hold_sockets(port, count, processes)
+    clients = hold_sockets(port, count, processes, cookie)
     opened_s = time.monotonic() - started
     time.sleep(settle_s)
     after = rss_kib(pid)
-    release(clients)
+    alive = release(clients)
     return {
         "sockets": count,
         "rss_before_mib": before / 1024,
         "rss_after_mib": after / 1024,
         "kib_per_socket": (after - before) / count,
         "open_s": opened_s,
+        "alive": alive,
     }
 
 
@@ -181,8 +245,11 @@ def main() -> int:
     if max(args.sockets) + 100 > limit:
         print(f"RLIMIT_NOFILE is {limit}: too low for {max(args.sockets)} sockets", file=sys.stderr)
         return 1
-    print("| sockets | server RSS before (MiB) | after (MiB) | KiB per idle socket |")
-    print("| ---: | ---: | ---: | ---: |")
+    print(
+        "| sockets | server RSS before (MiB) | after (MiB) | KiB per idle socket "
+        "| still open at the end |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: |")
     for count in args.sockets:
         server = None
         if args.pid:
@@ -201,7 +268,7 @@ def main() -> int:
                 server.wait(30)
         print(
             f"| {row['sockets']:,} | {row['rss_before_mib']:.1f} | {row['rss_after_mib']:.1f} "
-            f"| {row['kib_per_socket']:.2f} |",
+            f"| {row['kib_per_socket']:.2f} | {row['alive']:,} |",
             flush=True,
         )
     return 0
