@@ -195,16 +195,22 @@ class Cluster:
 
     # -- life --------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.kv.subscribe(CHANNEL, self._on_message)
-        await self.beat()
-        agents = await self.redis.hgetall(AGENTS)
-        for agent_id, pid in agents.items():
-            pid_s = _text(pid)
-            if pid_s in self.peers:
-                self.remote_agents.setdefault(_text(agent_id), (pid_s, []))
-        self.send("hello")
-        self._ready.set()
-        self._beat = asyncio.get_running_loop().create_task(self._beat_loop())
+        """Subscribe and beat once; with Redis unreachable the process still starts
+        (the beat loop keeps trying) and works alone until Redis answers."""
+        try:
+            await self.kv.subscribe(CHANNEL, self._on_message)
+            await self.beat()
+            agents = await self.redis.hgetall(AGENTS)
+            for agent_id, pid in agents.items():
+                pid_s = _text(pid)
+                if pid_s in self.peers:
+                    self.remote_agents.setdefault(_text(agent_id), (pid_s, []))
+            self.send("hello")
+        except Exception:
+            self.log.warning("cluster start: Redis unavailable", exc_info=True)
+        finally:
+            self._ready.set()
+            self._beat = asyncio.get_running_loop().create_task(self._beat_loop())
 
     async def ready(self) -> None:
         """Wait for ``start`` (a process's first reply must know the other processes)."""
@@ -435,7 +441,11 @@ class Cluster:
         self, user_id: str, conversation_id: str, message_id: str, seq: int
     ) -> None:
         value = orjson.dumps([user_id, conversation_id, message_id, seq])
-        await self.redis.hset(f"rt:replies:{self.pid}", message_id, value)
+        try:
+            await self.redis.hset(f"rt:replies:{self.pid}", message_id, value)
+        except Exception:
+            # the reply runs; only its recovery, should this process die, is lost
+            self.log.warning("reply %s: not listed in Redis", message_id, exc_info=True)
 
     async def active_conversations(self, user_id: str) -> list[str]:
         owners = await self.redis.hgetall(f"rt:uactive:{user_id}")

@@ -66,7 +66,16 @@ class Pipeline:
         if cluster is None:
             self.start_or_queue(item)
             return
-        start = await cluster.claim(item)
+        try:
+            start = await cluster.claim(item)
+        except Exception:
+            self.service.log.warning(
+                "conversation %s: shared reply mark unavailable; starting here",
+                item.conversation_id,
+                exc_info=True,
+            )
+            self.start_or_queue(item)
+            return
         if start is False:
             self.service.log.warning(
                 "conversation %s: reply queue full, a message gets no reply",
@@ -233,6 +242,9 @@ class Pipeline:
         if self.service.cluster is not None:
             self.service.spawn(self._release_shared(user_id, conversation_id, message_id))
             return
+        self._release_local(conversation_id)
+
+    def _release_local(self, conversation_id: str) -> None:
         queue = self._queues.get(conversation_id)
         if queue:
             item = queue.popleft()
@@ -245,9 +257,25 @@ class Pipeline:
         self.hub.active.pop(conversation_id, None)
 
     async def _release_shared(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        """Release the shared mark; a Redis blip must not leave the conversation marked
+        by this live process, so failures are retried (then the mark outlives only this
+        process)."""
         cluster = self.service.cluster
         assert cluster is not None
-        following = await cluster.release(user_id, conversation_id, message_id)
+        if self.hub.active.get(conversation_id) == user_id:
+            self._release_local(conversation_id)  # started here while Redis was away
+            return
+        for attempt in range(6):
+            try:
+                following = await cluster.release(user_id, conversation_id, message_id)
+                break
+            except Exception:
+                if attempt == 5:
+                    self.service.log.exception(
+                        "conversation %s: releasing the reply mark failed", conversation_id
+                    )
+                    return
+                await asyncio.sleep(0.1 * 2**attempt)
         if following is not None:
             self.service.spawn(self._run(following))
 
