@@ -333,3 +333,25 @@ async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
         assert after[-1]["seq"] == 4
     stored = [(r["seq"], r["status"]) for r in await rows(database, conv)]
     assert stored == [(1, "completed"), (2, "error"), (3, "completed"), (4, "error")]
+
+
+async def test_with_redis_unreachable_one_process_still_replies_in_order(
+    make_settings: Callable[..., Settings],
+) -> None:
+    srv = await _server(make_settings(redis_url=f"redis://127.0.0.1:{_free_port()}/1"))
+    try:
+        chat = await Chat.create(srv, await sign_up(srv.url))
+        conv = chat.conversation_id
+        async with agent_socket(srv, chat.token) as bot, user_socket(srv, chat.user) as ws:
+            for text in ("one", "two"):
+                await send(ws, {"type": "send_message", "conversationId": conv, "content": text})
+            for text in ("one", "two"):
+                task = await recv(bot)
+                assert task["content"] == text
+                assert await silent(bot, 0.1)  # one reply at a time
+                await send(
+                    bot, {"type": "agent_complete", "taskId": task["taskId"], "content": "ok"}
+                )
+                assert (await recv_until(ws, "stream_end"))[-1]["messageId"] == task["taskId"]
+    finally:
+        await srv.stop()
