@@ -248,22 +248,52 @@ async def test_text_plain_is_a_string(client: httpx.AsyncClient) -> None:
 
 
 async def test_unsupported_media_types_are_415(client: httpx.AsyncClient) -> None:
-    for content_type in ("application/x-www-form-urlencoded", "application/xml; charset=utf-8"):
+    # the type is echoed as Fastify normalises it: lower-case, parameters re-quoted
+    cases = {
+        "application/x-www-form-urlencoded": "application/x-www-form-urlencoded",
+        "application/xml; charset=utf-8": 'application/xml; charset="utf-8"',
+        'Text/XML;Charset=UTF-8 ; b="q"; c="x': (
+            'text/xml; Charset="UTF-8 "; b="q"; c="invalid quoted string"'
+        ),
+        "application/jsonx": "application/jsonx",
+    }
+    for content_type, shown in cases.items():
         r = await client.post("/t/echo", content=b"a=1", headers={"content-type": content_type})
         assert r.status_code == 415
-        assert r.json() == {
-            "error": f"Unsupported Media Type: {content_type}",
-            "code": "INTERNAL_ERROR",
-        }
+        assert r.json() == {"error": f"Unsupported Media Type: {shown}", "code": "INTERNAL_ERROR"}
     r = await client.post("/t/ignore", content=b"", headers={"content-type": "image/png"})
     assert r.status_code == 415
 
 
-async def test_no_content_type_means_no_body(client: httpx.AsyncClient) -> None:
+async def test_a_malformed_content_type_is_415_with_fastifys_raw_template(
+    client: httpx.AsyncClient,
+) -> None:
+    for content_type in ("foo", "", "application /json"):
+        r = await client.put("/t/echo", content=b"x", headers={"content-type": content_type})
+        assert r.status_code == 415
+        assert r.json() == {"error": "Unsupported Media Type: %s", "code": "INTERNAL_ERROR"}
+
+
+async def test_no_content_type_and_no_body_means_no_body(client: httpx.AsyncClient) -> None:
     r = await client.post("/t/echo")
     assert r.json() == {"body": None}
-    r = await client.post("/t/echo", content=b"{not json")
+    r = await client.post("/t/echo", headers={"content-length": "0"})
     assert r.json() == {"body": None}
+
+
+async def test_a_body_without_content_type_is_415_undefined(client: httpx.AsyncClient) -> None:
+    undefined = {"error": "Unsupported Media Type: undefined", "code": "INTERNAL_ERROR"}
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        r = await client.request(method, "/t/echo", content=b"{not json")
+        assert r.status_code == 415, method
+        assert r.json() == undefined
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b""
+
+    r = await client.post("/t/echo", content=chunks())  # chunked, even if empty
+    assert r.status_code == 415
+    assert r.json() == undefined
 
 
 async def test_get_bodies_are_never_parsed(client: httpx.AsyncClient) -> None:
@@ -274,16 +304,37 @@ async def test_get_bodies_are_never_parsed(client: httpx.AsyncClient) -> None:
     assert r.json() == {"body": None}
 
 
-async def test_delete_bodies_are_parsed_only_when_declared(client: httpx.AsyncClient) -> None:
+async def test_delete_bodies_are_parsed_as_post_bodies(client: httpx.AsyncClient) -> None:
     r = await client.request(
         "DELETE", "/t/echo", content=b'{"a":1}', headers={"content-type": "application/json"}
     )
     assert r.json() == {"body": {"a": 1}}
     r = await client.request("DELETE", "/t/echo", headers={"content-type": "application/json"})
-    assert r.status_code == 200
+    assert r.status_code == 400
+    assert r.json() == EMPTY
+    r = await client.request("DELETE", "/t/echo")
     assert r.json() == {"body": None}
-    r = await client.request("DELETE", "/t/echo", content=b"{bad")
-    assert r.json() == {"body": None}
+
+
+async def test_unknown_routes_still_run_the_known_parsers(client: httpx.AsyncClient) -> None:
+    json_type = {"content-type": "application/json"}
+    r = await client.post("/t/nope", content=b"{bad", headers=json_type)
+    assert (r.status_code, r.json()) == (400, INVALID)
+    assert r.headers["connection"] == "close"
+    r = await client.request("DELETE", "/t/nope", headers=json_type)
+    assert (r.status_code, r.json()) == (400, EMPTY)
+    big = b"a" * (BODY_LIMIT + 1)
+    r = await client.post("/t/nope", content=big, headers={"content-type": "text/plain"})
+    assert (r.status_code, r.json()) == (413, TOO_LARGE)
+    r = await client.post("/t/nope", content=b"x", headers={"content-type": "foo"})
+    assert r.status_code == 415
+    assert r.json() == {"error": "Unsupported Media Type: %s", "code": "INTERNAL_ERROR"}
+    not_found = {"message": "Route POST:/t/nope not found", "error": "Not Found", "statusCode": 404}
+    for headers in ({"content-type": "application/xml"}, {}, {"content-type": "text/plain"}):
+        r = await client.post("/t/nope", content=b"<a/>", headers=headers)
+        assert (r.status_code, r.json()) == (404, not_found)
+    r = await client.request("GET", "/t/nope", content=b"{bad", headers=json_type)
+    assert r.status_code == 404
 
 
 async def test_multipart_is_left_to_the_handler(client: httpx.AsyncClient) -> None:

@@ -445,6 +445,55 @@ async def test_errors_carry_the_rate_limit_headers(limited: Server) -> None:
         assert r.headers["x-ratelimit-remaining"] == "1"
 
 
+def header_names(r: httpx.Response) -> list[str]:
+    """Header names in the order they came, without the server's own ``date``/``server``."""
+    names = [name.decode().lower() for name, _ in r.headers.raw]
+    return [n for n in names if n not in ("date", "server", "keep-alive")]
+
+
+async def test_headers_come_in_fastifys_order(limited: Server) -> None:
+    # CORS first, then the rate limit, then the route's own headers, then the body's
+    async with httpx.AsyncClient(
+        base_url=limited.url, headers={"x-forwarded-for": fresh_ip(), "origin": ALLOWED}
+    ) as c:
+        r = await c.get("/t/ok")
+        assert header_names(r) == [
+            "vary",
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "content-type",
+            "content-length",
+        ]
+        r = await c.get("/t/api-error")
+        assert header_names(r)[:6] == header_names(await c.get("/t/ok"))[:6]
+        assert header_names(r)[6:] == ["x-extra", "content-type", "content-length"]
+        await c.get("/t/ok")
+        r = await c.get("/t/ok")
+        assert r.status_code == 429
+        assert header_names(r) == [
+            "vary",
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+            "retry-after",
+            "content-type",
+            "content-length",
+        ]
+        r = await c.options("/t/ok", headers={"access-control-request-method": "GET"})
+        assert header_names(r) == [
+            "vary",
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-allow-methods",
+            "content-length",
+        ]
+
+
 async def test_health_sockets_preflight_and_unknown_routes_are_not_limited(
     limited: Server,
 ) -> None:

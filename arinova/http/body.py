@@ -1,10 +1,13 @@
 """Request bodies exactly as the original parses them (contract rest.md §1.2).
 
-The original parses the body of every POST/PUT/PATCH request (and of DELETE/OPTIONS
-requests that declare a content type and carry a body) *before* the handler runs, so a
-malformed body answers 400 even on a route that never looks at it, and before the
-session check. The shared pipeline therefore calls ``parse_body`` for every matched
-route; handlers then call ``read_json`` to get the already-parsed value.
+The original parses the body of every POST/PUT/PATCH/DELETE/OPTIONS request *before*
+the handler runs (Fastify 5.7.4 ``handle-request.js``), so a malformed body answers 400
+even on a route that never looks at it, and before the session check. The shared
+pipeline therefore calls ``parse_body`` for every matched route (and
+``parse_unrouted_body`` before a 404); handlers then call ``read_json`` to get the
+already-parsed value. The content type is normalised as Fastify's ``ContentType`` does:
+lower-case type/subtype, parameters re-quoted (``Unsupported Media Type: text/xml;
+charset="utf-8"``).
 
 =====================================  ===============================================
 content type                           result
@@ -15,9 +18,14 @@ content type                           result
 ``text/plain``                         ``str`` (UTF-8, invalid bytes replaced)
 ``multipart/form-data``                ``None``; the body stream is left for the upload
                                        handler
-anything else                          415 ``Unsupported Media Type: <content-type>``
-no content type, or no body            ``None``
+another valid type                     415 ``Unsupported Media Type: <normalised type>``
+malformed (no ``/``, empty)            415 ``Unsupported Media Type: %s`` (sic)
+none, with a body                      415 ``Unsupported Media Type: undefined``
+none, no body                          ``None``
 =====================================  ===============================================
+
+On an unknown route only the known types are parsed (their errors win over the 404),
+and a malformed content type still answers 415; anything else gets the 404.
 """
 
 from __future__ import annotations
@@ -38,6 +46,16 @@ BODY_LIMIT: Final = 1_048_576
 EMPTY_JSON = "Body cannot be empty when content-type is set to 'application/json'"
 INVALID_JSON = "Body is not valid JSON but content-type is set to 'application/json'"
 TOO_LARGE = "Request body is too large"
+UNSUPPORTED = "Unsupported Media Type: "
+
+#: methods whose bodies the original parses (Fastify's "bodywith" set)
+BODY_METHODS: Final = frozenset(("POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+#: media types the original has a parser for
+PARSERS: Final = {
+    "application/json": "json",
+    "text/plain": "text",
+    "multipart/form-data": "multipart",
+}
 
 #: a body error makes the original close the connection (the client may still be sending)
 _CLOSE: Final = {"connection": "close"}
@@ -64,38 +82,102 @@ async def read_json(request: Request) -> Any:
 
 async def parse_body(request: Request) -> None:
     """Parse the body now if the original would (used by the shared pipeline)."""
-    if request.method in ("GET", "HEAD"):
+    if request.method in BODY_METHODS:
+        await read_json(request)
+
+
+async def parse_unrouted_body(request: Request) -> None:
+    """What the original does with the body of a request to an unknown route: the
+    known parsers still run (400/413 before the 404), a malformed content type is a 415,
+    and anything else is left alone."""
+    if request.method not in BODY_METHODS:
         return
-    await read_json(request)
+    header = request.get_first_header(b"content-type")
+    if header is None:
+        return
+    media = media_type(header)
+    if media is None:
+        raise ApiError.framework(415, UNSUPPORTED + "%s")
+    if media[0] in PARSERS:
+        await read_json(request)
 
 
 async def _parse(request: Request) -> Any:
-    method = request.method
-    content_type = request.get_first_header(b"content-type")
-    if method in ("POST", "PUT", "PATCH"):
-        if content_type is None:
-            return None
-    elif method in ("DELETE", "OPTIONS"):
-        if content_type is None or not _declares_body(request):
-            return None
-    else:
+    if request.method not in BODY_METHODS:
         return None
-
-    media_type = content_type.split(b";", 1)[0].strip().lower()
-    if media_type == b"application/json":
+    header = request.get_first_header(b"content-type")
+    if header is None:
+        if _is_empty(request):
+            return None
+        raise ApiError.framework(415, UNSUPPORTED + "undefined")
+    media = media_type(header)
+    if media is None:
+        raise ApiError.framework(415, UNSUPPORTED + "%s")
+    kind = PARSERS.get(media[0])
+    if kind == "json":
         return _parse_json(await _read_limited(request))
-    if media_type == b"text/plain":
+    if kind == "text":
         return (await _read_limited(request)).decode("utf-8", "replace")
-    if media_type == b"multipart/form-data":
+    if kind == "multipart":
         return None
-    raise ApiError.framework(415, f"Unsupported Media Type: {content_type.decode('latin-1')}")
+    raise ApiError.framework(415, UNSUPPORTED + media[1])
 
 
-def _declares_body(request: Request) -> bool:
-    return (
-        request.get_first_header(b"content-length") is not None
-        or request.get_first_header(b"transfer-encoding") is not None
-    )
+def _is_empty(request: Request) -> bool:
+    """No content type and no body to parse: no transfer coding, length absent or "0"."""
+    if request.get_first_header(b"transfer-encoding") is not None:
+        return False
+    length = request.get_first_header(b"content-length")
+    return length is None or length == b"0"
+
+
+_TOKEN = r"[\w!#$%&'*+.^`|~-]"
+_TYPE_NAME = re.compile(_TOKEN + r"+\Z", re.ASCII)
+_SUBTYPE_START = re.compile(_TOKEN + "+", re.ASCII)
+_PARAMETER = re.compile(f"({_TOKEN}+)=([^;]*)", re.ASCII)
+_MEDIA_CACHE: dict[bytes, tuple[str, str] | None] = {}
+_MEDIA_CACHE_SIZE: Final = 100
+
+
+def media_type(header: bytes) -> tuple[str, str] | None:
+    """``(type/subtype, normalised header)`` as Fastify's ``ContentType`` reads a
+    ``content-type`` value, or ``None`` when it is malformed."""
+    cached = _MEDIA_CACHE.get(header, _MISSING)
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    result = _normalise(header.decode("latin-1"))
+    if len(_MEDIA_CACHE) >= _MEDIA_CACHE_SIZE:
+        _MEDIA_CACHE.clear()
+    _MEDIA_CACHE[header] = result
+    return result
+
+
+def _normalise(text: str) -> tuple[str, str] | None:
+    if text in ("", "undefined"):
+        return None
+    semicolon = text.find(";")
+    head = text if semicolon == -1 else text[:semicolon].lower()
+    slash = head.find("/")
+    if slash == -1:
+        return None
+    if semicolon == -1:
+        type_, subtype = head[:slash].lstrip().lower(), head[slash + 1 :].rstrip().lower()
+    else:
+        type_, subtype = head[:slash].lstrip(), head[slash + 1 :].rstrip()
+    if not _TYPE_NAME.match(type_) or not _SUBTYPE_START.match(subtype):
+        return None
+    media = f"{type_}/{subtype}"
+    if semicolon == -1:
+        return media, media
+    parameters: dict[str, str] = {}
+    for found in _PARAMETER.finditer(text[semicolon + 1 :].strip()):
+        key, value = found.group(1), found.group(2)
+        if value[:1] == '"':
+            value = value[1:-1] if value[-1] == '"' else "invalid quoted string"
+        parameters[key] = value
+    if not parameters:
+        return media, media
+    return media, media + "; " + "; ".join(f'{k}="{v}"' for k, v in parameters.items())
 
 
 async def _read_limited(request: Request) -> bytes:

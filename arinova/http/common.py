@@ -9,7 +9,8 @@ entry point (``HttpApp.handle``), in the original's order:
 3. route lookup (``ArinovaRouter``); unknown → Fastify's 404 body;
 4. rate limit (every route but ``/health``, ``/ws``, ``/ws/agent``): headers on the
    response, 429 when over;
-5. body parsing (``arinova.http.body``): 400/413/415 before the handler runs;
+5. body parsing (``arinova.http.body``): 400/413/415 before the handler runs (on an
+   unknown route too, before its 404);
 6. the handler; ``ApiError`` → its status/body/headers, anything else → logged with the
    request id, 500 ``{"error":"Internal server error","code":"INTERNAL_ERROR"}``;
 7. CORS headers on every response.
@@ -32,7 +33,7 @@ from blacksheep import Application, Content, Request, Response
 from blacksheep.exceptions import HTTPException, MessageAborted
 
 from arinova.errors import ApiError
-from arinova.http.body import parse_body
+from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
 from arinova.http.ratelimit import RateLimiter
 from arinova.http.router import ArinovaRouter, RouteMatch
@@ -81,11 +82,12 @@ class Pipeline:
             return self.cors.preflight(request)
         match = self.router.match(request.method, request._path)
         if match is None:
-            response = error_response(ApiError.route_not_found(request.method, raw_url(request)))
+            response = await _not_found(request)
         else:
             request.route_values = match.values
             response = await self._run(request, match)
-        _add_headers(response, self.cors.headers(request.get_first_header(b"origin")))
+        # the original's order: CORS headers, then rate limit, then the route's own
+        _prepend(response, self.cors.headers(request.get_first_header(b"origin")))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request completed",
@@ -120,14 +122,27 @@ class Pipeline:
             log.exception("Unhandled error")
             response = error_response(ApiError.internal())
         if limit_headers:
-            _add_headers(response, limit_headers)
+            _prepend(response, limit_headers)
         return response
 
 
-def _add_headers(response: Response, headers: list[tuple[bytes, bytes]]) -> None:
-    add = response.add_header
-    for name, value in headers:
-        add(name, value)
+def _prepend(response: Response, headers: list[tuple[bytes, bytes]]) -> None:
+    values = response.headers.values
+    if values is None:
+        response.headers.values = headers
+    else:
+        values[0:0] = headers
+
+
+async def _not_found(request: Any) -> Response:
+    """Fastify's 404, after the body parsers it would still run (their errors win)."""
+    try:
+        await parse_unrouted_body(request)
+    except ApiError as error:
+        return error_response(error)
+    except MessageAborted:
+        return Response(400, None, None)
+    return error_response(ApiError.route_not_found(request.method, raw_url(request)))
 
 
 def _from_http_exception(error: HTTPException) -> ApiError:

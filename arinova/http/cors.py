@@ -31,11 +31,13 @@ class Cors:
 
     def headers(self, origin: bytes | None, vary: bytes = b"Origin") -> Headers:
         """The headers every response carries."""
-        headers = [(b"vary", vary), (b"access-control-allow-credentials", b"true")]
-        if self.allows(origin):
-            assert origin is not None
-            headers.append((b"access-control-allow-origin", origin))
-        return headers
+        if origin and (self.any_origin or origin in self.allowed):
+            return [
+                (b"vary", vary),
+                (b"access-control-allow-origin", origin),
+                (b"access-control-allow-credentials", b"true"),
+            ]
+        return [(b"vary", vary), (b"access-control-allow-credentials", b"true")]
 
     def preflight(self, request: Request) -> Response:
         origin = request.get_first_header(b"origin")
