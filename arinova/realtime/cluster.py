@@ -24,6 +24,7 @@ set scored by expiry, refreshed by a periodic beat) and ONE subscription (``rt:a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -172,6 +173,9 @@ class Cluster:
         self.remote_agents: dict[str, tuple[str, list[Skill]]] = {}
         self._pending: list[list[Any]] = []
         self._publishing = False
+        #: the publisher's own connection (one PUBLISH in flight at a time): no pool
+        #: round per message
+        self._publisher: Redis | None = None
         self._beat: asyncio.Task[None] | None = None
         #: set once subscribed and the first beat is done
         self._ready = asyncio.Event()
@@ -272,10 +276,15 @@ class Cluster:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                if self._publisher is None:
+                    self._publisher = self.redis.client()
                 try:
-                    await self.kv.publish(CHANNEL, orjson.dumps([self.pid, batch]))
+                    await self._publisher.publish(CHANNEL, orjson.dumps([self.pid, batch]))
                 except Exception:
                     self.log.warning("cluster publish failed", exc_info=True)
+                    publisher, self._publisher = self._publisher, None
+                    with contextlib.suppress(Exception):
+                        await publisher.aclose()
         finally:
             self._publishing = False
 
