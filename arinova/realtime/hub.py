@@ -1,14 +1,11 @@
 """Who is connected to this process: users' ``/ws`` sockets, agents' ``/ws/agent`` sockets,
 the agent tasks in flight and the conversations with an active reply.
 
-Everything here is per process and cleaned when a socket closes or a task ends. Already
-shared through the KV store with the contract's keys: the rate limit, ``stream:<id>``, the
-offline queue and the push de-dup. Running several processes (a later step) keeps these
-maps for local sockets and adds, behind the same calls: delivery of user events to other
-processes (one pub/sub channel per process, ``RealtimeService.emit``), an agent registry
-and task routing across processes (``connected_agent``, task frames, cancel), and the
-active-reply mark with its queue in the KV store (``active``: atomic across processes,
-quirk Q07), which also tells ``sync`` which rows are really still streaming.
+Everything here is per process and cleaned when a socket closes or a task ends. Shared
+through the KV store with the contract's keys: the rate limit, ``stream:<id>``, the offline
+queue and the push de-dup. With Redis, arinova/realtime/cluster.py adds what several
+processes need (event delivery, agent registry, the active-reply marks and queues); then
+``active`` and the pipeline's queues here are used only while Redis is unreachable.
 """
 
 from __future__ import annotations
