@@ -265,6 +265,24 @@ async def test_unknown_route_has_fastifys_body(client: httpx.AsyncClient) -> Non
     assert r.json()["message"] == "Route PATCH:/t/ok not found"
 
 
+async def test_a_path_decodeuri_refuses_is_fastifys_bad_url_400(client: httpx.AsyncClient) -> None:
+    for target in ("/t/items/%zz", "/n%zz/x?a=%22", "/a%2", "/t/items/%FF", "/x/%E2%82x"):
+        for method in ("GET", "POST", "OPTIONS"):
+            r = await client.request(method, target, headers={"origin": ALLOWED})
+            assert r.status_code == 400
+            assert r.json() == {
+                "error": "Bad Request",
+                "code": "FST_ERR_BAD_URL",
+                "message": f"'{target}' is not a valid url component",
+                "statusCode": 400,
+            }
+            assert r.headers["content-type"] == "application/json"
+            assert "vary" not in r.headers  # answered before any hook
+            assert "x-ratelimit-limit" not in r.headers
+    r = await client.get("/t/items/%E2%82%AC%2F")
+    assert r.json() == {"route": "item", "params": {"id": "€/"}}
+
+
 async def test_head_answers_for_get_routes(client: httpx.AsyncClient) -> None:
     get = await client.get("/t/items/abc")
     head = await client.head("/t/items/abc")

@@ -5,6 +5,8 @@ entry point (``HttpApp.handle``), in the original's order:
 
 1. request id: ``x-request-id`` or a new UUID v4, in ``arinova.logs.request_id_var``
    for every log line of the request (never echoed);
+1b. a path that JavaScript's ``decodeURI`` refuses → Fastify's 400 ``FST_ERR_BAD_URL``,
+   nothing else runs;
 2. ``OPTIONS`` on any path → CORS preflight (204 / 400), nothing else runs;
 3. route lookup (``ArinovaRouter``); unknown → Fastify's 404 body;
 4. rate limit (every route but ``/health``, ``/ws``, ``/ws/agent``): headers on the
@@ -36,7 +38,7 @@ from arinova.errors import ApiError
 from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
 from arinova.http.ratelimit import RateLimiter
-from arinova.http.router import ArinovaRouter, RouteMatch
+from arinova.http.router import ArinovaRouter, RouteMatch, is_bad_url
 from arinova.logs import request_id_var
 from arinova.state import AppState
 
@@ -61,6 +63,18 @@ def error_response(error: ApiError) -> Response:
     return Response(error.status, headers, content)
 
 
+def bad_url_response(url: str) -> Response:
+    """Fastify's answer to a path its router cannot decode: written before any hook, so
+    without CORS or rate-limit headers."""
+    body = {
+        "error": "Bad Request",
+        "code": "FST_ERR_BAD_URL",
+        "message": f"'{url}' is not a valid url component",
+        "statusCode": 400,
+    }
+    return Response(400, None, Content(b"application/json", orjson.dumps(body)))
+
+
 def raw_url(request: Any) -> str:
     """The request target as sent (path and query), as Node's ``req.url``."""
     query: bytes = request._raw_query
@@ -78,6 +92,8 @@ class Pipeline:
         started = time.perf_counter()
         raw_id = request.get_first_header(b"x-request-id")
         request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
+        if is_bad_url(request._path):
+            return bad_url_response(raw_url(request))
         if request.method == "OPTIONS":
             return self.cors.preflight(request)
         match = self.router.match(request.method, request._path)
