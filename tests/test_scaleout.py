@@ -22,7 +22,16 @@ from arinova.settings import Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
 from tests.support.push_service import LocalPushService, new_vapid_keys
-from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
+from tests.support.ws import (
+    Chat,
+    agent_socket,
+    close_of,
+    recv,
+    recv_until,
+    send,
+    silent,
+    user_socket,
+)
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05, process_beat_s=0.2, process_ttl_s=1.0)
 VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
@@ -355,3 +364,21 @@ async def test_with_redis_unreachable_one_process_still_replies_in_order(
                 assert (await recv_until(ws, "stream_end"))[-1]["messageId"] == task["taskId"]
     finally:
         await srv.stop()
+
+
+async def test_an_agent_socket_in_another_process_replaces_the_old_one(
+    pair: tuple[Server, Server],
+) -> None:
+    one, two = pair
+    chat = await Chat.create(one, await sign_up(one.url))
+    async with agent_socket(one, chat.token) as old, agent_socket(two, chat.token):
+        assert await close_of(old) == (4409, "Replaced by new connection")
+        await asyncio.sleep(0.1)
+        for srv in pair:
+            assert srv.app.state.realtime.agent_connected(chat.agent_id)
+    # deleting the agent over REST on the first process closes its socket on the second
+    async with agent_socket(two, chat.token) as bot:
+        async with authed_client(one.url, chat.user) as client:
+            response = await client.delete(f"/api/agents/{chat.agent_id}")
+        assert response.status_code == 204
+        assert (await close_of(bot))[0] == 4410
