@@ -382,3 +382,17 @@ async def test_an_agent_socket_in_another_process_replaces_the_old_one(
             response = await client.delete(f"/api/agents/{chat.agent_id}")
         assert response.status_code == 204
         assert (await close_of(bot))[0] == 4410
+
+
+async def test_a_started_process_knows_agents_of_others_at_once(
+    pair: tuple[Server, Server], make_settings: Callable[..., Settings]
+) -> None:
+    chat = await Chat.create(pair[0], await sign_up(pair[0].url))
+    async with agent_socket(pair[0], chat.token):
+        fresh = await _server(make_settings())
+        try:
+            await fresh.app.state.realtime.start()
+            assert fresh.app.state.realtime.agent_connected(chat.agent_id)
+        finally:
+            await fresh.app.state.realtime.stop()
+            await fresh.stop()

@@ -221,6 +221,13 @@ class Cluster:
         async with asyncio.timeout(5):
             await self._ready.wait()
 
+    async def stop(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
     async def _beat_loop(self) -> None:
         period = self.service.config.process_beat_s
         while True:

@@ -79,6 +79,18 @@ class RealtimeService:
                 self.spawn(self._cluster.start())
         return self._cluster
 
+    async def start(self) -> None:
+        """Join the other processes now (call once the state is open); otherwise this
+        happens on the first socket or REST hook, and the very first ``agent_connected``
+        of a fresh process answers for this process only."""
+        cluster = self.cluster
+        if cluster is not None:
+            await cluster.ready()
+
+    async def stop(self) -> None:
+        if self._cluster is not None:
+            await self._cluster.stop()
+
     # -- background work -----------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task whose failure is logged, never lost."""
