@@ -70,6 +70,9 @@ def make_config(app: ArinovaApp, settings: Settings, routes: SocketRoutes) -> uv
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        # Node keeps idle keep-alive connections 72 s; uvicorn's 5 s would let clients and
+        # proxies that reuse a connection race its close
+        timeout_keep_alive=72,
     )
 
 
