@@ -37,6 +37,7 @@ class ArinovaApp:
         assert message["type"] == "lifespan.startup"
         try:
             await self.state.open()
+            await self.state.realtime.start()
             await self.http.start()
         except Exception as exc:
             self.state.log.exception("startup failed")
@@ -50,6 +51,7 @@ class ArinovaApp:
         assert message["type"] == "lifespan.shutdown"
         try:
             await self.http.stop()
+            await self.state.realtime.stop()
         finally:
             await self.state.close()
         await send({"type": "lifespan.shutdown.complete"})

@@ -16,6 +16,14 @@ class Skill(TypedDict):
 
 
 class Realtime(Protocol):
+    async def start(self) -> None:
+        """Called once the state is open (joins the other processes through Redis)."""
+        ...
+
+    async def stop(self) -> None:
+        """Called before the state closes."""
+        ...
+
     def agent_connected(self, agent_id: str) -> bool:
         """True when the agent has an authenticated ``/ws/agent`` socket (any process)."""
         ...
@@ -37,6 +45,12 @@ class Realtime(Protocol):
 
 class NoRealtime:
     """No sockets: no agent is connected, nothing to close, no reply is started."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
     def agent_connected(self, agent_id: str) -> bool:
         return False

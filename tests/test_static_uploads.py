@@ -337,16 +337,30 @@ async def test_a_dot_dot_that_stays_inside_is_normalised(upload_server: Server) 
     assert (status, body) == (200, b"inside")
 
 
-@pytest.mark.parametrize(
-    "target", ["/uploads/%00x", "/uploads/a%00.png", "/uploads/%zz", "/uploads/%ff"]
-)
-async def test_nul_bytes_and_undecodable_paths_are_400(
+@pytest.mark.parametrize("target", ["/uploads/%00x", "/uploads/a%00.png"])
+async def test_nul_bytes_are_400(
     upload_server: Server,  # noqa: F811
     target: str,
 ) -> None:
     status, body = await raw_get(upload_server, target)
     assert status == 400
     assert json.loads(body) == BAD_REQUEST
+
+
+@pytest.mark.parametrize("target", ["/uploads/%zz", "/uploads/%ff"])
+async def test_undecodable_paths_are_the_routers_400(
+    upload_server: Server,  # noqa: F811
+    target: str,
+) -> None:
+    # Fastify refuses a path decodeURI cannot decode before any route runs
+    status, body = await raw_get(upload_server, target)
+    assert status == 400
+    assert json.loads(body) == {
+        "error": "Bad Request",
+        "code": "FST_ERR_BAD_URL",
+        "message": f"'{target}' is not a valid url component",
+        "statusCode": 400,
+    }
 
 
 async def test_no_session_is_needed_and_post_is_no_route(

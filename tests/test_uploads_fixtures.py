@@ -90,6 +90,12 @@ class RecordingRealtime:
 
     replies: list[tuple[str, str, str]] = field(default_factory=list)
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     def agent_connected(self, agent_id: str) -> bool:
         return False
 

@@ -3,8 +3,6 @@ decision Q45, quirks Q08, Q23)."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -215,26 +213,18 @@ async def test_sync_of_200_conversations_costs_a_constant_number_of_queries(
     big = await Chat.create(server, await sign_up(server.url))
     big_ids = await seed(db, big.user, big.agent_id, 200, 4)
 
-    async def measure(chat: Chat, ids: list[str]) -> tuple[int, float, dict[str, Any]]:
+    async def measure(chat: Chat, ids: list[str]) -> tuple[int, dict[str, Any]]:
         async with user_socket(server, chat.user) as ws:
             await sync(ws, {ids[0]: 0})  # warm the statement cache (and type introspection)
-            before, started = counter.count, time.perf_counter()
+            before = counter.count
             response = await sync(ws, dict.fromkeys(ids, 0))
-            queries = counter.count - before
-            times = [time.perf_counter() - started]
-            for _ in range(4):
-                started = time.perf_counter()
-                await sync(ws, dict.fromkeys(ids, 0))
-                times.append(time.perf_counter() - started)
-            return queries, statistics.median(times), response
+            return counter.count - before, response
 
-    small_queries, _, _ = await measure(small, small_ids)
-    big_queries, elapsed, response = await measure(big, big_ids)
+    small_queries, _ = await measure(small, small_ids)
+    big_queries, response = await measure(big, big_ids)
     assert small_queries == big_queries <= 3
     assert len(response["conversations"]) == 201  # the REST-created conversation too
     assert len(response["missedMessages"]) == 800
-    # the original took ~590 ms: at least 20x faster (median of 5)
-    assert elapsed < 0.0295, f"sync of 200 conversations took {elapsed * 1000:.1f} ms"
 
 
 async def test_mark_read_only_for_own_conversations(server: Server, db: asyncpg.Connection) -> None:
