@@ -8,14 +8,14 @@ import struct
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from arinova.hooks import Skill
+from arinova.hooks import NoRealtime
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
@@ -84,26 +84,11 @@ def multipart(*parts: Part, boundary: str = BOUNDARY) -> tuple[dict[str, str], b
     return {"content-type": f"multipart/form-data; boundary={boundary}"}, body
 
 
-@dataclass
-class RecordingRealtime:
+class RecordingRealtime(NoRealtime):
     """No agent connected; records the agent replies the REST layer asks for."""
 
-    replies: list[tuple[str, str, str]] = field(default_factory=list)
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def agent_connected(self, agent_id: str) -> bool:
-        return False
-
-    def agent_skills(self, agent_id: str) -> list[Skill] | None:
-        return None
-
-    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
-        return None
+    def __init__(self) -> None:
+        self.replies: list[tuple[str, str, str]] = []
 
     async def reply_to_stored_message(
         self, user_id: str, conversation_id: str, content: str
