@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import Final
 
-from arinova.sandbox.engine import TIMEOUT_MESSAGE, Result
+from arinova.sandbox.engine import TIME_LIMIT_S, TIMEOUT_MESSAGE, Result
 
 log = logging.getLogger("arinova.sandbox")
 
@@ -144,9 +144,17 @@ class WorkerPool:
             return _failure(TIMEOUT_MESSAGE, started, loop.time())
         except WorkerFailed as exc:
             await self._discard(worker)
-            if worker.process.returncode == -signal.SIGXCPU:
-                return _failure(TIMEOUT_MESSAGE, started, loop.time())  # its CPU limit
-            log.warning("sandbox: worker %s failed (%s); killed", worker.process.pid, exc)
+            ended = loop.time()
+            if worker.process.returncode == -signal.SIGXCPU or ended - started >= TIME_LIMIT_S:
+                # its CPU limit (the exit status can read as the kill when the death was not
+                # yet reaped): a run that died after the time limit counts as timed out
+                return _failure(TIMEOUT_MESSAGE, started, ended)
+            log.warning(
+                "sandbox: worker %s failed (%s, exit %s); killed",
+                worker.process.pid,
+                exc,
+                worker.process.returncode,
+            )
             return _failure(CRASH_MESSAGE, started, loop.time())
         except BaseException:
             await self._discard(worker)  # cancelled mid-run: the worker's state is unknown
