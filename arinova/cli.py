@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from arinova.db.embedded import EMBEDDED
 from arinova.db.embedded import start as start_embedded
+from arinova.logs import configure_logging
 from arinova.settings import Settings, SettingsError
 
 log = logging.getLogger("arinova")
@@ -32,12 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="create the database if needed, apply pending migrations, and exit"
     )
     return parser
-
-
-def setup_logging(settings: Settings) -> None:
-    from arinova.logs import configure_logging
-
-    configure_logging(settings.effective_log_level)
 
 
 def _fail(message: str, status: int) -> int:
@@ -133,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.validate()
     except SettingsError as exc:
         return _fail(str(exc), 2)
-    setup_logging(settings)
+    configure_logging(settings.effective_log_level)
     if args.command == "migrate":
         return migrate(settings)
     return serve(settings)

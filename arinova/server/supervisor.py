@@ -60,13 +60,13 @@ def worker_main(settings: Settings, sock: socket.socket) -> None:
     """Entry point of a worker process."""
     import uvloop
 
-    from arinova.cli import setup_logging
+    from arinova.logs import configure_logging
     from arinova.server.runner import Server
 
     # Ctrl+C in a terminal reaches the supervisor only; it forwards a single SIGTERM
     os.setpgrp()
     _die_with_parent()
-    setup_logging(settings)
+    configure_logging(settings.effective_log_level)
     uvloop.run(Server(settings).serve(sock))
 
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from arinova.storage import KeyExists, StorageError
+from arinova.storage.base import KeyExists, StorageError
 
 
 class LocalStorage:

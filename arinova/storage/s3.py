@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from arinova.storage import StorageError
+from arinova.storage.base import StorageError
 
 if TYPE_CHECKING:
     from arinova.settings import Settings

@@ -1,0 +1,33 @@
+"""The storage interface and its errors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StorageError(Exception):
+    """The file could not be stored or removed."""
+
+
+class KeyExists(StorageError):
+    """``put`` found a file already stored under the key (local disk only)."""
+
+
+class Storage(Protocol):
+    def url(self, key: str) -> str:
+        """The URL API bodies give for a stored key."""
+        ...
+
+    def link(self, key: str) -> str:
+        """The absolute URL written into message content."""
+        ...
+
+    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
+        """Store ``data`` under ``key`` (a new key: never overwrites)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+        ...
+
+    async def close(self) -> None: ...
