@@ -18,14 +18,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpcore
 import httpx
 import orjson
-
-if TYPE_CHECKING:
-    from arinova.state import AppState
 
 log = logging.getLogger("arinova.outbound")
 
@@ -269,10 +266,6 @@ class Outbound:
             await client.aclose()
 
 
-def outbound_of(state: AppState) -> Outbound:
-    return state.outbound
-
-
 ProbeStatus = Literal["online", "offline", "error"]
 
 
@@ -285,7 +278,7 @@ class ProbeResult:
 OFFLINE = ProbeResult("offline", None)
 
 
-async def probe_with(outbound: Outbound, url: str | None) -> ProbeResult:
+async def probe(outbound: Outbound, url: str | None) -> ProbeResult:
     """behaviours.md §5: no URL or any failure -> offline/None; 2xx -> online; else error."""
     if not url:
         return OFFLINE
@@ -300,7 +293,7 @@ async def probe_with(outbound: Outbound, url: str | None) -> ProbeResult:
     return ProbeResult("online" if ok else "error", latency_ms)
 
 
-async def fetch_json_with(outbound: Outbound, url: str) -> Any | None:
+async def fetch_json(outbound: Outbound, url: str) -> Any | None:
     """GET ``url`` with ``Accept: application/json``; the parsed body of a 2xx response,
     else None (any failure, non-2xx, too large, not JSON)."""
     try:
@@ -315,11 +308,3 @@ async def fetch_json_with(outbound: Outbound, url: str) -> Any | None:
     except Exception as exc:
         log.debug("fetch of %s failed: %r", url, exc)
         return None
-
-
-async def probe(state: AppState, url: str | None) -> ProbeResult:
-    return await probe_with(outbound_of(state), url)
-
-
-async def fetch_json(state: AppState, url: str) -> Any | None:
-    return await fetch_json_with(outbound_of(state), url)

@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import authed_client, sign_up
 from tests.support.ws import (
     Chat,
@@ -23,12 +21,12 @@ from tests.support.ws import (
     silent,
 )
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05, agent_auth_timeout_s=0.5)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05, agent_auth_timeout_s=0.5)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()
@@ -49,7 +47,7 @@ async def test_auth_ok_names_the_agent(server: Server, chat: Chat) -> None:
         await asyncio.sleep(0.8)
         await ws.send('{"type":"ping"}')
         assert await ws.recv() == '{"type":"pong"}'
-    assert not server.app.state.realtime.agent_connected(chat.agent_id)
+    assert not server.state.realtime.agent_connected(chat.agent_id)
 
 
 async def test_invalid_token_closes_4404(server: Server) -> None:
@@ -84,7 +82,7 @@ async def test_a_new_socket_replaces_the_old(server: Server, chat: Chat) -> None
         assert await close_of(old) == (4409, "Replaced by new connection")
         await new.send('{"type":"ping"}')
         assert await new.recv() == '{"type":"pong"}'
-        assert server.app.state.realtime.agent_connected(chat.agent_id)
+        assert server.state.realtime.agent_connected(chat.agent_id)
 
 
 async def test_replaced_socket_keeps_tasks_alive_for_the_new_one(
@@ -119,7 +117,7 @@ async def test_reauth_with_another_agents_token_is_refused(server: Server, chat:
         await send(ws, {"type": "agent_auth", "botToken": other.token})
         assert await recv(ws) == {"type": "auth_error", "error": "Invalid bot token"}
         assert await close_of(ws) == (4404, "Invalid bot token")
-    realtime = server.app.state.realtime
+    realtime = server.state.realtime
     assert not realtime.agent_connected(other.agent_id)
     assert not realtime.agent_connected(chat.agent_id)
 

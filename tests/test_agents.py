@@ -535,7 +535,7 @@ async def test_regenerate_token_replaces_it_and_closes_the_socket(
     after = (await client.get(f"/api/agents/{agent['id']}")).json()
     assert after["secretToken"] == body["secretToken"]
     assert after["updatedAt"] > agent["updatedAt"]
-    assert not agent_server.app.state.realtime.agent_connected(agent["id"])
+    assert not agent_server.state.realtime.agent_connected(agent["id"])
     conn = await db_connect(agent_server)
     try:
         old = await conn.fetchval(
@@ -691,7 +691,7 @@ async def test_delete_removes_the_agent_and_everything_that_points_at_it(
     friend = await create(client, name="friend")
     socket = agent_socket(agent_server, agent["secretToken"])
     bot = await socket.__aenter__()
-    await agent_server.app.state.kv.set(f"agent:health:{agent['id']}", b"{}", ex=60)
+    await agent_server.state.kv.set(f"agent:health:{agent['id']}", b"{}", ex=60)
     conn = await db_connect(agent_server)
     try:
         direct = await add_conversation(
@@ -715,8 +715,8 @@ async def test_delete_removes_the_agent_and_everything_that_points_at_it(
     finally:
         await conn.close()
         await socket.__aexit__(None, None, None)
-    assert not agent_server.app.state.realtime.agent_connected(agent["id"])
-    assert await agent_server.app.state.kv.get(f"agent:health:{agent['id']}") is None
+    assert not agent_server.state.realtime.agent_connected(agent["id"])
+    assert await agent_server.state.kv.get(f"agent:health:{agent['id']}") is None
     response = await client.get(f"/api/agents/{agent['id']}")
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -770,7 +770,7 @@ async def test_delete_is_all_or_nothing(
 async def test_list_runs_a_fixed_number_of_queries(
     agent_server: Server,  # noqa: F811
 ) -> None:
-    counter = agent_server.app.state.queries
+    counter = agent_server.state.queries
 
     async def cost(user: User) -> int:
         async with user.client(agent_server) as c:

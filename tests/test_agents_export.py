@@ -280,7 +280,7 @@ async def test_export_runs_a_fixed_number_of_queries(
     agent_server: Server,  # noqa: F811
 ) -> None:
     """Quirk Q08 fixed: the original ran one query per conversation."""
-    counter = agent_server.app.state.queries
+    counter = agent_server.state.queries
 
     async def cost(conversations: int) -> int:
         user = await new_user(agent_server)

@@ -54,7 +54,7 @@ async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 
 async def cached(server: Server, agent_id: str) -> tuple[Any, int]:
-    kv = server.app.state.kv
+    kv = server.state.kv
     raw = await kv.get(f"agent:health:{agent_id}")
     return (None if raw is None else orjson.loads(raw)), await kv.ttl(f"agent:health:{agent_id}")
 
@@ -122,7 +122,7 @@ async def test_cached_value_is_served_as_stored(
     """A value written by another worker (or by the original server) is returned verbatim."""
     agent = await create(client)
     stored = {"status": "error", "latencyMs": 42, "checkedAt": "2026-02-20T09:15:03.123Z"}
-    await agent_server.app.state.kv.set(f"agent:health:{agent['id']}", orjson.dumps(stored), ex=60)
+    await agent_server.state.kv.set(f"agent:health:{agent['id']}", orjson.dumps(stored), ex=60)
     assert (await client.get(f"/api/agents/{agent['id']}/health")).json() == stored
 
 
@@ -181,9 +181,7 @@ async def test_batch_health_of_every_own_agent(
     probed = await create(client, name="probe", a2aEndpoint=target.route("/ok", 200))
     silent = await create(client, name="silent")
     stored = {"status": "online", "latencyMs": 7, "checkedAt": "2026-02-20T09:15:03.123Z"}
-    await agent_server.app.state.kv.set(
-        f"agent:health:{from_cache['id']}", orjson.dumps(stored), ex=60
-    )
+    await agent_server.state.kv.set(f"agent:health:{from_cache['id']}", orjson.dumps(stored), ex=60)
     async with agent_socket(agent_server, on_socket["secretToken"]):
         response = await client.get("/api/agents/health")
     assert response.status_code == 200
@@ -218,7 +216,7 @@ async def test_batch_health_of_every_own_agent(
 async def test_batch_health_runs_a_fixed_number_of_queries(
     agent_server: Server,  # noqa: F811
 ) -> None:
-    counter = agent_server.app.state.queries
+    counter = agent_server.state.queries
 
     async def cost(agents: int) -> int:
         user = await new_user(agent_server)

@@ -384,7 +384,7 @@ async def test_expired_session_is_deleted_and_cookies_cleared(
         user.token,
         utcnow() - timedelta(seconds=1),
     )
-    await server.app.state.auth.sessions.invalidate([user.token])
+    await server.state.auth.sessions.invalidate([user.token])
     r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
     assert (r.status_code, r.text) == (200, "null")
     assert r.headers.get_list("set-cookie") == EXPIRED_COOKIES
@@ -397,7 +397,7 @@ async def test_old_session_is_refreshed_and_the_cookie_reissued(
     user = await sign_up(str(client.base_url))
     stale = utcnow() + timedelta(days=28)
     await db.execute('UPDATE "session" SET expires_at = $2 WHERE token = $1', user.token, stale)
-    await server.app.state.auth.sessions.invalidate([user.token])
+    await server.state.auth.sessions.invalidate([user.token])
     r = await client.get(
         "/api/auth/get-session", headers={"cookie": user.cookie}, params={"disableRefresh": "1"}
     )
@@ -419,8 +419,8 @@ async def test_refresh_on_an_api_route_sets_no_cookie(
     user = await sign_up(str(client.base_url))
     stale = utcnow() + timedelta(days=28)
     await db.execute('UPDATE "session" SET expires_at = $2 WHERE token = $1', user.token, stale)
-    await server.app.state.auth.sessions.invalidate([user.token])
-    found = await server.app.state.auth.user_from_cookie_header(user.cookie)
+    await server.state.auth.sessions.invalidate([user.token])
+    found = await server.state.auth.user_from_cookie_header(user.cookie)
     assert found is not None and found.id == user.id
     row = await db.fetchrow('SELECT * FROM "session" WHERE token = $1', user.token)
     assert row["expires_at"] > utcnow() + timedelta(days=29, hours=23)
@@ -441,7 +441,7 @@ async def test_sign_out_deletes_the_session_and_clears_cookies(
     assert r.text == "null"
     r = await client.get("/api/agents", headers={"cookie": user.cookie})
     assert (r.status_code, r.json()) == (401, {"error": "Unauthorized"})
-    assert await server.app.state.auth.user_from_cookie_header(user.cookie) is None
+    assert await server.state.auth.user_from_cookie_header(user.cookie) is None
 
 
 async def test_sign_out_without_a_session_still_succeeds(client: httpx.AsyncClient) -> None:

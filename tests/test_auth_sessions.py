@@ -121,7 +121,7 @@ async def test_legacy_cookie_is_a_valid_session(
         }
         r = await client.get("/api/agents", headers={"cookie": cookie})
         assert (r.status_code, r.json()) == (200, [])
-    user = await servers[1].app.state.auth.user_from_cookie_header(cookie)
+    user = await servers[1].state.auth.user_from_cookie_header(cookie)
     assert user is not None
     assert (user.id, user.email, user.name) == (
         rows["user"]["id"],
@@ -166,7 +166,7 @@ async def test_revocation_is_seen_by_every_worker(servers: list[Server]) -> None
         assert r.text == "null"
         r = await client.get(f"{b.url}/api/agents", headers={"cookie": user.cookie})
         assert r.status_code == 401
-    assert await b.app.state.auth.user_from_cookie_header(user.cookie) is None
+    assert await b.state.auth.user_from_cookie_header(user.cookie) is None
 
 
 async def test_profile_change_is_seen_by_every_worker(servers: list[Server]) -> None:
@@ -179,13 +179,13 @@ async def test_profile_change_is_seen_by_every_worker(servers: list[Server]) -> 
             f"{a.url}/api/auth/update-user", json={"name": "New Name"}, headers=user.headers
         )
         assert r.status_code == 200
-    found = await b.app.state.auth.user_from_cookie_header(user.cookie)
+    found = await b.state.auth.user_from_cookie_header(user.cookie)
     assert found is not None and found.name == "New Name"
 
 
 async def test_a_lookup_racing_a_revocation_leaves_no_cache_entry(servers: list[Server]) -> None:
-    store = servers[0].app.state.auth.sessions
-    kv = servers[0].app.state.kv
+    store = servers[0].state.auth.sessions
+    kv = servers[0].state.kv
     user = await sign_up(servers[0].url)
     entry = await store.find(user.token)
     assert entry is not None
@@ -234,7 +234,7 @@ async def production_server(make_settings: Callable[..., Settings]) -> AsyncIter
 
 
 async def test_better_auth_limiter_in_production(production_server: Server) -> None:
-    kv = production_server.app.state.kv
+    kv = production_server.state.kv
     await kv.delete("auth:rl:127.0.0.1/sign-in/email", "auth:rl:127.0.0.1/get-session")
     async with httpx.AsyncClient(base_url=production_server.url) as client:
 
@@ -331,8 +331,8 @@ async def test_database_down(make_settings: Callable[..., Settings], database: s
     await srv.start()
     try:
         user = await sign_up(srv.url)
-        await srv.app.state.auth.sessions.invalidate([user.token])
-        await srv.app.state.db.close()  # every statement now fails
+        await srv.state.auth.sessions.invalidate([user.token])
+        await srv.state.db.close()  # every statement now fails
         async with httpx.AsyncClient(base_url=srv.url) as client:
             r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
             assert (r.status_code, r.json()) == (

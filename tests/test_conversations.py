@@ -283,7 +283,7 @@ async def test_list_last_message_is_the_stored_text_even_while_streaming(
     (reply,) = await add_messages(
         chat.db, conversation, 1, status="streaming", content=lambda _: ""
     )
-    await chat.server.app.state.kv.set(f"stream:{reply}", "live text", ex=60)
+    await chat.server.state.kv.set(f"stream:{reply}", "live text", ex=60)
     body = (await chat.client.get("/api/conversations")).json()
     assert body[0]["lastMessage"]["content"] == ""
     assert body[0]["lastMessage"]["status"] == "streaming"

@@ -82,7 +82,7 @@ class Chat:
         return self.user.id
 
     def queries(self) -> int:
-        return self.server.app.state.queries.count
+        return self.server.state.queries.count
 
     async def counted(self, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, int]:
         """A request and the number of statements it sent to PostgreSQL."""

@@ -371,7 +371,7 @@ async def test_a_streaming_reply_shows_its_live_text(chat: Chat) -> None:  # noq
         start=T0 + timedelta(seconds=1),
         content=lambda seq: f"stored {seq}",
     )
-    kv = chat.server.app.state.kv
+    kv = chat.server.state.kv
     await kv.set(f"stream:{streaming[0]}", "Hello, wor", ex=60)
     await kv.set(f"stream:{streaming[1]}", "", ex=60)  # empty: keep the stored text
     await kv.set(f"stream:{question}", "not a streaming message", ex=60)

@@ -231,7 +231,7 @@ async def agent_and_conversation(client: httpx.AsyncClient) -> tuple[str, str]:
 async def test_trigger_reads_preferences_mute_agent_and_dedups(
     prefs_server: Server, client: httpx.AsyncClient, user: SignedIn
 ) -> None:
-    push = prefs_server.app.state.push
+    push = prefs_server.state.push
     agent_id, conversation_id = await agent_and_conversation(client)
 
     async def should(foreground: int = 0, minutes: int = NOON) -> bool:
@@ -274,8 +274,8 @@ async def test_trigger_reads_preferences_mute_agent_and_dedups(
 
 
 async def test_dedup_window_is_shared_through_the_store(prefs_server: Server) -> None:
-    push = prefs_server.app.state.push
-    kv = prefs_server.app.state.kv
+    push = prefs_server.state.push
+    kv = prefs_server.state.kv
     user_id = "dedup-user"
     await kv.delete(f"push:dedup:{user_id}:message")
     assert await push.claim_dedup_window(user_id, "message")
@@ -290,7 +290,7 @@ async def test_dedup_window_is_shared_through_the_store(prefs_server: Server) ->
 async def test_notify_message_reply_triggers_and_delivers_in_the_background(
     prefs_server: Server, client: httpx.AsyncClient, user: SignedIn
 ) -> None:
-    push = prefs_server.app.state.push
+    push = prefs_server.state.push
     agent_id, conversation_id = await agent_and_conversation(client)
     assert (
         push.notify_message_reply(user.id, agent_id, "Notifier", conversation_id, "hi", 1) is None

@@ -18,8 +18,8 @@ from arinova.outbound import (
     IPAddress,
     Outbound,
     ProbeResult,
-    fetch_json_with,
-    probe_with,
+    fetch_json,
+    probe,
     public_address,
 )
 
@@ -149,16 +149,16 @@ def test_public_addresses_are_allowed(address: str) -> None:
 # --- probe: the behaviours.md §5 table ---------------------------------------------
 
 
-async def test_probe_without_url_is_offline(open_outbound: Outbound) -> None:
-    assert await probe_with(open_outbound, None) == OFFLINE
-    assert await probe_with(open_outbound, "") == ProbeResult("offline", None)
+async def test_probeout_url_is_offline(open_outbound: Outbound) -> None:
+    assert await probe(open_outbound, None) == OFFLINE
+    assert await probe(open_outbound, "") == ProbeResult("offline", None)
 
 
 async def test_probe_2xx_is_online_with_latency(
     open_outbound: Outbound, target: LocalTarget
 ) -> None:
     url = target.route("/ok", 204, delay=0.05)
-    result = await probe_with(open_outbound, url)
+    result = await probe(open_outbound, url)
     assert result.status == "online"
     assert result.latency_ms is not None and 40 <= result.latency_ms < 2000
     assert target.seen[0][0] == "/ok"
@@ -169,7 +169,7 @@ async def test_probe_non_2xx_is_error_with_latency(
 ) -> None:
     for status in (301, 404, 500):
         path = f"/s{status}"
-        result = await probe_with(open_outbound, target.route(path, status))
+        result = await probe(open_outbound, target.route(path, status))
         assert result.status == "error", status
         assert isinstance(result.latency_ms, int)
 
@@ -179,11 +179,11 @@ async def test_probe_network_failure_is_offline(open_outbound: Outbound) -> None
     await closed.start()
     url = closed.url("/gone")
     await closed.stop()
-    assert await probe_with(open_outbound, url) == OFFLINE
-    assert await probe_with(open_outbound, "http://nonexistent.invalid/") == OFFLINE
-    assert await probe_with(open_outbound, "not a url") == OFFLINE
-    assert await probe_with(open_outbound, "ftp://127.0.0.1/") == OFFLINE
-    assert await probe_with(open_outbound, "mailto:someone@example.com") == OFFLINE
+    assert await probe(open_outbound, url) == OFFLINE
+    assert await probe(open_outbound, "http://nonexistent.invalid/") == OFFLINE
+    assert await probe(open_outbound, "not a url") == OFFLINE
+    assert await probe(open_outbound, "ftp://127.0.0.1/") == OFFLINE
+    assert await probe(open_outbound, "mailto:someone@example.com") == OFFLINE
 
 
 async def test_probe_timeout_is_offline(target: LocalTarget) -> None:
@@ -192,7 +192,7 @@ async def test_probe_timeout_is_offline(target: LocalTarget) -> None:
         url = target.route("/slow", 200, delay=3.0)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        assert await probe_with(client, url) == OFFLINE
+        assert await probe(client, url) == OFFLINE
         assert loop.time() - started < 1.5
     finally:
         await client.aclose()
@@ -202,13 +202,13 @@ async def test_probe_follows_redirects(open_outbound: Outbound, target: LocalTar
     final = target.route("/final", 200)
     target.route("/hop2", 302, headers={"Location": final})
     start = target.route("/hop1", 301, headers={"Location": "/hop2"})
-    assert (await probe_with(open_outbound, start)).status == "online"
+    assert (await probe(open_outbound, start)).status == "online"
     assert [path for path, _ in target.seen] == ["/hop1", "/hop2", "/final"]
 
 
 async def test_redirect_chains_are_bounded(open_outbound: Outbound, target: LocalTarget) -> None:
     loop_url = target.route("/loop", 302, headers={"Location": "/loop"})
-    assert await probe_with(open_outbound, loop_url) == OFFLINE
+    assert await probe(open_outbound, loop_url) == OFFLINE
     assert len(target.seen) == 4  # the first request and 3 redirects, then it gives up
 
 
@@ -216,7 +216,7 @@ async def test_redirect_to_other_scheme_is_refused(
     open_outbound: Outbound, target: LocalTarget
 ) -> None:
     url = target.route("/to-file", 302, headers={"Location": "file:///etc/passwd"})
-    assert await probe_with(open_outbound, url) == OFFLINE
+    assert await probe(open_outbound, url) == OFFLINE
 
 
 # --- SSRF refusals with the setting off --------------------------------------------
@@ -226,8 +226,8 @@ async def test_loopback_target_is_refused_when_private_is_not_allowed(
     guarded: Outbound, target: LocalTarget
 ) -> None:
     url = target.route("/ok", 200, b'{"skills":[]}')
-    assert await probe_with(guarded, url) == OFFLINE
-    assert await fetch_json_with(guarded, url) is None
+    assert await probe(guarded, url) == OFFLINE
+    assert await fetch_json(guarded, url) is None
     assert target.seen == []  # the server was never contacted
 
 
@@ -247,7 +247,7 @@ async def test_loopback_target_is_refused_when_private_is_not_allowed(
 async def test_private_urls_are_refused_quickly(guarded: Outbound, url: str) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await probe_with(guarded, url) == OFFLINE
+    assert await probe(guarded, url) == OFFLINE
     assert loop.time() - started < 1.0  # refused before any connection attempt
 
 
@@ -256,7 +256,7 @@ async def test_hostname_resolving_to_loopback_is_refused(
 ) -> None:
     url = f"http://localhost:{target.port}/ok"
     target.route("/ok", 200)
-    assert await probe_with(guarded, url) == OFFLINE
+    assert await probe(guarded, url) == OFFLINE
     assert target.seen == []
 
 
@@ -274,9 +274,9 @@ async def test_every_redirect_hop_is_checked() -> None:
     try:
         second.route("/inside", 200)
         url = first.route("/out", 302, headers={"Location": second.url("/inside")})
-        assert await probe_with(strict, url) == OFFLINE
+        assert await probe(strict, url) == OFFLINE
         assert second.seen == []
-        assert (await probe_with(lenient, url)).status == "online"
+        assert (await probe(lenient, url)).status == "online"
         assert [p for p, _ in second.seen] == ["/inside"]
     finally:
         await strict.aclose()
@@ -292,14 +292,14 @@ async def test_fetch_json_returns_parsed_body_and_sends_accept(
     open_outbound: Outbound, target: LocalTarget
 ) -> None:
     url = target.route("/card", 200, b'{"skills":[{"id":"a","name":"A"}]}')
-    assert await fetch_json_with(open_outbound, url) == {"skills": [{"id": "a", "name": "A"}]}
+    assert await fetch_json(open_outbound, url) == {"skills": [{"id": "a", "name": "A"}]}
     assert target.seen[0][1]["accept"] == "application/json"
 
 
 async def test_fetch_json_failures_are_none(open_outbound: Outbound, target: LocalTarget) -> None:
-    assert await fetch_json_with(open_outbound, target.route("/e", 500, b"{}")) is None
-    assert await fetch_json_with(open_outbound, target.route("/html", 200, b"<html>")) is None
-    assert await fetch_json_with(open_outbound, target.url("/missing")) is None
+    assert await fetch_json(open_outbound, target.route("/e", 500, b"{}")) is None
+    assert await fetch_json(open_outbound, target.route("/html", 200, b"<html>")) is None
+    assert await fetch_json(open_outbound, target.url("/missing")) is None
 
 
 async def test_fetch_json_caps_the_body(target: LocalTarget) -> None:
@@ -307,8 +307,8 @@ async def test_fetch_json_caps_the_body(target: LocalTarget) -> None:
     try:
         small = target.route("/small", 200, b'"' + b"x" * 900 + b'"')
         big = target.route("/big", 200, b'"' + b"x" * 5000 + b'"')
-        assert await fetch_json_with(client, small) == "x" * 900
-        assert await fetch_json_with(client, big) is None
+        assert await fetch_json(client, small) == "x" * 900
+        assert await fetch_json(client, big) is None
     finally:
         await client.aclose()
 
@@ -316,7 +316,7 @@ async def test_fetch_json_caps_the_body(target: LocalTarget) -> None:
 async def test_client_is_reusable_after_close(target: LocalTarget) -> None:
     client = Outbound(allow_private=True)
     url = target.route("/ok", 200)
-    assert (await probe_with(client, url)).status == "online"
+    assert (await probe(client, url)).status == "online"
     await client.aclose()
-    assert (await probe_with(client, url)).status == "online"
+    assert (await probe(client, url)).status == "online"
     await client.aclose()

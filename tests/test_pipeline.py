@@ -12,10 +12,8 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import sign_up
 from tests.support.ws import (
@@ -29,12 +27,12 @@ from tests.support.ws import (
     user_socket,
 )
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05, task_idle_timeout_s=1.0)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05, task_idle_timeout_s=1.0)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()

@@ -10,21 +10,17 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import authed_client, sign_up
 from tests.support.ws import Chat, agent_socket, recv, send, silent, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(ws_message_rate_limit=1000), socket_endpoints=realtime_endpoints(CONFIG)
-    )
+    srv = Server(make_settings(ws_message_rate_limit=1000, realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()
@@ -70,7 +66,7 @@ async def test_two_sockets_sending_at_once(server: Server, database: str) -> Non
 
 async def test_foreground_counts_visible_sockets(server: Server) -> None:
     user = await sign_up(server.url)
-    hub = server.app.state.realtime.hub
+    hub = server.process.realtime.hub
 
     async def settle() -> None:
         async with user_socket(server, user) as probe:

@@ -10,16 +10,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as redis
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
 from tests.support.push_service import LocalPushService, new_vapid_keys
 from tests.support.ws import Chat, agent_socket, close_of, recv, recv_until, send, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
@@ -35,8 +33,8 @@ async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server
             vapid_public_key=VAPID_PUBLIC,
             vapid_private_key=VAPID_PRIVATE,
             allow_private_outbound=True,
+            realtime=CONFIG,
         ),
-        socket_endpoints=realtime_endpoints(CONFIG),
     )
     await srv.start()
     yield srv
@@ -94,7 +92,7 @@ async def test_deleting_the_agent_closes_its_socket(server: Server, chat: Chat) 
         assert response.status_code == 204
         code, _ = await close_of(bot)
     assert code == 4410
-    assert not server.app.state.realtime.agent_connected(chat.agent_id)
+    assert not server.state.realtime.agent_connected(chat.agent_id)
 
 
 async def subscribe(server: Server, chat: Chat, push_service: LocalPushService, name: str) -> None:

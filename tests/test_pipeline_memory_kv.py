@@ -9,19 +9,17 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import authed_client, sign_up
 from tests.support.ws import Chat, agent_socket, post, recv, recv_until, send, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05, stream_cache_interval_s=0)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05, stream_cache_interval_s=0)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(redis_url=""), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(redis_url="", realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()
@@ -30,7 +28,7 @@ async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server
 async def test_stream_offline_queue_and_rate_limit_in_memory(server: Server) -> None:
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
-    kv = server.app.state.kv
+    kv = server.state.kv
     if time.time() % 60 > 55:  # the rate limit counts per calendar minute
         await asyncio.sleep(6)
     async with agent_socket(server, chat.token) as bot:
@@ -41,7 +39,7 @@ async def test_stream_offline_queue_and_rate_limit_in_memory(server: Server) -> 
             await recv_until(ws, "stream_chunk")
             await asyncio.sleep(0.05)
             assert await kv.get(f"stream:{task_id}") == b"Hey"
-        hub = server.app.state.realtime.hub
+        hub = server.process.realtime.hub
         for _ in range(100):
             if chat.user.id not in hub.users:
                 break

@@ -65,7 +65,7 @@ async def client(push_server: Server, user: SignedIn) -> AsyncIterator[httpx.Asy
 
 
 def push_of(server: Server) -> PushService:
-    return server.app.state.push
+    return server.state.push
 
 
 async def subscription_rows(server: Server, user_id: str) -> list[dict[str, Any]]:
@@ -107,7 +107,7 @@ async def test_vapid_key_not_configured(server: Server) -> None:
         response = await anonymous.get("/api/push/vapid-key")
     assert response.status_code == 503
     assert response.json() == {"error": "Push notifications not configured"}
-    assert not server.app.state.push.enabled
+    assert not server.state.push.enabled
 
 
 # --- POST/DELETE /api/push/subscribe ------------------------------------------------
@@ -448,7 +448,7 @@ async def test_private_push_endpoints_are_refused_by_default(
 
 
 async def test_no_delivery_without_vapid_keys(server: Server) -> None:
-    assert server.app.state.push.send_message_notification("u", "A", "c", "hi") is None
+    assert server.state.push.send_message_notification("u", "A", "c", "hi") is None
 
 
 # --- statements per request / delivery ----------------------------------------------
@@ -459,7 +459,7 @@ async def test_statements_do_not_grow_with_subscriptions(
 ) -> None:
     """Statements are counted process-wide (a new pool connection adds its own set-up
     statements), so steady-state numbers are the minimum of a few runs."""
-    counter = push_server.app.state.queries
+    counter = push_server.state.queries
 
     async def statements_for_subscribe(name: str) -> int:
         before = counter.count

@@ -15,10 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
 from tests.support.push_service import LocalPushService, new_vapid_keys
@@ -33,12 +31,12 @@ from tests.support.ws import (
     user_socket,
 )
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05, process_beat_s=0.2, process_ttl_s=1.0)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05, process_beat_s=0.2, process_ttl_s=1.0)
 VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
 
 
 async def _server(settings: Settings) -> Server:
-    srv = Server(settings, socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(settings.replace(realtime=CONFIG))
     await srv.start()
     return srv
 
@@ -114,7 +112,7 @@ async def test_reply_streams_across_processes(pair: tuple[Server, Server], datab
         ]
         # the REST hooks of either process see the agent's socket
         for srv in pair:
-            assert srv.app.state.realtime.agent_connected(chat.agent_id)
+            assert srv.state.realtime.agent_connected(chat.agent_id)
         # an upload on either process starts a reply in the agent's process
         for srv, caption in ((user_side, "one"), (agent_side, "two")):
             await upload(srv, chat, caption)
@@ -375,7 +373,7 @@ async def test_an_agent_socket_in_another_process_replaces_the_old_one(
         assert await close_of(old) == (4409, "Replaced by new connection")
         await asyncio.sleep(0.1)
         for srv in pair:
-            assert srv.app.state.realtime.agent_connected(chat.agent_id)
+            assert srv.state.realtime.agent_connected(chat.agent_id)
     # deleting the agent over REST on the first process closes its socket on the second
     async with agent_socket(two, chat.token) as bot:
         async with authed_client(one.url, chat.user) as client:
@@ -391,8 +389,8 @@ async def test_a_started_process_knows_agents_of_others_at_once(
     async with agent_socket(pair[0], chat.token):
         fresh = await _server(make_settings())
         try:
-            await fresh.app.state.realtime.start()
-            assert fresh.app.state.realtime.agent_connected(chat.agent_id)
+            await fresh.state.realtime.start()
+            assert fresh.state.realtime.agent_connected(chat.agent_id)
         finally:
-            await fresh.app.state.realtime.stop()
+            await fresh.state.realtime.stop()
             await fresh.stop()

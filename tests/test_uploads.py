@@ -382,7 +382,7 @@ async def test_upload_runs_a_fixed_number_of_queries(
     upload_server: Server,  # noqa: F811
     owner: Owner,
 ) -> None:
-    counter = upload_server.app.state.queries
+    counter = upload_server.state.queries
     async with owner.client(upload_server) as client:
         await post_form(client, owner.conversation_id, file_part(PNG))  # session now cached
         counts = []
@@ -711,7 +711,7 @@ async def test_get_attachment_answers_the_attachment_view(
             client, owner.conversation_id, file_part(PDF, "r.pdf", "application/pdf")
         )
         attachment = uploaded.json()["message"]["attachments"][0]
-        counter = upload_server.app.state.queries
+        counter = upload_server.state.queries
         before = counter.count
         response = await client.get(f"/api/attachments/{attachment['id']}")
         used = counter.count - before

@@ -250,7 +250,7 @@ async def test_avatar_runs_a_fixed_number_of_queries(
     upload_server: Server,  # noqa: F811
     owner: Owner,
 ) -> None:
-    counter = upload_server.app.state.queries
+    counter = upload_server.state.queries
     async with owner.client(upload_server) as client:
         await post_avatar(client, owner.agent_id, file_part(PNG))
         counts = []

@@ -97,7 +97,7 @@ class RecordingRealtime(NoRealtime):
 
 
 def recorder(server: Server) -> RecordingRealtime:
-    realtime = server.app.state.realtime
+    realtime = server.state.realtime
     assert isinstance(realtime, RecordingRealtime)
     return realtime
 
@@ -105,7 +105,7 @@ def recorder(server: Server) -> RecordingRealtime:
 async def start_upload_server(settings: Settings) -> Server:
     server = Server(settings)
     await server.start()
-    server.app.state.realtime = RecordingRealtime()
+    server.state.realtime = RecordingRealtime()
     return server
 
 

@@ -7,14 +7,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import sign_up
 from tests.support.ws import close_of, recv, recv_text, send, silent, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05, heartbeat_timeout_s=0.6)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05, heartbeat_timeout_s=0.6)
 CONV = "00000000-0000-4000-8000-000000000000"
 
 
@@ -27,7 +25,7 @@ def error(text: str, conversation_id: str = "") -> str:
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()

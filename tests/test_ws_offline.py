@@ -11,20 +11,18 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as redis
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
 from tests.support.ws import Chat, agent_socket, post, recv, recv_text, send, silent, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()
@@ -38,7 +36,7 @@ async def kv() -> AsyncIterator[redis.Redis]:
 
 
 async def wait_offline(server: Server, user_id: str) -> None:
-    hub = server.app.state.realtime.hub
+    hub = server.process.realtime.hub
     for _ in range(100):
         if user_id not in hub.users:
             return
@@ -87,7 +85,7 @@ async def test_events_wait_for_the_next_socket(server: Server, kv: redis.Redis) 
 
 async def test_offline_queue_keeps_the_newest_1000(server: Server, kv: redis.Redis) -> None:
     user = await sign_up(server.url)
-    offline = server.app.state.realtime.offline
+    offline = server.process.realtime.offline
     for i in range(1003):
         await offline.push(user.id, f'{{"n":{i}}}')
     key = f"pending_ws_events:{user.id}"

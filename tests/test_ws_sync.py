@@ -10,20 +10,18 @@ from typing import Any
 import asyncpg
 import pytest
 
-from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import SignedIn, sign_up
 from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
 
-CONFIG = RealtimeConfig(sweep_interval_s=0.05)
+CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 T0 = datetime(2026, 2, 20, 9, 15, 3, 123456)
 
 
 @pytest.fixture(scope="module")
 async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(count_queries=True), socket_endpoints=realtime_endpoints(CONFIG))
+    srv = Server(make_settings(count_queries=True, realtime=CONFIG))
     await srv.start()
     yield srv
     await srv.stop()
@@ -207,7 +205,7 @@ async def test_sync_of_200_conversations_costs_a_constant_number_of_queries(
     server: Server, db: asyncpg.Connection
 ) -> None:
     """Quirk Q08: the original sent ~800 statements for this."""
-    counter = server.app.state.queries
+    counter = server.state.queries
     small = await Chat.create(server, await sign_up(server.url))
     small_ids = await seed(db, small.user, small.agent_id, 2, 4)
     big = await Chat.create(server, await sign_up(server.url))

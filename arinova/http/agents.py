@@ -186,7 +186,7 @@ def mount(router: Router, state: AppState) -> None:
         if declared:
             return json_response(200, {"skills": declared})
         endpoint = row["a2a_endpoint"]
-        skills = skills_from_card(await fetch_json(state, endpoint)) if endpoint else []
+        skills = skills_from_card(await fetch_json(state.outbound, endpoint)) if endpoint else []
         return json_response(200, {"skills": skills})
 
     async def regenerate_token(request: Request) -> Response:

@@ -30,7 +30,7 @@ def websocket_health() -> dict[str, Any]:
 
 async def probed_health(state: AppState, agent_id: UUID, endpoint: str | None) -> dict[str, Any]:
     """Probe now and cache the result (``{"status","latencyMs","checkedAt"}``)."""
-    result = await probe(state, endpoint)
+    result = await probe(state.outbound, endpoint)
     health = {"status": result.status, "latencyMs": result.latency_ms, "checkedAt": iso_now()}
     await state.kv.set(HEALTH_KEY_PREFIX + str(agent_id), orjson.dumps(health), ex=HEALTH_TTL_S)
     return health

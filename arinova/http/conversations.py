@@ -175,7 +175,7 @@ def mount(router: Router, state: AppState) -> None:
             if state.realtime.agent_connected(agent_id):
                 agent_status = "online"
             else:
-                result = await probe(state, endpoint)
+                result = await probe(state.outbound, endpoint)
                 agent_status, latency_ms = result.status, result.latency_ms
             agent = {
                 "id": agent_id,

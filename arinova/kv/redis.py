@@ -44,6 +44,42 @@ return {value, ttl}
 """
 
 
+class Script:
+    __slots__ = ("_script",)
+
+    def __init__(self, script: Any) -> None:
+        self._script = script
+
+    async def __call__(self, keys: list[str], args: list[str | int | bytes]) -> Any:
+        return await self._script(keys=keys, args=args)
+
+
+class Publisher:
+    """One connection, one ``PUBLISH`` in flight; a failed publish drops the connection
+    so the next one reconnects."""
+
+    __slots__ = ("_client", "_conn")
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._conn: Redis | None = None
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        if self._conn is None:
+            self._conn = self._client.client()
+        try:
+            await self._conn.publish(channel, message)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.aclose()
+
+
 def _kv_error(exc: ResponseError) -> KVError:
     return KVError(str(exc))
 
@@ -79,10 +115,21 @@ class RedisKV:
     def shared(self) -> bool:
         return True
 
-    @property
-    def client(self) -> Redis:
-        """The redis-py client, for the realtime cluster's scripts."""
-        return self._r
+    # -- for the realtime coordinator (Redis only) ------------------------------------
+    def script(self, source: str) -> Script:
+        """A Lua script, sent by hash (EVALSHA) and loaded on demand."""
+        return Script(self._r.register_script(source))
+
+    async def hgetall(self, key: str) -> dict[bytes, bytes]:
+        return cast("dict[bytes, bytes]", await self._r.hgetall(key))
+
+    async def hset(self, key: str, field: str, value: bytes | str) -> None:
+        await self._r.hset(key, field, value)  # type: ignore[misc]
+
+    def ordered_publisher(self) -> Publisher:
+        """A publisher on a connection of its own: messages published one after the
+        other arrive in that order, with no pool round per message."""
+        return Publisher(self._r)
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:

@@ -1,6 +1,6 @@
 """``/ws/agent``: the bots' socket (websocket.md §2).
 
-An agent authenticates with its bot token within the auth window (the service's sweep
+An agent authenticates with its bot token within the auth window (the process's sweep
 enforces it, and keeps enforcing it until a lookup succeeds: quirk Q43). One socket per
 agent: a new one replaces the old (4409). Once authenticated, a socket keeps its identity
 (quirk Q42). Chunks are forwarded synchronously, in arrival order, with no task per frame.
@@ -8,64 +8,93 @@ agent: a new one replaces the old (4409). Once authenticated, a socket keeps its
 
 from __future__ import annotations
 
-import time
+import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
 from arinova.realtime import events, jstext
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_agent_event
 
 if TYPE_CHECKING:
-    from arinova.realtime.handshake import HttpRejection, RequestHead
-    from arinova.realtime.service import RealtimeService
+    import asyncpg
 
-AUTH_TIMEOUT = "Authentication timeout"
+    from arinova.clock import Clock
+    from arinova.realtime.coordinator import Coordinator
+    from arinova.realtime.handshake import HttpRejection, RequestHead
+    from arinova.realtime.hub import Hub
+    from arinova.realtime.pipeline import Pipeline
+    from arinova.realtime.sweep import Sweep
+    from arinova.realtime.tasks import Background
+
 INVALID_TOKEN = "Invalid bot token"
 NOT_AUTHENTICATED = "Not authenticated"
 
 
-class AgentHandler(SocketHandler):
-    __slots__ = ("agent_id", "agent_name", "opened_at", "service", "skills")
+@dataclass(frozen=True, slots=True, eq=False)
+class AgentServices:
+    """What every ``/ws/agent`` socket works with (one instance per process)."""
 
-    def __init__(self, service: RealtimeService) -> None:
+    db: asyncpg.Pool
+    hub: Hub
+    coordinator: Coordinator
+    pipeline: Pipeline
+    sweep: Sweep
+    tasks: Background
+    clock: Clock
+    log: logging.Logger
+
+
+class AgentHandler(SocketHandler):
+    __slots__ = ("agent_id", "agent_name", "opened_at", "services", "skills")
+
+    def __init__(self, services: AgentServices) -> None:
         super().__init__()
-        self.service = service
+        self.services = services
         self.agent_id: str | None = None
         self.agent_name = ""
         self.skills: list[Skill] = []
-        self.opened_at = time.monotonic()
+        self.opened_at = services.clock.monotonic()
 
     def on_open(self) -> None:
-        self.opened_at = time.monotonic()
-        self.service.agent_opened(self)
+        s = self.services
+        self.opened_at = s.clock.monotonic()
+        s.hub.unauthenticated.add(self)
+        s.sweep.arm()
 
     def on_close(self, code: int, reason: str) -> None:
-        self.service.agent_closed(self)
+        s = self.services
+        agent_id = s.hub.remove_agent(self)
+        if agent_id is not None:
+            s.pipeline.fail_agent_tasks(agent_id, events.AGENT_DISCONNECTED)
+            s.coordinator.agent_down(agent_id)
 
     def on_text(self, text: str) -> None:
+        log = self.services.log
         try:
             raw = jstext.loads(text)
         except ValueError:
-            self.service.log.info("ws/agent: a frame is not JSON")
+            log.info("ws/agent: a frame is not JSON")
             return
         event = parse_agent_event(raw)
         if event is None:
-            self.service.log.info("ws/agent: a frame does not match any event")
+            log.info("ws/agent: a frame does not match any event")
             return
         kind = event["type"]
         if kind == "ping":
             self.send_frame(events.PONG)
         elif kind == "agent_auth":
-            self.service.spawn(self._authenticate(event))
+            self.services.tasks.spawn(self._authenticate(event))
         elif self.agent_id is None:
             self.send_frame(events.auth_error(NOT_AUTHENTICATED))
         else:
             self._task_event(self.agent_id, kind, event)
 
     def _task_event(self, agent_id: str, kind: str, event: dict[str, Any]) -> None:
-        pipeline = self.service.pipeline
-        task = self.service.hub.tasks.get(event["taskId"])
+        pipeline = self.services.pipeline
+        task = self.services.hub.tasks.get(event["taskId"])
         if task is None or task.agent_id != agent_id:
             return  # unknown, finished, or another agent's task: ignored
         if kind == "agent_chunk":
@@ -76,17 +105,23 @@ class AgentHandler(SocketHandler):
             pipeline.fail(task, event["error"])
 
     async def _authenticate(self, event: dict[str, Any]) -> None:
-        row = await self.service.agent_by_token(event["botToken"])
+        s = self.services
+        row = await s.db.fetchrow(q.AGENT_BY_TOKEN.sql, event["botToken"])
         if not self.open:
             return
         if row is None or (self.agent_id is not None and self.agent_id != row["id"]):
             self.send_frame(events.auth_error(INVALID_TOKEN))
             self.close(4404, INVALID_TOKEN)
             return
+        agent_id = row["id"]
         self.agent_name = row["name"]
         self.skills = event["skills"]
-        self.service.agent_authenticated(self, row["id"])
-        await self.service.agent_registered(row["id"], self.skills)
+        previous = s.hub.register_agent(self, agent_id)
+        if previous is not None:
+            previous.close(4409, events.REPLACED)
+        # known to every process before the agent hears auth_ok, so a message sent right
+        # after finds it
+        await s.coordinator.agent_up(agent_id, self.skills)
         if self.open:
             self.send_frame(events.auth_ok(self.agent_name))
 
@@ -94,9 +129,9 @@ class AgentHandler(SocketHandler):
 class AgentEndpoint(Endpoint):
     check_origin = False
 
-    def __init__(self, service: RealtimeService, limits: SocketLimits) -> None:
-        self.service = service
+    def __init__(self, services: AgentServices, limits: SocketLimits) -> None:
+        self.services = services
         self.limits = limits
 
     async def accept(self, head: RequestHead) -> SocketHandler | HttpRejection:
-        return AgentHandler(self.service)
+        return AgentHandler(self.services)

@@ -3,26 +3,58 @@
 The session cookie is checked before the 101; a socket without a session is upgraded and
 closed 4401 at once, as the original did. Frames of one socket are handled in arrival
 order: events that need no I/O at once, the rest by a task that exists only while such
-frames wait (no task for an idle socket). The heartbeat is the service's shared sweep.
+frames wait (no task for an idle socket). The heartbeat is the process's shared sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arinova.db.queries import realtime as q
 from arinova.realtime import events, jstext
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_client_event, utf16_length
 
 if TYPE_CHECKING:
+    import asyncpg
+
+    from arinova.auth import Authenticator
+    from arinova.clock import Clock
+    from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.handshake import HttpRejection, RequestHead
-    from arinova.realtime.service import RealtimeService
+    from arinova.realtime.hub import Hub
+    from arinova.realtime.offline import OfflineQueue
+    from arinova.realtime.pipeline import Pipeline
+    from arinova.realtime.ratelimit import MessageRateLimit
+    from arinova.realtime.sweep import Sweep
+    from arinova.realtime.sync import Sync
+    from arinova.realtime.tasks import Background
+    from arinova.settings import RealtimeSettings
 
 #: first job of a new socket's inbox: replay the user's offline events
 _DELIVER_PENDING = object()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClientServices:
+    """What every ``/ws`` socket works with (one instance per process)."""
+
+    db: asyncpg.Pool
+    hub: Hub
+    coordinator: Coordinator
+    pipeline: Pipeline
+    sync: Sync
+    offline: OfflineQueue
+    rate_limit: MessageRateLimit
+    sweep: Sweep
+    tasks: Background
+    config: RealtimeSettings
+    clock: Clock
+    log: logging.Logger
 
 
 class UnauthorizedHandler(SocketHandler):
@@ -33,14 +65,14 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "_out", "last_seen", "service", "user_id", "visible")
+    __slots__ = ("_inbox", "_out", "last_seen", "services", "user_id", "visible")
 
-    def __init__(self, service: RealtimeService, user_id: str) -> None:
+    def __init__(self, services: ClientServices, user_id: str) -> None:
         super().__init__()
-        self.service = service
+        self.services = services
         self.user_id = user_id
         self.visible = False
-        self.last_seen = time.monotonic()
+        self.last_seen = services.clock.monotonic()
         #: frames waiting for the running worker; None when no worker runs
         self._inbox: deque[object] | None = None
         #: frames to write at the end of this loop iteration; None when there are none
@@ -48,19 +80,21 @@ class ClientHandler(SocketHandler):
 
     # -- connection callbacks ------------------------------------------------------------
     def on_open(self) -> None:
-        self.last_seen = time.monotonic()
-        self.service.client_opened(self)
+        s = self.services
+        self.last_seen = s.clock.monotonic()
+        if s.hub.add_client(self):
+            s.coordinator.user_online(self.user_id)
+        s.sweep.arm()
         self._inbox = deque([_DELIVER_PENDING])
-        self.service.spawn(self._work())
+        s.tasks.spawn(self._work())
 
     def on_text(self, text: str) -> None:
-        self.last_seen = time.monotonic()
+        s = self.services
+        self.last_seen = s.clock.monotonic()
         inbox = self._inbox
         if inbox is not None:
-            if len(inbox) >= self.service.config.max_pending_frames:
-                self.service.log.warning(
-                    "ws: user %s floods its socket; frame dropped", self.user_id
-                )
+            if len(inbox) >= s.config.max_pending_frames:
+                s.log.warning("ws: user %s floods its socket; frame dropped", self.user_id)
                 return
             inbox.append(text)
             return
@@ -68,10 +102,16 @@ class ClientHandler(SocketHandler):
         if event is None or self._handle_now(event):
             return
         self._inbox = deque([event])
-        self.service.spawn(self._work())
+        s.tasks.spawn(self._work())
 
     def on_close(self, code: int, reason: str) -> None:
-        self.service.client_closed(self)
+        s = self.services
+        was_visible = self.visible
+        last = s.hub.remove_client(self)
+        if was_visible:
+            s.coordinator.foreground(self.user_id, -1)
+        if last:
+            s.coordinator.user_offline(self.user_id)
 
     # -- output: one write per loop iteration ------------------------------------------
     def send_frame(self, frame: bytes) -> bool:
@@ -100,7 +140,7 @@ class ClientHandler(SocketHandler):
 
     # -- processing ----------------------------------------------------------------------
     def _parse(self, text: str) -> dict[str, Any] | None:
-        if utf16_length(text) > self.service.config.max_client_message_chars:
+        if utf16_length(text) > self.services.config.max_client_message_chars:
             self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         try:
@@ -119,26 +159,31 @@ class ClientHandler(SocketHandler):
         if kind == "ping":
             self.send_frame(events.PONG)
         elif kind == "focus":
-            self.service.set_visible(self, event["visible"])
+            if self.services.hub.set_visible(self, event["visible"]):
+                self.services.coordinator.foreground(self.user_id, 1 if self.visible else -1)
         elif kind == "cancel_stream":
-            self.service.pipeline.cancel(self.user_id, event["messageId"])
+            self.services.pipeline.cancel(self.user_id, event["messageId"])
         else:
             return False
         return True
 
     async def _handle_later(self, event: dict[str, Any]) -> None:
-        service = self.service
+        s = self.services
         kind = event["type"]
         if kind == "send_message":
             conversation_id = event["conversationId"]
-            if not await service.rate_limit.allow(self.user_id):
+            if not await s.rate_limit.allow(self.user_id):
                 self.send_frame(events.protocol_error(events.RATE_LIMITED, conversation_id))
                 return
-            await service.pipeline.send_message(self.user_id, conversation_id, event["content"])
+            await s.pipeline.send_message(self.user_id, conversation_id, event["content"])
         elif kind == "sync":
-            await service.sync.run(self.user_id, event["conversations"])
+            await s.sync.run(self.user_id, event["conversations"])
         elif kind == "mark_read":
-            await service.mark_read(self.user_id, event["conversationId"], event["seq"])
+            await s.db.execute(q.MARK_READ.sql, self.user_id, event["conversationId"], event["seq"])
+
+    async def _deliver_pending(self) -> None:
+        for event in await self.services.offline.take(self.user_id):
+            self.send_frame(events.frame(event.decode()))
 
     async def _work(self) -> None:
         inbox = self._inbox
@@ -148,7 +193,7 @@ class ClientHandler(SocketHandler):
                 item = inbox.popleft()
                 try:
                     if item is _DELIVER_PENDING:
-                        await self.service.deliver_pending(self)
+                        await self._deliver_pending()
                         continue
                     if isinstance(item, str):
                         event = self._parse(item)
@@ -162,7 +207,7 @@ class ClientHandler(SocketHandler):
                     raise
                 except Exception:
                     # as the original: logged, the client gets nothing, the socket stays
-                    self.service.log.exception("ws: handling a client event failed")
+                    self.services.log.exception("ws: handling a client event failed")
         finally:
             self._inbox = None
 
@@ -170,12 +215,13 @@ class ClientHandler(SocketHandler):
 class ClientEndpoint(Endpoint):
     check_origin = True
 
-    def __init__(self, service: RealtimeService, limits: SocketLimits) -> None:
-        self.service = service
+    def __init__(self, services: ClientServices, auth: Authenticator, limits: SocketLimits) -> None:
+        self.services = services
+        self.auth = auth
         self.limits = limits
 
     async def accept(self, head: RequestHead) -> SocketHandler | HttpRejection:
-        user = await self.service.state.auth.user_from_cookie_header(head.header("cookie"))
+        user = await self.auth.user_from_cookie_header(head.header("cookie"))
         if user is None:
             return UnauthorizedHandler()
-        return ClientHandler(self.service, user.id)
+        return ClientHandler(self.services, user.id)

@@ -20,7 +20,8 @@ RATE_LIMITED: Final = "Rate limit exceeded. Please wait before sending more mess
 STREAM_CANCELLED: Final = "Stream cancelled"
 AGENT_DISCONNECTED: Final = "Agent disconnected"
 AGENT_NOT_CONNECTED: Final = "Agent not connected"
-TASK_TIMED_OUT: Final = "Task timed out (idle for 600s)"
+REPLACED: Final = "Replaced by new connection"
+HEARTBEAT_TIMEOUT: Final = "Heartbeat timeout"
 
 
 def dumps(event: dict[str, Any]) -> str:

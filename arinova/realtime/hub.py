@@ -1,22 +1,41 @@
-"""Who is connected to this process: users' ``/ws`` sockets, agents' ``/ws/agent`` sockets,
-the agent tasks in flight and the conversations with an active reply.
+"""Who is connected to this process: users' ``/ws`` sockets, agents' ``/ws/agent`` sockets
+and the agent tasks (replies) running here.
 
-Everything here is per process and cleaned when a socket closes or a task ends. Shared
-through the KV store with the contract's keys: the rate limit, ``stream:<id>``, the offline
-queue and the push de-dup. With Redis, arinova/realtime/cluster.py adds what several
-processes need (event delivery, agent registry, the active-reply marks and queues); then
-``active`` and the pipeline's queues here are used only while Redis is unreachable.
+Everything here is per process and cleaned when a socket closes or a task ends. What the
+processes share (presence, agents elsewhere, reply marks) is the coordinator's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from arinova.realtime.agent import AgentHandler
-    from arinova.realtime.client import ClientHandler
+    from arinova.hooks import Skill
     from arinova.realtime.streamcache import StreamCache
+
+
+class ClientSocket(Protocol):
+    user_id: str
+    visible: bool
+    last_seen: float
+
+    def send_frame(self, frame: bytes) -> bool: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class AgentSocket(Protocol):
+    agent_id: str | None
+    skills: list[Skill]
+    opened_at: float
+
+    @property
+    def open(self) -> bool: ...
+
+    def send_frame(self, frame: bytes) -> bool: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
 class AgentTask:
@@ -73,65 +92,99 @@ class AgentTask:
 @dataclass(slots=True, eq=False)
 class Hub:
     #: user id -> that user's open sockets
-    users: dict[str, set[ClientHandler]] = field(default_factory=dict)
+    users: dict[str, set[ClientSocket]] = field(default_factory=dict)
     #: user id -> sockets that reported ``focus{visible:true}``
     foreground: dict[str, int] = field(default_factory=dict)
     #: agent id -> its one authenticated socket
-    agents: dict[str, AgentHandler] = field(default_factory=dict)
+    agents: dict[str, AgentSocket] = field(default_factory=dict)
     #: agent sockets still within their authentication window
-    unauthenticated: set[AgentHandler] = field(default_factory=set)
+    unauthenticated: set[AgentSocket] = field(default_factory=set)
     #: task id (= the reply's message id) -> task
     tasks: dict[str, AgentTask] = field(default_factory=dict)
-    #: conversation id -> user id, while a reply is active in it
-    active: dict[str, str] = field(default_factory=dict)
 
     # -- users ---------------------------------------------------------------------------
-    def add_client(self, handler: ClientHandler) -> None:
-        self.users.setdefault(handler.user_id, set()).add(handler)
+    def add_client(self, socket: ClientSocket) -> bool:
+        """True when it is the user's first socket here."""
+        sockets = self.users.get(socket.user_id)
+        if sockets is None:
+            self.users[socket.user_id] = {socket}
+            return True
+        sockets.add(socket)
+        return False
 
-    def remove_client(self, handler: ClientHandler) -> None:
-        user_id = handler.user_id
-        if handler.visible:
-            handler.visible = False
-            self._count_foreground(user_id, -1)
+    def remove_client(self, socket: ClientSocket) -> bool:
+        """True when it was the user's last socket here."""
+        user_id = socket.user_id
+        self.set_visible(socket, False)
         sockets = self.users.get(user_id)
-        if sockets is not None:
-            sockets.discard(handler)
-            if not sockets:
-                del self.users[user_id]
-                self.foreground.pop(user_id, None)
+        if sockets is None:
+            return False
+        sockets.discard(socket)
+        if sockets:
+            return False
+        del self.users[user_id]
+        self.foreground.pop(user_id, None)
+        return True
 
-    def set_visible(self, handler: ClientHandler, visible: bool) -> None:
-        if visible != handler.visible:
-            handler.visible = visible
-            self._count_foreground(handler.user_id, 1 if visible else -1)
-
-    def _count_foreground(self, user_id: str, step: int) -> None:
-        count = max(0, self.foreground.get(user_id, 0) + step)
+    def set_visible(self, socket: ClientSocket, visible: bool) -> bool:
+        """True when the socket's visibility changed."""
+        if visible == socket.visible:
+            return False
+        socket.visible = visible
+        count = max(0, self.foreground.get(socket.user_id, 0) + (1 if visible else -1))
         if count:
-            self.foreground[user_id] = count
+            self.foreground[socket.user_id] = count
         else:
-            self.foreground.pop(user_id, None)
+            self.foreground.pop(socket.user_id, None)
+        return True
 
     def foreground_sockets(self, user_id: str) -> int:
         return self.foreground.get(user_id, 0)
+
+    def deliver(self, user_id: str, frame: bytes) -> bool:
+        """Write the frame to every socket of the user here; False when there is none."""
+        sockets = self.users.get(user_id)
+        if not sockets:
+            return False
+        for socket in sockets:
+            socket.send_frame(frame)
+        return True
 
     def client_count(self) -> int:
         return sum(len(s) for s in self.users.values())
 
     # -- agents --------------------------------------------------------------------------
-    def connected_agent(self, agent_id: str) -> AgentHandler | None:
-        handler = self.agents.get(agent_id)
-        return handler if handler is not None and handler.open else None
+    def register_agent(self, socket: AgentSocket, agent_id: str) -> AgentSocket | None:
+        """The socket is the agent's from now on; returns the socket it replaces."""
+        self.unauthenticated.discard(socket)
+        socket.agent_id = agent_id
+        previous = self.agents.get(agent_id)
+        self.agents[agent_id] = socket
+        return previous if previous is not socket else None
+
+    def remove_agent(self, socket: AgentSocket) -> str | None:
+        """The agent id when the socket was its registered one."""
+        self.unauthenticated.discard(socket)
+        agent_id = socket.agent_id
+        if agent_id is not None and self.agents.get(agent_id) is socket:
+            del self.agents[agent_id]
+            return agent_id
+        return None
+
+    def connected_agent(self, agent_id: str) -> AgentSocket | None:
+        socket = self.agents.get(agent_id)
+        return socket if socket is not None and socket.open else None
+
+    def close_agent(self, agent_id: str, code: int, reason: str) -> None:
+        socket = self.agents.get(agent_id)
+        if socket is not None:
+            socket.close(code, reason)
 
     def tasks_of_agent(self, agent_id: str) -> list[AgentTask]:
         return [t for t in self.tasks.values() if t.agent_id == agent_id]
 
     def tasks_of_user(self, user_id: str) -> list[AgentTask]:
         return [t for t in self.tasks.values() if t.user_id == user_id]
-
-    def active_conversations_of(self, user_id: str) -> list[str]:
-        return [c for c, u in self.active.items() if u == user_id]
 
     @property
     def idle(self) -> bool:

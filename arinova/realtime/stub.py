@@ -43,7 +43,7 @@ class PingPongEndpoint(Endpoint):
 def stub_endpoints(state: object) -> dict[str, Endpoint]:
     """A ``socket_endpoints`` factory serving the ping/pong stub on both paths (tests of the
     socket layer alone: no session, no database)."""
-    from arinova.realtime.routes import AGENT_LIMITS, CLIENT_LIMITS
+    from arinova.realtime.build import AGENT_LIMITS, CLIENT_LIMITS
 
     return {
         "/ws": PingPongEndpoint(check_origin=True, limits=CLIENT_LIMITS),

@@ -1,11 +1,12 @@
 """``sync`` (websocket.md §8) in a constant number of statements, whatever the number of
 conversations: repair stuck replies (decision Q45: all the user's conversations, before the
 summaries), the summaries, the missed messages, one MGET for texts still streaming. Then
-the re-attach events of the replies in flight, from memory.
+the re-attach events of the replies in flight, wherever they run.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
@@ -13,17 +14,34 @@ from arinova.realtime import events
 from arinova.realtime.streamcache import KEY_PREFIX
 
 if TYPE_CHECKING:
-    from arinova.realtime.service import RealtimeService
+    import asyncpg
+
+    from arinova.kv import KV
+    from arinova.realtime.coordinator import Coordinator
+    from arinova.realtime.hub import Hub
+    from arinova.settings import RealtimeSettings
 
 
 class Sync:
-    def __init__(self, service: RealtimeService) -> None:
-        self.service = service
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        kv: KV,
+        hub: Hub,
+        coordinator: Coordinator,
+        config: RealtimeSettings,
+        log: logging.Logger,
+    ) -> None:
+        self._db = db
+        self._kv = kv
+        self._hub = hub
+        self._coordinator = coordinator
+        self._config = config
+        self._log = log
 
     async def run(self, user_id: str, known: dict[str, int]) -> None:
-        service = self.service
-        active = await service.active_conversations(user_id)
-        async with service.state.db.acquire() as conn:
+        active = await self._coordinator.active_conversations(user_id)
+        async with self._db.acquire() as conn:
             await conn.execute(q.REPAIR_STUCK_STREAMS.sql, user_id, active)
             rows = await conn.fetch(q.SYNC_SUMMARIES.sql, user_id)
             missed_rows = []
@@ -33,23 +51,22 @@ class Sync:
                     user_id,
                     list(known),
                     list(known.values()),
-                    service.config.sync_missed_cap,
+                    self._config.sync_missed_cap,
                 )
         summaries = [_summary(row) for row in rows]
         missed = [_missed(row) for row in missed_rows]
         await self._streaming_texts(missed)
-        service.emit(user_id, events.sync_response(summaries, missed))
+        self._coordinator.emit(user_id, events.sync_response(summaries, missed))
         self.reattach(user_id)
-        if service.cluster is not None:
-            service.cluster.resync(user_id)
+        self._coordinator.resync_elsewhere(user_id)
 
     def reattach(self, user_id: str) -> None:
         """``stream_start`` (and the text so far) of the user's replies run here."""
-        service = self.service
-        for task in service.hub.tasks_of_user(user_id):
-            service.emit(user_id, events.stream_start(task.conversation_id, task.id, task.seq))
+        emit = self._coordinator.emit
+        for task in self._hub.tasks_of_user(user_id):
+            emit(user_id, events.stream_start(task.conversation_id, task.id, task.seq))
             if task.text:
-                service.emit(
+                emit(
                     user_id,
                     events.stream_chunk(task.conversation_id, task.id, task.seq, task.text),
                     offline=False,
@@ -58,7 +75,7 @@ class Sync:
     async def _streaming_texts(self, missed: list[dict[str, Any]]) -> None:
         """A reply still streaming shows the text streamed so far: from memory when this
         process runs it, else from ``stream:<id>``."""
-        tasks = self.service.hub.tasks
+        tasks = self._hub.tasks
         elsewhere = []
         for message in missed:
             if message["status"] != "streaming":
@@ -72,9 +89,9 @@ class Sync:
         if not elsewhere:
             return
         try:
-            texts = await self.service.state.kv.mget([KEY_PREFIX + m["id"] for m in elsewhere])
+            texts = await self._kv.mget([KEY_PREFIX + m["id"] for m in elsewhere])
         except Exception:
-            self.service.log.warning("sync: stream cache unavailable", exc_info=True)
+            self._log.warning("sync: stream cache unavailable", exc_info=True)
             return
         for message, text in zip(elsewhere, texts, strict=True):
             if text is not None:

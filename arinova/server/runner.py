@@ -11,20 +11,16 @@ import asyncio
 import functools
 import logging
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from typing import cast
 
 import uvicorn
 
-from arinova.app import ArinovaApp, create_app
+from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http import Area
-from arinova.realtime.endpoint import Endpoint
-from arinova.realtime.routes import socket_endpoints
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
 from arinova.settings import Settings
 from arinova.state import AppState
-
-EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
 
 log = logging.getLogger("arinova.server")
 
@@ -45,26 +41,23 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
     return sock
 
 
-def make_routes(
-    state: AppState, endpoints: EndpointsFactory, limits: DispatchLimits
-) -> SocketRoutes:
-    settings = state.settings
+def make_routes(process: Process, limits: DispatchLimits) -> SocketRoutes:
+    settings = process.state.settings
     origins = None if settings.cors_any else frozenset(settings.cors_origins)
-    if origins is None and settings.production:
-        log.warning("CORS_ORIGIN is '*': /ws accepts upgrades from pages of any origin")
-    return SocketRoutes(endpoints(state), allowed_origins=origins, limits=limits)
+    return SocketRoutes(process.socket_endpoints, allowed_origins=origins, limits=limits)
 
 
-def make_config(app: ArinovaApp, settings: Settings, routes: SocketRoutes) -> uvicorn.Config:
+def make_config(process: Process, settings: Settings, routes: SocketRoutes) -> uvicorn.Config:
     return uvicorn.Config(
-        app,
+        process.http,
         host=settings.host,
         port=settings.port,
         # uvicorn calls this like a protocol class (config=, server_state=, ...)
         http=cast("type[asyncio.Protocol]", functools.partial(DispatchProtocol, routes=routes)),
         ws="none",
         ws_per_message_deflate=False,
-        lifespan="on",
+        # the composition root starts and stops the app, not an ASGI lifespan
+        lifespan="off",
         log_config=None,
         access_log=False,
         server_header=False,
@@ -77,27 +70,41 @@ def make_config(app: ArinovaApp, settings: Settings, routes: SocketRoutes) -> uv
 
 
 class Server:
-    """One server process. ``start()`` binds (port 0 picks a free port) and returns once
-    the app is ready; ``stop()`` shuts down gracefully.
+    """One server process. ``start()`` binds (port 0 picks a free port), builds every
+    service (``arinova.compose``) and returns once they serve; ``stop()`` shuts down
+    gracefully.
 
-    ``socket_endpoints`` builds the endpoint of each socket path from the app state;
-    ``dispatch_limits`` bounds the first request head of every connection."""
+    ``socket_endpoints`` replaces the endpoint of each socket path (tests of the socket
+    layer alone); ``dispatch_limits`` bounds the first request head of every connection."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        socket_endpoints: EndpointsFactory = socket_endpoints,
+        socket_endpoints: EndpointsFactory | None = None,
         dispatch_limits: DispatchLimits = DEFAULT_LIMITS,
         extra_areas: Iterable[Area] = (),
     ) -> None:
+        settings.validate()
+        if settings.cors_any and settings.production:
+            log.warning("CORS_ORIGIN is '*': /ws accepts upgrades from pages of any origin")
         self.settings = settings
-        self.app = create_app(settings, extra_areas)
-        self.routes = make_routes(self.app.state, socket_endpoints, dispatch_limits)
-        self.config = make_config(self.app, settings, self.routes)
-        self._uv = uvicorn.Server(self.config)
+        self._socket_endpoints = socket_endpoints
+        self._dispatch_limits = dispatch_limits
+        self._extra_areas = tuple(extra_areas)
+        self._process: Process | None = None
+        self._uv: uvicorn.Server | None = None
         self._sock: socket.socket | None = None
         self._main: asyncio.Task[None] | None = None
+
+    @property
+    def process(self) -> Process:
+        assert self._process is not None, "server not started"
+        return self._process
+
+    @property
+    def state(self) -> AppState:
+        return self.process.state
 
     @property
     def port(self) -> int:
@@ -113,32 +120,52 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     async def start(self, sock: socket.socket | None = None) -> None:
-        self._sock = sock or bind_socket(self.settings.host, self.settings.port)
-        if not self.config.loaded:
-            self.config.load()
+        try:
+            self._process = await compose(
+                self.settings,
+                extra_areas=self._extra_areas,
+                socket_endpoints=self._socket_endpoints,
+            )
+        except Exception as exc:
+            log.exception("startup failed")
+            raise StartupError("the application failed to start (see the log)") from exc
+        routes = make_routes(self._process, self._dispatch_limits)
+        config = make_config(self._process, self.settings, routes)
+        config.load()
+        self._uv = uvicorn.Server(config)
         # what uvicorn's own ``serve`` sets up before ``startup``
-        self._uv.lifespan = self.config.lifespan_class(self.config)
+        self._uv.lifespan = config.lifespan_class(config)
+        self._sock = sock or bind_socket(self.settings.host, self.settings.port)
         try:
             await self._uv.startup(sockets=[self._sock])
         except SystemExit as exc:
-            raise StartupError("the application failed to start (see the log)") from exc
+            await self._process.close()
+            raise StartupError("the server failed to start (see the log)") from exc
         self._main = asyncio.create_task(self._uv.main_loop())
 
     async def stop(self) -> None:
         if self._main is None:
             return
+        assert self._uv is not None
         self._uv.should_exit = True
         await self._main
         self._main = None
-        await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        assert self._uv is not None
+        try:
+            await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+        finally:
+            await self.process.close()
 
     async def serve(self, sock: socket.socket | None = None) -> None:
         """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
+        await self.start(sock)
+        assert self._uv is not None and self._main is not None
         with self._uv.capture_signals():
-            await self.start(sock)
-            assert self._main is not None
             await self._main
             self._main = None
-            await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+            await self._shutdown()
             # the signal was handled by shutting down: do not re-raise it on the way out
             self._uv._captured_signals.clear()

@@ -1,0 +1,106 @@
+"""The composition root: settings in, every resource and service of one server process
+built once, in order, each ready to use, and closed in the reverse order.
+
+settings → resources (PostgreSQL pool, KV store, storage, outbound client) → services
+(auth, push, sandbox, realtime) → the HTTP app and the socket endpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from arinova.auth import Authenticator
+from arinova.clock import Clock, SystemClock
+from arinova.db.migrate import prepare_database
+from arinova.db.pool import QueryCounter, create_pool
+from arinova.http import Area, build_http_app
+from arinova.http.common import HttpApp
+from arinova.kv import KV
+from arinova.kv.memory import MemoryKV
+from arinova.kv.redis import RedisKV
+from arinova.outbound import Outbound
+from arinova.push.service import PushService
+from arinova.realtime.build import build_realtime
+from arinova.realtime.endpoint import Endpoint
+from arinova.realtime.node import RealtimeNode
+from arinova.sandbox.service import Sandbox
+from arinova.settings import Settings
+from arinova.state import AppState
+from arinova.storage import open_storage
+
+#: replaces the socket endpoints (tests of the socket layer alone)
+EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Process:
+    state: AppState
+    realtime: RealtimeNode
+    http: HttpApp
+    socket_endpoints: Mapping[str, Endpoint]
+    _closing: contextlib.AsyncExitStack
+
+    async def close(self) -> None:
+        await self._closing.aclose()
+
+
+async def compose(
+    settings: Settings,
+    *,
+    extra_areas: Iterable[Area] = (),
+    socket_endpoints: EndpointsFactory | None = None,
+    clock: Clock | None = None,
+) -> Process:
+    """Build and start everything; on any failure, close what was built and raise."""
+    log = logging.getLogger("arinova")
+    clock = clock or SystemClock()
+    stack = contextlib.AsyncExitStack()
+    try:
+        await prepare_database(settings.database_url)
+        queries = QueryCounter()
+        db = await create_pool(
+            settings.database_url, on_query=queries if settings.count_queries else None
+        )
+        stack.push_async_callback(db.close)
+        redis = await RedisKV.connect(settings.redis_url) if settings.redis_url else None
+        kv: KV = redis if redis is not None else MemoryKV()
+        stack.push_async_callback(kv.close)
+        storage = await open_storage(settings)
+        stack.push_async_callback(storage.close)
+        outbound = Outbound(settings.allow_private_outbound)
+        stack.push_async_callback(outbound.aclose)
+        auth = Authenticator(settings, db, kv, log)
+        stack.push_async_callback(auth.close)
+        push = PushService(settings, db, kv, log)
+        stack.push_async_callback(push.close)
+        sandbox = Sandbox()
+        stack.push_async_callback(sandbox.close)
+        realtime = build_realtime(
+            settings, db=db, kv=kv, redis=redis, auth=auth, push=push, clock=clock
+        )
+        state = AppState(
+            settings=settings,
+            log=log,
+            queries=queries,
+            db=db,
+            kv=kv,
+            auth=auth,
+            storage=storage,
+            outbound=outbound,
+            push=push,
+            sandbox=sandbox,
+            realtime=realtime.node,
+        )
+        http = build_http_app(state, extra_areas)
+        endpoints = realtime.endpoints if socket_endpoints is None else socket_endpoints(state)
+        await realtime.node.start()
+        stack.push_async_callback(realtime.node.stop)
+        await http.start()
+        stack.push_async_callback(http.stop)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return Process(state, realtime.node, http, endpoints, stack)

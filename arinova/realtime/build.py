@@ -1,0 +1,101 @@
+"""The realtime layer of one process, assembled from ready resources: the coordinator
+(chosen here, once), the pipeline, sync, the sweep, and the endpoint of each socket path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from arinova.realtime.agent import AgentEndpoint, AgentServices
+from arinova.realtime.client import ClientEndpoint, ClientServices
+from arinova.realtime.endpoint import Endpoint, SocketLimits
+from arinova.realtime.hub import Hub
+from arinova.realtime.local import LocalCoordinator
+from arinova.realtime.node import RealtimeNode
+from arinova.realtime.offline import OfflineQueue
+from arinova.realtime.pipeline import Pipeline
+from arinova.realtime.push_trigger import PushTrigger
+from arinova.realtime.ratelimit import MessageRateLimit
+from arinova.realtime.redis_coordinator import RedisCoordinator
+from arinova.realtime.sweep import Sweep
+from arinova.realtime.sync import Sync
+from arinova.realtime.tasks import Background
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from arinova.auth import Authenticator
+    from arinova.clock import Clock
+    from arinova.kv import KV
+    from arinova.kv.redis import RedisKV
+    from arinova.push.service import PushService
+    from arinova.realtime.coordinator import Coordinator
+    from arinova.settings import RealtimeSettings, Settings
+
+CLIENT_PATH = "/ws"
+AGENT_PATH = "/ws/agent"
+SOCKET_PATHS = (CLIENT_PATH, AGENT_PATH)
+
+#: ``/ws``: the client limit is 32 768 UTF-16 code units (checked by the application,
+#: answered with "Message too large"); a frame can only stay within it up to 3 bytes
+#: per unit, so larger frames are refused at the frame level (quirk Q38).
+CLIENT_LIMITS = SocketLimits(max_message_size=3 * 32 * 1024)
+#: ``/ws/agent``: agents send whole replies in ``agent_complete``; the original took
+#: frames up to 100 MiB.
+AGENT_LIMITS = SocketLimits(max_message_size=4 * 1024 * 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeLayer:
+    node: RealtimeNode
+    endpoints: Mapping[str, Endpoint]
+
+
+def create_coordinator(
+    redis: RedisKV | None,
+    hub: Hub,
+    offline: OfflineQueue,
+    tasks: Background,
+    config: RealtimeSettings,
+) -> Coordinator:
+    """One process on its own without Redis; with Redis, one of many."""
+    if redis is None:
+        return LocalCoordinator(hub, offline, tasks, config.max_queued_replies)
+    return RedisCoordinator(redis, hub, offline, tasks, config)
+
+
+def build_realtime(
+    settings: Settings,
+    *,
+    db: asyncpg.Pool,
+    kv: KV,
+    redis: RedisKV | None,
+    auth: Authenticator,
+    push: PushService,
+    clock: Clock,
+) -> RealtimeLayer:
+    config = settings.realtime
+    log = logging.getLogger("arinova.realtime")
+    tasks = Background(log)
+    hub = Hub()
+    offline = OfflineQueue(kv, config.offline_cap, config.offline_ttl_s, log)
+    coordinator = create_coordinator(redis, hub, offline, tasks, config)
+    trigger = PushTrigger(push, hub, coordinator, tasks, log)
+    pipeline = Pipeline(db, kv, hub, coordinator, trigger, tasks, config, clock, log)
+    sync = Sync(db, kv, hub, coordinator, config, log)
+    sweep = Sweep(hub, pipeline, config, clock, log)
+    rate_limit = MessageRateLimit(
+        kv, settings.ws_message_rate_limit, config.max_fallback_rate_entries, log
+    )
+    client = ClientServices(
+        db, hub, coordinator, pipeline, sync, offline, rate_limit, sweep, tasks, config, clock, log
+    )
+    agent = AgentServices(db, hub, coordinator, pipeline, sweep, tasks, clock, log)
+    node = RealtimeNode(hub, coordinator, pipeline, sync, offline, sweep, tasks)
+    endpoints = {
+        CLIENT_PATH: ClientEndpoint(client, auth, CLIENT_LIMITS),
+        AGENT_PATH: AgentEndpoint(agent, AGENT_LIMITS),
+    }
+    return RealtimeLayer(node, endpoints)

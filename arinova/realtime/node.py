@@ -1,0 +1,86 @@
+"""``RealtimeNode``: this process's realtime layer as the others see it — the REST layer
+(``arinova.hooks.Realtime``) and the other processes (``Inbound``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arinova.realtime.coordinator import QueuedReply
+
+if TYPE_CHECKING:
+    from arinova.hooks import Skill
+    from arinova.realtime.coordinator import Coordinator, RunningReply
+    from arinova.realtime.hub import Hub
+    from arinova.realtime.offline import OfflineQueue
+    from arinova.realtime.pipeline import Pipeline
+    from arinova.realtime.sweep import Sweep
+    from arinova.realtime.sync import Sync
+    from arinova.realtime.tasks import Background
+
+#: how long stopping waits for replies still being stored
+STOP_DRAIN_S = 2.0
+
+
+class RealtimeNode:
+    def __init__(
+        self,
+        hub: Hub,
+        coordinator: Coordinator,
+        pipeline: Pipeline,
+        sync: Sync,
+        offline: OfflineQueue,
+        sweep: Sweep,
+        tasks: Background,
+    ) -> None:
+        self.hub = hub
+        self.coordinator = coordinator
+        self.pipeline = pipeline
+        self.sync = sync
+        self.offline = offline
+        self.sweep = sweep
+        self.tasks = tasks
+
+    async def start(self) -> None:
+        await self.coordinator.start(self)
+
+    async def stop(self) -> None:
+        self.sweep.stop()
+        await self.tasks.drain(STOP_DRAIN_S)
+        await self.coordinator.stop()
+
+    # -- arinova.hooks.Realtime ----------------------------------------------------------
+    def agent_connected(self, agent_id: str) -> bool:
+        if self.hub.connected_agent(agent_id) is not None:
+            return True
+        return self.coordinator.agent_elsewhere(agent_id) is not None
+
+    def agent_skills(self, agent_id: str) -> list[Skill] | None:
+        socket = self.hub.connected_agent(agent_id)
+        if socket is not None:
+            return list(socket.skills)
+        return self.coordinator.agent_elsewhere(agent_id)
+
+    async def disconnect_agent(self, agent_id: str, code: int, reason: str) -> None:
+        self.hub.close_agent(agent_id, code, reason)
+        self.coordinator.close_agent_elsewhere(agent_id, code, reason)
+
+    async def reply_to_stored_message(
+        self, user_id: str, conversation_id: str, content: str
+    ) -> None:
+        await self.pipeline.submit(QueuedReply(user_id, conversation_id, content))
+
+    # -- Inbound -------------------------------------------------------------------------
+    def run_reply(self, item: QueuedReply) -> None:
+        self.pipeline.run_reply(item)
+
+    def cancel_reply(self, user_id: str, message_id: str) -> bool:
+        return self.pipeline.cancel_reply(user_id, message_id)
+
+    def reattach(self, user_id: str) -> None:
+        self.sync.reattach(user_id)
+
+    def close_agent(self, agent_id: str, code: int, reason: str) -> None:
+        self.hub.close_agent(agent_id, code, reason)
+
+    async def fail_orphan(self, reply: RunningReply, error: str) -> None:
+        await self.pipeline.fail_orphan(reply, error)
