@@ -4,6 +4,7 @@ magic numbers, a realtime layer that records agent-reply requests, database seed
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import uuid
 import zlib
@@ -15,7 +16,6 @@ import asyncpg
 import httpx
 import pytest
 
-from arinova.hooks import NoRealtime
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
@@ -84,34 +84,34 @@ def multipart(*parts: Part, boundary: str = BOUNDARY) -> tuple[dict[str, str], b
     return {"content-type": f"multipart/form-data; boundary={boundary}"}, body
 
 
-class RecordingRealtime(NoRealtime):
-    """No agent connected; records the agent replies the REST layer asks for."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[str, str, str]] = []
-
-    async def reply_to_stored_message(
-        self, user_id: str, conversation_id: str, content: str
-    ) -> None:
-        self.replies.append((user_id, conversation_id, content))
-
-
-def recorder(server: Server) -> RecordingRealtime:
-    realtime = server.state.realtime
-    assert isinstance(realtime, RecordingRealtime)
-    return realtime
+async def agent_replies(server: Server, conversation_id: str, expected: int) -> list[str]:
+    """The agent rows of the conversation, once there are ``expected`` of them (no agent
+    is connected in these tests, so the pipeline stores its "not connected" reply)."""
+    conn = await db_connect(server)
+    try:
+        for _ in range(100):
+            rows = await conn.fetch(
+                "SELECT content FROM messages WHERE conversation_id = $1::uuid"
+                " AND role = 'agent' ORDER BY seq",
+                conversation_id,
+            )
+            if len(rows) >= expected:
+                break
+            await asyncio.sleep(0.02)
+        return [row["content"] for row in rows]
+    finally:
+        await conn.close()
 
 
 async def start_upload_server(settings: Settings) -> Server:
     server = Server(settings)
     await server.start()
-    server.state.realtime = RecordingRealtime()
     return server
 
 
 @pytest.fixture(scope="module")
 async def upload_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    """Local-disk storage, counted queries, a recording realtime layer."""
+    """Local-disk storage, counted queries."""
     server = await start_upload_server(
         make_settings(
             count_queries=True,
