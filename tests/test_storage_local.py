@@ -4,13 +4,12 @@ cancelled while its file is being written leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
 
-from arinova.http.uploads import UploadsArea
-from arinova.settings import Settings
-from arinova.state import AppState
+from arinova.http.uploads import put_shielded
 from arinova.storage import KeyExists, StorageError
 from arinova.storage.local import LocalStorage
 
@@ -52,10 +51,9 @@ class SlowDisk(LocalStorage):
 
 
 async def test_a_cancelled_upload_leaves_no_file(tmp_path: Path) -> None:
-    state = AppState(Settings(upload_dir=tmp_path))
-    state._storage = SlowDisk(tmp_path, "")
-    area = UploadsArea(state)
-    task = asyncio.create_task(area._store("c.txt", b"data", "text/plain"))
+    storage = SlowDisk(tmp_path, "")
+    log = logging.getLogger("test")
+    task = asyncio.create_task(put_shielded(storage, log, "c.txt", b"data", "text/plain"))
     await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -132,6 +133,29 @@ def _check_chat_file(file_name: str, content_type: str) -> None:
 def _check_avatar_file(file_name: str, content_type: str) -> None:
     if not content_type.startswith("image/"):
         raise ApiError.message(400, ONLY_IMAGES)
+
+
+async def put_shielded(
+    storage: Storage, log: logging.Logger, key: str, data: bytes | bytearray, content_type: str
+) -> None:
+    """``storage.put``; if the request is cancelled meanwhile, the put still finishes and
+    its file is then removed, so a cancel never leaves an orphan behind."""
+    put = asyncio.ensure_future(storage.put(key, data, content_type))
+    try:
+        await asyncio.shield(put)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await put
+            await discard_shielded(storage, log, key)
+        raise
+
+
+async def discard_shielded(storage: Storage, log: logging.Logger, key: str) -> None:
+    """Remove a file whose rows were not written (best effort, survives cancel)."""
+    try:
+        await asyncio.shield(storage.delete(key))
+    except Exception:
+        log.exception("could not remove the orphan upload %s", key)
 
 
 class UploadsArea:
@@ -268,23 +292,10 @@ class UploadsArea:
         raise StorageError(f"no free avatar name for {pattern!r}")
 
     async def _store(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        """``storage.put``; if the request is cancelled meanwhile, the put still finishes
-        and its file is then removed, so a cancel never leaves an orphan behind."""
-        put = asyncio.ensure_future(self.storage.put(key, data, content_type))
-        try:
-            await asyncio.shield(put)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await put
-                await self._discard(key)
-            raise
+        await put_shielded(self.storage, self.state.log, key, data, content_type)
 
     async def _discard(self, key: str) -> None:
-        """Remove a file whose rows were not written (best effort, survives cancel)."""
-        try:
-            await asyncio.shield(self.storage.delete(key))
-        except Exception:
-            self.state.log.exception("could not remove the orphan upload %s", key)
+        await discard_shielded(self.storage, self.state.log, key)
 
     async def _start_reply(self, reply: Coroutine[Any, Any, None]) -> None:
         """Run the agent pipeline without holding the response (or, when too many

@@ -39,10 +39,15 @@ class AgentSocket(Protocol):
 
 
 class AgentTask:
-    """One reply an agent is producing (websocket.md §2.4). ``text`` is what was streamed
-    so far; it doubles as the accumulator of the delta-vs-accumulated rule (§4)."""
+    """One reply an agent is producing (websocket.md §2.4).
+
+    ``text`` is what was streamed so far; it doubles as the accumulator of the
+    delta-vs-accumulated rule (§4). Deltas are kept as parts and joined only when the
+    whole text is read, so a reply of n chunks costs O(n), not O(n²)."""
 
     __slots__ = (
+        "_length",
+        "_parts",
         "agent_id",
         "agent_name",
         "cache",
@@ -50,7 +55,6 @@ class AgentTask:
         "id",
         "last_activity",
         "seq",
-        "text",
         "user_id",
     )
 
@@ -72,21 +76,31 @@ class AgentTask:
         self.user_id = user_id
         self.conversation_id = conversation_id
         self.cache = cache
-        self.text = ""
+        self._parts: list[str] = []
+        self._length = 0
         self.last_activity = now
+
+    @property
+    def text(self) -> str:
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
 
     def take_chunk(self, chunk: str) -> str | None:
         """The delta to forward for an ``agent_chunk``, or None when there is nothing new
         (the agent re-sent the accumulated text)."""
-        text = self.text
-        if text and chunk.startswith(text):
-            delta = chunk[len(text) :]
-            if not delta:
+        length = self._length
+        # only a chunk at least as long as the text can start with it
+        if length and len(chunk) >= length and chunk.startswith(self.text):
+            if len(chunk) == length:
                 return None
-            self.text = chunk
-            return delta
-        self.text = text + chunk
-        return chunk
+            delta = chunk[length:]
+        else:
+            delta = chunk
+        self._parts.append(delta)
+        self._length = length + len(delta)
+        return delta
 
 
 @dataclass(slots=True, eq=False)
