@@ -36,6 +36,7 @@ cdef class FrameDecoder:
 
     cdef int _parse_header(self) except -1
     cdef Py_ssize_t _consume(self, const unsigned char* data, Py_ssize_t size, list out) except -1
+    cdef void _frame_read(self) noexcept
     cdef int _frame_done(self, bytes payload, list out) except -1
-    cdef int _message_done(self, int opcode, bytes payload, list out) except -1
+    cdef int _text_done(self, const unsigned char* data, Py_ssize_t size, list out) except -1
     cdef int _fail(self, int code, str detail) except -1

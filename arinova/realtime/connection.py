@@ -18,7 +18,6 @@ from arinova._fast.frames import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
-    OP_TEXT,
     FrameDecoder,
     FrameError,
     encode_close,
@@ -93,8 +92,8 @@ class SocketConnection(asyncio.Protocol):
             self._fail(error.code, error.reason)
             return
         for opcode, payload in events:
-            if opcode == OP_TEXT:
-                self._deliver(payload.decode())
+            if isinstance(payload, str):  # OP_TEXT: decoded by the codec
+                self._deliver(payload)
             elif opcode == OP_BINARY:
                 self._deliver(payload.decode("utf-8", "replace"))
             elif opcode == OP_PING:
