@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from arinova.hooks import Skill
 from arinova.realtime import events, jstext
-from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_agent_event
+from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
-    from arinova.realtime.handshake import HttpRejection, RequestHead
     from arinova.realtime.service import RealtimeService
+    from arinova.ws import HttpRejection, RequestHead
 
 AUTH_TIMEOUT = "Authentication timeout"
 INVALID_TOKEN = "Invalid bot token"

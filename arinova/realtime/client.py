@@ -14,12 +14,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from arinova.realtime import events, jstext
-from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_client_event, utf16_length
+from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
-    from arinova.realtime.handshake import HttpRejection, RequestHead
     from arinova.realtime.service import RealtimeService
+    from arinova.ws import HttpRejection, RequestHead
 
 #: first job of a new socket's inbox: replay the user's offline events
 _DELIVER_PENDING = object()
@@ -33,7 +33,7 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "_out", "last_seen", "service", "user_id", "visible")
+    __slots__ = ("_inbox", "last_seen", "service", "user_id", "visible")
 
     def __init__(self, service: RealtimeService, user_id: str) -> None:
         super().__init__()
@@ -43,8 +43,6 @@ class ClientHandler(SocketHandler):
         self.last_seen = time.monotonic()
         #: frames waiting for the running worker; None when no worker runs
         self._inbox: deque[object] | None = None
-        #: frames to write at the end of this loop iteration; None when there are none
-        self._out: list[bytes] | None = None
 
     # -- connection callbacks ------------------------------------------------------------
     def on_open(self) -> None:
@@ -72,31 +70,6 @@ class ClientHandler(SocketHandler):
 
     def on_close(self, code: int, reason: str) -> None:
         self.service.client_closed(self)
-
-    # -- output: one write per loop iteration ------------------------------------------
-    def send_frame(self, frame: bytes) -> bool:
-        """Queue a frame; everything queued during one loop iteration (a burst of chunks
-        from an agent's socket read) goes out in one write."""
-        conn = self.conn
-        if conn is None or not conn.is_open:
-            return False
-        out = self._out
-        if out is None:
-            self._out = [frame]
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            out.append(frame)
-        return True
-
-    def _flush(self) -> None:
-        out, self._out = self._out, None
-        conn = self.conn
-        if out and conn is not None:
-            conn.send_frame(out[0] if len(out) == 1 else b"".join(out))
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self._flush()
-        super().close(code, reason)
 
     # -- processing ----------------------------------------------------------------------
     def _parse(self, text: str) -> dict[str, Any] | None:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from arinova.realtime.agent import AgentEndpoint
 from arinova.realtime.client import ClientEndpoint
 from arinova.realtime.config import RealtimeConfig
-from arinova.realtime.endpoint import Endpoint, SocketLimits
 from arinova.realtime.service import RealtimeService
 from arinova.state import AppState
+from arinova.ws import Endpoint, SocketLimits
 
 #: ``/ws``: the client limit is 32 768 UTF-16 code units (checked by the application,
 #: answered with "Message too large"); a frame can only stay within it up to 3 bytes

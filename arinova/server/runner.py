@@ -18,11 +18,11 @@ import uvicorn
 
 from arinova.app import ArinovaApp, create_app
 from arinova.http import Area
-from arinova.realtime.endpoint import Endpoint
 from arinova.realtime.routes import socket_endpoints
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
 from arinova.settings import Settings
 from arinova.state import AppState
+from arinova.ws import Endpoint
 
 EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
 
