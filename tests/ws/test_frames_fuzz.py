@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arinova._fast import _frames_py
-from tests.test_frames import _compiled, codec_params, resolve_codec
+from tests.ws.test_frames import _compiled, codec_params, resolve_codec
 
 FUZZ = settings(
     max_examples=int(os.environ.get("ARINOVA_FUZZ_EXAMPLES", "300")),
