@@ -24,12 +24,12 @@ from arinova.kv.redis import RedisKV
 from arinova.outbound import Outbound
 from arinova.push.service import PushService
 from arinova.realtime.build import build_realtime
-from arinova.realtime.endpoint import Endpoint
 from arinova.realtime.node import RealtimeNode
 from arinova.sandbox.service import Sandbox
 from arinova.settings import Settings
 from arinova.state import AppState
 from arinova.storage import open_storage
+from arinova.ws import Endpoint
 
 #: replaces the socket endpoints (tests of the socket layer alone)
 EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]

@@ -59,7 +59,7 @@ def test_decode_masked(benchmark: BenchmarkFixture, codec: ModuleType, size: int
     frame = _frames_py.encode_frame(1, b"m" * size, mask=MASK)
     decoder = codec.FrameDecoder(1 << 20)
     out = benchmark(decoder.feed, frame)
-    assert out == [(1, b"m" * size)]
+    assert out == [(1, "m" * size)]
 
 
 @pytest.mark.benchmark(group="apply_mask")

@@ -15,11 +15,11 @@ import websockets
 from blacksheep import Content, Request, Response, Router
 from websockets.asyncio.client import connect
 
-from arinova.realtime.stub import stub_endpoints
 from arinova.server import Server
 from arinova.server.dispatch import DispatchLimits
 from arinova.settings import Settings
 from arinova.state import AppState
+from tests.support.stub import stub_endpoints
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = base64.b64encode(

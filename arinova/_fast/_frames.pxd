@@ -10,32 +10,32 @@ cdef enum DecoderState:
 
 
 cdef class FrameDecoder:
+    # Fields grouped by size: one decoder lives as long as its socket, so it is kept small.
     cdef:
         Py_ssize_t max_message_size
-        bint expect_masked
-        DecoderState state
+        uint64_t payload_len     # of the frame being read
+        Py_ssize_t payload_got
+        Py_ssize_t message_size  # of the fragmented message being assembled
+        bytearray payload        # only while a frame's payload is split across feeds
+        bytearray message        # only while a fragmented message is open
+        object error
 
         # the frame being read
         unsigned char header[14]
-        Py_ssize_t header_len    # header bytes received
-        Py_ssize_t header_need   # header bytes needed before the next parsing step
-        unsigned char opcode
-        bint fin
-        bint masked
         unsigned char mask[4]
-        uint64_t payload_len
-        Py_ssize_t payload_got
-        bytearray payload        # only while a frame's payload is split across feeds
+        unsigned char header_len    # header bytes received
+        unsigned char header_need   # header bytes needed before the next parsing step
+        unsigned char opcode
+        unsigned char fin
+        unsigned char masked
 
-        # the fragmented message being assembled
-        int message_opcode       # OP_TEXT / OP_BINARY, or 0 when no message is open
-        Py_ssize_t message_size
-        bytearray message        # only while a message is open
-
-        object error
+        unsigned char expect_masked
+        unsigned char state            # a DecoderState
+        unsigned char message_opcode   # OP_TEXT / OP_BINARY, or 0 when no message is open
 
     cdef int _parse_header(self) except -1
     cdef Py_ssize_t _consume(self, const unsigned char* data, Py_ssize_t size, list out) except -1
+    cdef void _frame_read(self) noexcept
     cdef int _frame_done(self, bytes payload, list out) except -1
-    cdef int _message_done(self, int opcode, bytes payload, list out) except -1
+    cdef int _text_done(self, const unsigned char* data, Py_ssize_t size, list out) except -1
     cdef int _fail(self, int code, str detail) except -1

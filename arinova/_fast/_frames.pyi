@@ -16,7 +16,7 @@ from ._frames_common import OP_CONT as OP_CONT
 from ._frames_common import OP_PING as OP_PING
 from ._frames_common import OP_PONG as OP_PONG
 from ._frames_common import OP_TEXT as OP_TEXT
-from ._frames_common import BytesLike
+from ._frames_common import BytesLike, Message
 from ._frames_common import FrameError as FrameError
 
 __all__: list[str]
@@ -36,4 +36,4 @@ class FrameDecoder:
     def __init__(self, max_message_size: int, expect_masked: bool = True) -> None: ...
     @property
     def buffered(self) -> int: ...
-    def feed(self, data: BytesLike) -> list[tuple[int, bytes]]: ...
+    def feed(self, data: BytesLike) -> list[Message]: ...

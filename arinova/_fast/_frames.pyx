@@ -7,7 +7,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cimport cython
 
@@ -65,6 +65,8 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
     bytes PyUnicode_AsUTF8String(object text)
+    str PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    str PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
 
 
 cdef enum:
@@ -110,67 +112,53 @@ cdef inline bint _is_continuation(unsigned char c) noexcept nogil:
     return (c & 0xC0) == 0x80
 
 
-cdef bint _valid_utf8(const unsigned char* s, Py_ssize_t n) noexcept nogil:
-    """Strict UTF-8, as Python decodes it: no overlongs, surrogates or code points past U+10FFFF."""
-    cdef Py_ssize_t i = 0
-    cdef uint64_t word, w1, w2, w3
-    cdef unsigned char c, c1
+cdef bint _copy_is_ascii(
+    unsigned char* dst, const unsigned char* src, Py_ssize_t n, const unsigned char* mask
+) noexcept nogil:
+    """Copy ``src`` to ``dst``, unmasked when ``mask`` is not NULL, in one pass; whether
+    every byte copied is ASCII."""
+    cdef unsigned char key[8]
+    cdef uint64_t key64 = 0, word, seen = 0
+    cdef unsigned char tail = 0
+    cdef Py_ssize_t i
+    if mask != NULL:
+        for i in range(8):
+            key[i] = mask[i & 3]
+        memcpy(&key64, key, 8)
+    else:
+        memset(key, 0, 8)
+    i = 0
+    while i + 8 <= n:
+        memcpy(&word, src + i, 8)
+        word ^= key64
+        seen |= word
+        memcpy(dst + i, &word, 8)
+        i += 8
     while i < n:
-        while i + 32 <= n:
-            memcpy(&word, s + i, 8)
-            memcpy(&w1, s + i + 8, 8)
-            memcpy(&w2, s + i + 16, 8)
-            memcpy(&w3, s + i + 24, 8)
-            if ((word | w1 | w2 | w3) & 0x8080808080808080ULL) != 0:
-                break
-            i += 32
-        if i + 8 <= n:
-            memcpy(&word, s + i, 8)
-            if (word & 0x8080808080808080ULL) == 0:
-                i += 8
-                continue
-        c = s[i]
-        if c < 0x80:
-            i += 1
-        elif c < 0xC2:
-            return False
-        elif c < 0xE0:
-            if i + 1 >= n or not _is_continuation(s[i + 1]):
-                return False
-            i += 2
-        elif c < 0xF0:
-            if i + 2 >= n:
-                return False
-            c1 = s[i + 1]
-            if c == 0xE0:
-                if c1 < 0xA0 or c1 > 0xBF:
-                    return False
-            elif c == 0xED:
-                if c1 < 0x80 or c1 > 0x9F:
-                    return False
-            elif not _is_continuation(c1):
-                return False
-            if not _is_continuation(s[i + 2]):
-                return False
-            i += 3
-        elif c < 0xF5:
-            if i + 3 >= n:
-                return False
-            c1 = s[i + 1]
-            if c == 0xF0:
-                if c1 < 0x90 or c1 > 0xBF:
-                    return False
-            elif c == 0xF4:
-                if c1 < 0x80 or c1 > 0x8F:
-                    return False
-            elif not _is_continuation(c1):
-                return False
-            if not _is_continuation(s[i + 2]) or not _is_continuation(s[i + 3]):
-                return False
-            i += 4
-        else:
-            return False
-    return True
+        dst[i] = src[i] ^ key[i & 7]
+        tail |= dst[i]
+        i += 1
+    return (seen & 0x8080808080808080ULL) == 0 and (tail & 0x80) == 0
+
+
+cdef str _utf8_text(const unsigned char* s, Py_ssize_t n):
+    """``s`` decoded as strict UTF-8 (Python's decoder: no overlongs, surrogates or code
+    points past U+10FFFF); None when it is not valid UTF-8."""
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>s, n, NULL)
+    except UnicodeDecodeError:
+        return None
+
+
+cdef str _unmasked_text(const unsigned char* src, Py_ssize_t n, const unsigned char* mask):
+    """The text of a whole frame's payload, unmasked (when ``mask`` is not NULL) straight
+    into a new ASCII ``str``; a payload that is not ASCII goes through the UTF-8 decoder.
+    None when it is not valid UTF-8."""
+    cdef str text = PyUnicode_New(n, 127)
+    cdef unsigned char* dst = <unsigned char*>PyUnicode_DATA(text)
+    if _copy_is_ascii(dst, src, n, mask):
+        return text
+    return _utf8_text(dst, n)
 
 
 cdef inline bint _valid_close_code(int code) noexcept nogil:
@@ -350,6 +338,7 @@ def parse_close(payload):
     cdef Py_buffer view
     cdef const unsigned char* s
     cdef int code
+    cdef str reason
     PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
     try:
         s = <const unsigned char*>view.buf
@@ -362,9 +351,10 @@ def parse_close(payload):
         code = (s[0] << 8) | s[1]
         if not _valid_close_code(code):
             raise _error(C_CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
-        if not _valid_utf8(s + 2, view.len - 2):
+        reason = _utf8_text(s + 2, view.len - 2)
+        if reason is None:
             raise _error(C_CLOSE_INVALID_DATA, "close reason is not valid UTF-8")
-        return code, (<const char*>s)[2:view.len].decode("utf-8")
+        return code, reason
     finally:
         PyBuffer_Release(&view)
 
@@ -373,10 +363,11 @@ def parse_close(payload):
 
 @cython.auto_pickle(False)
 cdef class FrameDecoder:
-    """Turns the bytes a peer sends into complete messages and control frames.
+    """Turns the bytes a peer sends into complete messages and control frames: a text
+    message as ``str`` (decoded once; invalid UTF-8 -> 1007), anything else as ``bytes``.
 
     A frame that arrives whole in one feed is unmasked straight from the input into its
-    own ``bytes``; only a frame split across feeds is collected in a buffer that grows
+    own ``bytes`` (a whole text message straight into its ``str``); only a frame split across feeds is collected in a buffer that grows
     with the bytes received. A frame that would make its message exceed
     ``max_message_size`` is refused as soon as its length is known.
     """
@@ -430,6 +421,7 @@ cdef class FrameDecoder:
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t take, remaining, n
         cdef bytes whole
+        cdef str text
         cdef unsigned char* dst
         while True:
             if self.state == STATE_HEADER:
@@ -452,6 +444,15 @@ cdef class FrameDecoder:
             # STATE_PAYLOAD
             remaining = <Py_ssize_t>self.payload_len - self.payload_got
             if self.payload_got == 0 and size - pos >= remaining:
+                if self.opcode == C_OP_TEXT and self.fin:
+                    # a whole text message: decoded once, from the input, with no bytes copy
+                    text = _unmasked_text(data + pos, remaining, self.mask if self.masked else NULL)
+                    pos += remaining
+                    self._frame_read()
+                    if text is None:
+                        return self._fail(C_CLOSE_INVALID_DATA, "text message is not valid UTF-8")
+                    out.append((C_OP_TEXT, text))
+                    continue
                 whole = PyBytes_FromStringAndSize(NULL, remaining)
                 dst = <unsigned char*>PyBytes_AS_STRING(whole)
                 if self.masked:
@@ -540,13 +541,16 @@ cdef class FrameDecoder:
         self.payload_got = 0
         return 0
 
-    cdef int _frame_done(self, bytes payload, list out) except -1:
-        cdef int opcode = self.opcode
-        cdef bytes message
+    cdef void _frame_read(self) noexcept:
         self.state = STATE_HEADER
         self.header_len = 0
         self.header_need = 2
         self.payload_got = 0
+
+    cdef int _frame_done(self, bytes payload, list out) except -1:
+        cdef int opcode = self.opcode
+        cdef object message
+        self._frame_read()
         if opcode >= C_OP_CLOSE:
             if opcode == C_OP_CLOSE:
                 try:
@@ -557,7 +561,12 @@ cdef class FrameDecoder:
             return 0
         if opcode != C_OP_CONT:
             if self.fin:
-                return self._message_done(opcode, payload, out)
+                if opcode == C_OP_TEXT:
+                    return self._text_done(
+                        <const unsigned char*>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), out
+                    )
+                out.append((opcode, payload))
+                return 0
             self.message_opcode = opcode
             self.message = bytearray(payload)
             self.message_size = PyBytes_GET_SIZE(payload)
@@ -566,17 +575,21 @@ cdef class FrameDecoder:
         self.message_size += PyBytes_GET_SIZE(payload)
         if not self.fin:
             return 0
-        message = bytes(self.message)
         opcode = self.message_opcode
+        message = self.message
         self.message = None
         self.message_opcode = 0
         self.message_size = 0
-        return self._message_done(opcode, message, out)
+        if opcode == C_OP_TEXT:
+            return self._text_done(
+                <const unsigned char*>PyByteArray_AS_STRING(message), PyByteArray_GET_SIZE(message), out
+            )
+        out.append((opcode, bytes(message)))
+        return 0
 
-    cdef int _message_done(self, int opcode, bytes payload, list out) except -1:
-        if opcode == C_OP_TEXT and not _valid_utf8(
-            <const unsigned char*>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload)
-        ):
+    cdef int _text_done(self, const unsigned char* data, Py_ssize_t size, list out) except -1:
+        cdef str text = _utf8_text(data, size)
+        if text is None:
             return self._fail(C_CLOSE_INVALID_DATA, "text message is not valid UTF-8")
-        out.append((opcode, payload))
+        out.append((C_OP_TEXT, text))
         return 0

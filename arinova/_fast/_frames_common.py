@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TypeAlias
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
+#: what a decoder hands out: ``(OP_TEXT, str)`` for a text message (decoded, which
+#: validates it), ``(opcode, bytes)`` for a binary message and for control frames
+Message: TypeAlias = tuple[int, bytes | str]
 
 OP_CONT = 0
 OP_TEXT = 1

@@ -25,6 +25,7 @@ from ._frames_common import (
     OP_TEXT,
     BytesLike,
     FrameError,
+    Message,
     is_valid_close_code,
 )
 
@@ -157,7 +158,8 @@ def parse_close(payload: BytesLike) -> tuple[int, str]:
 
 
 class FrameDecoder:
-    """Turns the bytes a peer sends into complete messages and control frames.
+    """Turns the bytes a peer sends into complete messages and control frames: a text
+    message as ``str`` (decoded once; invalid UTF-8 -> 1007), anything else as ``bytes``.
 
     ``feed`` keeps the unparsed tail of the input; the header of an incomplete frame is
     parsed again on the next feed, which is cheap and keeps the state small. A frame
@@ -191,7 +193,7 @@ class FrameDecoder:
         """Bytes held: the unparsed input tail plus the fragments of an open message."""
         return (len(self._pending) if self._pending else 0) + self._message_size
 
-    def feed(self, data: BytesLike) -> list[tuple[int, bytes]]:
+    def feed(self, data: BytesLike) -> list[Message]:
         if self._error is not None:
             raise self._error.with_traceback(None)  # no traceback growth on re-raise
         if self._pending:
@@ -215,8 +217,8 @@ class FrameDecoder:
             self._pending = bytearray(memoryview(buf)[used:])
         return out
 
-    def _parse(self, buf: BytesLike) -> tuple[list[tuple[int, bytes]], int]:
-        out: list[tuple[int, bytes]] = []
+    def _parse(self, buf: BytesLike) -> tuple[list[Message], int]:
+        out: list[Message] = []
         pos = 0
         end = len(buf)
         while end - pos >= 2:
@@ -284,7 +286,7 @@ class FrameDecoder:
                 CLOSE_PROTOCOL_ERROR, "unmasked frame" if self._expect_masked else "masked frame"
             )
 
-    def _add_fragment(self, opcode: int, fin: int, payload: bytes) -> tuple[int, bytes] | None:
+    def _add_fragment(self, opcode: int, fin: int, payload: bytes) -> Message | None:
         if opcode != OP_CONT:
             if fin:
                 return _checked(opcode, payload)
@@ -303,10 +305,11 @@ class FrameDecoder:
         return _checked(self._message_opcode, b"".join(fragments))
 
 
-def _checked(opcode: int, payload: bytes) -> tuple[int, bytes]:
-    if opcode == OP_TEXT and not payload.isascii():
-        try:
-            payload.decode()
-        except UnicodeDecodeError:
-            raise FrameError(CLOSE_INVALID_DATA, "text message is not valid UTF-8") from None
-    return opcode, payload
+def _checked(opcode: int, payload: bytes) -> Message:
+    """A text message decoded (decoding validates it), a binary one as it is."""
+    if opcode != OP_TEXT:
+        return opcode, payload
+    try:
+        return opcode, payload.decode()
+    except UnicodeDecodeError:
+        raise FrameError(CLOSE_INVALID_DATA, "text message is not valid UTF-8") from None

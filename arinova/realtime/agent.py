@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
 from arinova.realtime import events, jstext
-from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_agent_event
+from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
     import asyncpg
 
     from arinova.clock import Clock
     from arinova.realtime.coordinator import Coordinator
-    from arinova.realtime.handshake import HttpRejection, RequestHead
     from arinova.realtime.hub import Hub
     from arinova.realtime.pipeline import Pipeline
     from arinova.realtime.sweep import Sweep
     from arinova.realtime.tasks import Background
+    from arinova.ws import HttpRejection, RequestHead
 
 INVALID_TOKEN = "Invalid bot token"
 NOT_AUTHENTICATED = "Not authenticated"

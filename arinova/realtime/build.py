@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from arinova.realtime.agent import AgentEndpoint, AgentServices
 from arinova.realtime.client import ClientEndpoint, ClientServices
-from arinova.realtime.endpoint import Endpoint, SocketLimits
 from arinova.realtime.hub import Hub
 from arinova.realtime.local import LocalCoordinator
 from arinova.realtime.node import RealtimeNode
@@ -22,6 +21,7 @@ from arinova.realtime.redis_coordinator import RedisCoordinator
 from arinova.realtime.sweep import Sweep
 from arinova.realtime.sync import Sync
 from arinova.realtime.tasks import Background
+from arinova.ws import Endpoint, SocketLimits
 
 if TYPE_CHECKING:
     import asyncpg

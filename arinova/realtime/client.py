@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
 from arinova.realtime import events, jstext
-from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_client_event, utf16_length
+from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
     import asyncpg
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from arinova.auth import Authenticator
     from arinova.clock import Clock
     from arinova.realtime.coordinator import Coordinator
-    from arinova.realtime.handshake import HttpRejection, RequestHead
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.pipeline import Pipeline
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from arinova.realtime.sync import Sync
     from arinova.realtime.tasks import Background
     from arinova.settings import RealtimeSettings
+    from arinova.ws import HttpRejection, RequestHead
 
 #: first job of a new socket's inbox: replay the user's offline events
 _DELIVER_PENDING = object()
@@ -65,7 +65,7 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "_out", "last_seen", "services", "user_id", "visible")
+    __slots__ = ("_inbox", "last_seen", "services", "user_id", "visible")
 
     def __init__(self, services: ClientServices, user_id: str) -> None:
         super().__init__()
@@ -75,8 +75,6 @@ class ClientHandler(SocketHandler):
         self.last_seen = services.clock.monotonic()
         #: frames waiting for the running worker; None when no worker runs
         self._inbox: deque[object] | None = None
-        #: frames to write at the end of this loop iteration; None when there are none
-        self._out: list[bytes] | None = None
 
     # -- connection callbacks ------------------------------------------------------------
     def on_open(self) -> None:
@@ -112,31 +110,6 @@ class ClientHandler(SocketHandler):
             s.coordinator.foreground(self.user_id, -1)
         if last:
             s.coordinator.user_offline(self.user_id)
-
-    # -- output: one write per loop iteration ------------------------------------------
-    def send_frame(self, frame: bytes) -> bool:
-        """Queue a frame; everything queued during one loop iteration (a burst of chunks
-        from an agent's socket read) goes out in one write."""
-        conn = self.conn
-        if conn is None or not conn.is_open:
-            return False
-        out = self._out
-        if out is None:
-            self._out = [frame]
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            out.append(frame)
-        return True
-
-    def _flush(self) -> None:
-        out, self._out = self._out, None
-        conn = self.conn
-        if out and conn is not None:
-            conn.send_frame(out[0] if len(out) == 1 else b"".join(out))
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self._flush()
-        super().close(code, reason)
 
     # -- processing ----------------------------------------------------------------------
     def _parse(self, text: str) -> dict[str, Any] | None:

@@ -2,9 +2,9 @@
 
 ``DispatchProtocol`` reads the first request head (bounded in size and time). A
 WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
-path's endpoint and switched to a bare ``SocketConnection``; every other connection is
-handed, bytes and all, to uvicorn's ``HttpToolsProtocol`` (bounded: ``http_protocol``),
-which runs the BlackSheep app.
+path's endpoint and switched to a bare ``SocketConnection`` (``arinova.ws``); every other
+connection is handed, bytes and all, to uvicorn's ``HttpToolsProtocol`` (bounded:
+``http_protocol``), which runs the BlackSheep app.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, cast
 
 import httptools
 
-from arinova.realtime.connection import SocketConnection
-from arinova.realtime.endpoint import Endpoint, SocketHandler
-from arinova.realtime.handshake import (
+from arinova.server.http_protocol import BoundedHttpProtocol
+from arinova.ws import Endpoint, Outbox, SocketConnection, SocketHandler
+from arinova.ws.handshake import (
     HttpRejection,
     RequestHead,
     bare_error,
@@ -27,7 +27,6 @@ from arinova.realtime.handshake import (
     is_upgrade_request,
     switching_protocols,
 )
-from arinova.server.http_protocol import BoundedHttpProtocol
 
 log = logging.getLogger("arinova.server")
 
@@ -44,9 +43,10 @@ DEFAULT_LIMITS = DispatchLimits()
 
 
 class SocketRoutes:
-    """Per server: the endpoint of each socket path and the rules of the handshake."""
+    """Per server: the endpoint of each socket path, the rules of the handshake and the
+    outbox every socket writes through."""
 
-    __slots__ = ("allowed_origins", "endpoints", "limits")
+    __slots__ = ("_outbox", "allowed_origins", "endpoints", "limits")
 
     def __init__(
         self,
@@ -59,6 +59,14 @@ class SocketRoutes:
         #: None: any Origin (CORS_ORIGIN is ``*``)
         self.allowed_origins = allowed_origins
         self.limits = limits
+        self._outbox: Outbox | None = None
+
+    def outbox(self, loop: asyncio.AbstractEventLoop) -> Outbox:
+        """The outbox of the loop the server runs on (made with its first socket)."""
+        outbox = self._outbox
+        if outbox is None or outbox.loop is not loop:
+            outbox = self._outbox = Outbox(loop)
+        return outbox
 
     def origin_allowed(self, endpoint: Endpoint, head: RequestHead) -> bool:
         if not endpoint.check_origin or self.allowed_origins is None:
@@ -251,7 +259,12 @@ class DispatchProtocol(asyncio.Protocol):
         self._stop_timer()
         self.server_state.connections.discard(self)
         transport.write(switching_protocols(key))
-        conn = SocketConnection(handler, endpoint.limits, self.server_state.connections)
+        conn = SocketConnection(
+            handler,
+            endpoint.limits,
+            self.server_state.connections,
+            self.routes.outbox(self.loop),
+        )
         transport.set_protocol(conn)
         conn.connection_made(transport)
         if rest and conn.is_open:

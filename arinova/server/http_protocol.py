@@ -13,7 +13,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from arinova.realtime.handshake import bare_error
+from arinova.ws.handshake import bare_error
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import orjson
 
 from arinova._fast.frames import CLOSE_POLICY_VIOLATION, encode_text
-from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
-from arinova.realtime.handshake import HttpRejection, RequestHead
+from arinova.ws import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
 
 PONG = encode_text('{"type":"pong"}')
 

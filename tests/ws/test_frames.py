@@ -65,7 +65,9 @@ def client_frame(
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def decode_all(codec: ModuleType, data: bytes, max_size: int = BIG) -> list[tuple[int, bytes]]:
+def decode_all(
+    codec: ModuleType, data: bytes, max_size: int = BIG
+) -> list[tuple[int, bytes | str]]:
     return codec.FrameDecoder(max_size).feed(data)
 
 
@@ -189,7 +191,7 @@ def test_length_encodings(codec: ModuleType, size: int, header: str) -> None:
     assert codec.encode_frame(codec.OP_TEXT, text.encode()) == frame
     masked = codec.encode_frame(codec.OP_TEXT, text.encode(), mask=MASK)
     assert masked == client_frame(codec.OP_TEXT, text.encode())
-    assert decode_all(codec, masked) == [(1, text.encode())]
+    assert decode_all(codec, masked) == [(1, text)]
 
 
 def test_encode_text_non_ascii(codec: ModuleType) -> None:
@@ -253,9 +255,9 @@ def test_encode_frame_rejects_bad_arguments(codec: ModuleType) -> None:
 
 
 def test_rfc_examples_decode(codec: ModuleType) -> None:
-    assert decode_all(codec, bytes.fromhex("818537fa213d7f9f4d5158")) == [(1, b"Hello")]
+    assert decode_all(codec, bytes.fromhex("818537fa213d7f9f4d5158")) == [(1, "Hello")]
     client = codec.FrameDecoder(BIG, expect_masked=False)
-    assert client.feed(bytes.fromhex("010348656c") + bytes.fromhex("80026c6f")) == [(1, b"Hello")]
+    assert client.feed(bytes.fromhex("010348656c") + bytes.fromhex("80026c6f")) == [(1, "Hello")]
     assert client.feed(bytes.fromhex("890548656c6c6f")) == [(9, b"Hello")]
 
 
@@ -274,7 +276,7 @@ def test_fragmented_text_with_interleaved_control_frames(codec: ModuleType) -> N
     assert decode_all(codec, stream) == [
         (9, b"ping-1"),
         (10, b""),
-        (1, "héllo fragmented wörld".encode()),
+        (1, "héllo fragmented wörld"),
         (2, b"\x00\xff"),
     ]
 
@@ -308,7 +310,7 @@ def test_every_control_frame(codec: ModuleType) -> None:
 def test_empty_messages(codec: ModuleType) -> None:
     stream = client_frame(1, b"") + client_frame(2, b"") + client_frame(1, b"", fin=False)
     stream += client_frame(0, b"")
-    assert decode_all(codec, stream, max_size=0) == [(1, b""), (2, b""), (1, b"")]
+    assert decode_all(codec, stream, max_size=0) == [(1, ""), (2, b""), (1, "")]
 
 
 def test_byte_by_byte_feeding(codec: ModuleType) -> None:
@@ -322,12 +324,12 @@ def test_byte_by_byte_feeding(codec: ModuleType) -> None:
         ]
     )
     decoder = codec.FrameDecoder(BIG)
-    out: list[tuple[int, bytes]] = []
+    out: list[tuple[int, bytes | str]] = []
     for i in range(len(stream)):
         out += decoder.feed(stream[i : i + 1])
     assert out == [
         (9, b"hi"),
-        (1, b"a" * 300 + b"b" * 70000),
+        (1, "a" * 300 + "b" * 70000),
         (2, bytes(range(256))),
         (8, b"\x03\xe8done"),
     ]
@@ -336,7 +338,7 @@ def test_byte_by_byte_feeding(codec: ModuleType) -> None:
 
 def test_every_split_point(codec: ModuleType) -> None:
     stream = client_frame(1, b"x" * 130) + client_frame(9, b"p") + client_frame(2, b"yz")
-    expected = [(1, b"x" * 130), (9, b"p"), (2, b"yz")]
+    expected = [(1, "x" * 130), (9, b"p"), (2, b"yz")]
     for cut in range(len(stream) + 1):
         for cut2 in (cut, min(len(stream), cut + 3)):
             decoder = codec.FrameDecoder(BIG)
@@ -349,7 +351,7 @@ def test_feed_accepts_bytearray_and_memoryview(codec: ModuleType) -> None:
     frame = client_frame(1, b"hello")
     decoder = codec.FrameDecoder(BIG)
     assert decoder.feed(bytearray(frame[:3])) == []
-    assert decoder.feed(memoryview(frame)[3:]) == [(1, b"hello")]
+    assert decoder.feed(memoryview(frame)[3:]) == [(1, "hello")]
 
 
 def test_buffered_counts_held_bytes(codec: ModuleType) -> None:
@@ -360,20 +362,20 @@ def test_buffered_counts_held_bytes(codec: ModuleType) -> None:
     assert decoder.buffered == 3
     assert decoder.feed(frame[3:58]) == []
     assert decoder.buffered == 58
-    assert decoder.feed(frame[58:]) == [(1, b"z" * 200)]
+    assert decoder.feed(frame[58:]) == [(1, "z" * 200)]
     assert decoder.buffered == 0
     assert decoder.feed(client_frame(1, b"abc", fin=False)) == []
     assert decoder.buffered == 3
     assert decoder.feed(client_frame(9, b"ping")) == [(9, b"ping")]
     assert decoder.buffered == 3
-    assert decoder.feed(client_frame(0, b"de")) == [(1, b"abcde")]
+    assert decoder.feed(client_frame(0, b"de")) == [(1, "abcde")]
     assert decoder.buffered == 0
 
 
 def test_client_side_decoder_reads_unmasked_frames(codec: ModuleType) -> None:
     decoder = codec.FrameDecoder(BIG, expect_masked=False)
     assert decoder.feed(codec.encode_text("hi") + codec.encode_close(1000)) == [
-        (1, b"hi"),
+        (1, "hi"),
         (8, b"\x03\xe8"),
     ]
 
@@ -457,11 +459,55 @@ def test_protocol_errors(codec: ModuleType, data: bytes, code: int, detail: str)
 
 def test_fragmented_text_split_inside_a_character_is_valid(codec: ModuleType) -> None:
     stream = client_frame(1, b"\xe2\x82", fin=False) + client_frame(0, b"\xac")
-    assert decode_all(codec, stream) == [(1, "€".encode())]
+    assert decode_all(codec, stream) == [(1, "€")]
 
 
 def test_invalid_binary_utf8_is_fine(codec: ModuleType) -> None:
     assert decode_all(codec, client_frame(2, b"\xff\xfe")) == [(2, b"\xff\xfe")]
+
+
+TEXTS = [
+    "",
+    "x",
+    '{"type":"ping"}',
+    "a" * 7 + "é",  # the first non-ASCII byte past a whole 8-byte word
+    "ascii then ünïcode " * 40,
+    "世界 🎉" * 3000,  # over 64 KiB of UTF-8
+]
+
+
+@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
+@pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
+def test_text_messages_arrive_as_str(codec: ModuleType, text: str, masked: bool) -> None:
+    """Whole, split across feeds and fragmented alike: decoded once, a plain ``str``."""
+    mask = MASK if masked else None
+    raw = text.encode()
+    whole = client_frame(1, raw, mask=mask)
+    half = len(raw) // 2
+    fragmented = client_frame(1, raw[:half], fin=False, mask=mask)
+    fragmented += client_frame(0, raw[half:], mask=mask)
+    for stream in (whole, fragmented):
+        for cut in (len(stream), len(stream) // 2, 3):
+            decoder = codec.FrameDecoder(BIG, expect_masked=masked)
+            out = decoder.feed(stream[:cut]) + decoder.feed(stream[cut:])
+            assert out == [(1, text)]
+            assert type(out[0][1]) is str
+            assert out[0][1].isascii() == raw.isascii()
+            assert hash(out[0][1]) == hash(text)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff", b"a" * 8 + b"\xc3", "é".encode() * 50 + b"\xed\xa0\x80", b"x" * 70000 + b"\x80"],
+    ids=["lone-byte", "truncated-after-ascii", "surrogate-after-text", "large"],
+)
+def test_invalid_text_in_one_frame_is_1007(codec: ModuleType, payload: bytes) -> None:
+    for masked in (True, False):
+        decoder = codec.FrameDecoder(BIG, expect_masked=masked)
+        with pytest.raises(codec.FrameError) as caught:
+            decoder.feed(client_frame(1, payload, mask=MASK if masked else None))
+        assert (caught.value.code, str(caught.value)) == (1007, "text message is not valid UTF-8")
+        assert decoder.buffered == 0
 
 
 def test_server_side_decoder_refuses_masked_frames_when_told(codec: ModuleType) -> None:
@@ -525,7 +571,7 @@ def test_oversize_fragmented_message_refused_at_the_frame_that_overflows(
 def test_control_frames_do_not_count_against_the_limit(codec: ModuleType) -> None:
     stream = client_frame(1, b"ab", fin=False) + client_frame(9, b"p" * 125)
     stream += client_frame(0, b"c")
-    assert decode_all(codec, stream, 3) == [(9, b"p" * 125), (1, b"abc")]
+    assert decode_all(codec, stream, 3) == [(9, b"p" * 125), (1, "abc")]
 
 
 # --- close payloads ------------------------------------------------------------------
@@ -585,16 +631,16 @@ def test_decodes_frames_from_websockets_client(codec: ModuleType) -> None:
     client.send_close(4000, "bye")
     wire = b"".join(client.data_to_send())
     decoder = codec.FrameDecoder(BIG)
-    out: list[tuple[int, bytes]] = []
+    out: list[tuple[int, bytes | str]] = []
     for start in range(0, len(wire), 1000):
         out += decoder.feed(wire[start : start + 1000])
     assert out == [
-        (1, "hello, 世界".encode()),
+        (1, "hello, 世界"),
         (2, b"\x00\x01\x02" * 50000),
         (9, b"are you there"),
         (10, b""),
-        (1, "frag-mënt-end".encode()),
-        (1, b"t" * 126),
+        (1, "frag-mënt-end"),
+        (1, "t" * 126),
         (8, b"\x0f\xa0bye"),
     ]
     assert decoder.buffered == 0

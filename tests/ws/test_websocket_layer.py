@@ -13,10 +13,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from arinova._fast.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, encode_frame
-from arinova.realtime import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
-from arinova.realtime.stub import PingPongHandler, stub_endpoints
 from arinova.server import Server
 from arinova.settings import Settings
+from arinova.ws import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
+from tests.support.stub import PingPongHandler, stub_endpoints
 from tests.test_dispatch import SWITCHING, upgrade_request, ws_error
 
 MASK = b"\x01\x02\x03\x04"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arinova._fast import _frames_py
-from tests.test_frames import _compiled, codec_params, resolve_codec
+from tests.ws.test_frames import _compiled, codec_params, resolve_codec
 
 FUZZ = settings(
     max_examples=int(os.environ.get("ARINOVA_FUZZ_EXAMPLES", "300")),
@@ -29,8 +29,8 @@ def compiled() -> ModuleType:
     return resolve_codec(_compiled)
 
 
-def feed_in_chunks(decoder: object, data: bytes, cuts: list[int]) -> list[tuple[int, bytes]]:
-    out: list[tuple[int, bytes]] = []
+def feed_in_chunks(decoder: object, data: bytes, cuts: list[int]) -> list[tuple[int, bytes | str]]:
+    out: list[tuple[int, bytes | str]] = []
     points = sorted({min(c, len(data)) for c in cuts})
     start = 0
     for point in [*points, len(data)]:
@@ -49,10 +49,10 @@ def split_payload(payload: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @st.composite
-def message_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, bytes]]]:
+def message_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, bytes | str]]]:
     """Wire bytes of random messages, fragmented at random with control frames between."""
     wire: list[bytes] = []
-    expected: list[tuple[int, bytes]] = []
+    expected: list[tuple[int, bytes | str]] = []
     for _ in range(draw(st.integers(1, 6))):
         if draw(st.booleans()):
             opcode, payload = 1, draw(st.text(max_size=300)).encode()
@@ -72,7 +72,7 @@ def message_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, bytes]]]:
                 controls.append((control, body))
         # control frames sent between fragments arrive before the message they interrupt
         expected += controls
-        expected.append((opcode, payload))
+        expected.append((opcode, payload.decode() if opcode == 1 else payload))
     if draw(st.booleans()):
         reason = draw(st.text(max_size=40))
         close = _frames_py.encode_close(1000, reason)
@@ -85,7 +85,7 @@ def message_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, bytes]]]:
 @FUZZ
 @given(stream=message_streams(), cuts=st.lists(st.integers(0, 4000), max_size=20))
 def test_random_messages_round_trip(
-    codec: ModuleType, stream: tuple[bytes, list[tuple[int, bytes]]], cuts: list[int]
+    codec: ModuleType, stream: tuple[bytes, list[tuple[int, bytes | str]]], cuts: list[int]
 ) -> None:
     wire, expected = stream
     decoder = codec.FrameDecoder(1 << 16)
@@ -154,8 +154,7 @@ def test_compiled_and_pure_agree(data: bytes, cuts: list[int], max_size: int) ->
 @given(payload=st.binary(max_size=64))
 def test_text_validation_is_python_utf8(payload: bytes) -> None:
     try:
-        payload.decode()
-        expected: object = [(1, payload)]
+        expected: object = [(1, payload.decode())]
     except UnicodeDecodeError:
         expected = 1007
     for module in (compiled(), _frames_py):

@@ -1,0 +1,21 @@
+"""``SocketLimits``: the bounds of one socket, per endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    """Per-endpoint bounds of one socket."""
+
+    #: largest message (all its fragments) in bytes; a frame that would exceed it -> 1009
+    max_message_size: int = 96 * 1024
+    #: bytes queued for a peer that reads too slowly before it is disconnected
+    max_write_buffer: int = 4 * 1024 * 1024
+    #: queued bytes above which the peer counts as "not reading" ...
+    write_high_water: int = 256 * 1024
+    #: ... and how long it may stay that way before it is disconnected
+    stall_timeout_s: float = 30.0
+    #: how long a close handshake may take before the connection is dropped
+    close_timeout_s: float = 5.0
