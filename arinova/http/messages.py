@@ -17,6 +17,7 @@ from uuid import UUID
 from asyncpg import Record
 from blacksheep import Request, Response, Router
 
+from arinova import js
 from arinova.db.queries import messages as q
 from arinova.errors import ApiError
 from arinova.http.conversations import conversation_id_of, conversation_not_found
@@ -160,7 +161,7 @@ def mount(router: Router, state: AppState) -> None:
     async def search(request: Request) -> Response:
         user = await state.auth.require_user(request)
         text = query_param(request, "q")
-        if not text or not text.strip() or "\x00" in text:
+        if not text or not js.trim(text) or "\x00" in text:
             return json_response(200, {"results": [], "total": 0})
         limit = query_int(request, "limit", default=SEARCH_DEFAULT, minimum=1, maximum=SEARCH_MAX)
         offset = query_int(request, "offset", default=0, minimum=0, maximum=OFFSET_MAX)

@@ -12,7 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from arinova.hooks import Skill
-from arinova.realtime import events, jstext
+from arinova.js import json_parse
+from arinova.realtime import events
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
 from arinova.realtime.validate import parse_agent_event
 
@@ -45,7 +46,7 @@ class AgentHandler(SocketHandler):
 
     def on_text(self, text: str) -> None:
         try:
-            raw = jstext.loads(text)
+            raw = json_parse(text)
         except ValueError:
             self.service.log.info("ws/agent: a frame is not JSON")
             return

@@ -13,9 +13,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from arinova.realtime import events, jstext
+from arinova.js import json_parse, utf16_length
+from arinova.realtime import events
 from arinova.realtime.endpoint import Endpoint, SocketHandler, SocketLimits
-from arinova.realtime.validate import parse_client_event, utf16_length
+from arinova.realtime.validate import parse_client_event
 
 if TYPE_CHECKING:
     from arinova.realtime.handshake import HttpRejection, RequestHead
@@ -104,7 +105,7 @@ class ClientHandler(SocketHandler):
             self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         try:
-            raw = jstext.loads(text)
+            raw = json_parse(text)
         except ValueError:
             self.send_frame(events.protocol_error(events.INVALID_JSON))
             return None

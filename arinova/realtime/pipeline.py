@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from arinova.db.queries import realtime as q
+from arinova.js import well_formed
 from arinova.realtime import events
 from arinova.realtime.hub import AgentTask
-from arinova.realtime.jstext import well_formed
 from arinova.realtime.streamcache import StreamCache
 from arinova.sanitize import sanitize_content
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from arinova.realtime.jstext import well_formed
+from arinova.js import well_formed
 
 if TYPE_CHECKING:
     from arinova.kv import KV
