@@ -24,6 +24,7 @@ from arinova.http.conversations import conversation_id_of, conversation_not_foun
 from arinova.http.responses import empty_response, json_response
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid, query_int, query_param
+from arinova.kv import keys
 from arinova.state import AppState
 
 PAGE_DEFAULT: Final = 50
@@ -32,8 +33,6 @@ SEARCH_DEFAULT: Final = 20
 SEARCH_MAX: Final = 50
 #: a PostgreSQL integer
 OFFSET_MAX: Final = 2**31 - 1
-#: the stream cache key of a reply still streaming (behaviours.md §13)
-STREAM_KEY_PREFIX: Final = "stream:"
 
 
 def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict[str, Any]]:
@@ -62,7 +61,7 @@ async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> Non
     if not streaming:
         return
     try:
-        values = await state.kv.mget([STREAM_KEY_PREFIX + m["id"] for m in streaming])
+        values = await state.kv.mget([keys.stream(m["id"]) for m in streaming])
     except Exception:
         state.log.warning("messages: stream cache read failed", exc_info=True)
         return

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
+from arinova.kv import keys
 from arinova.realtime import events
-from arinova.realtime.streamcache import KEY_PREFIX
 
 if TYPE_CHECKING:
     from arinova.realtime.service import RealtimeService
@@ -72,7 +72,7 @@ class Sync:
         if not elsewhere:
             return
         try:
-            texts = await self.service.state.kv.mget([KEY_PREFIX + m["id"] for m in elsewhere])
+            texts = await self.service.state.kv.mget([keys.stream(m["id"]) for m in elsewhere])
         except Exception:
             self.service.log.warning("sync: stream cache unavailable", exc_info=True)
             return
