@@ -42,7 +42,7 @@ from arinova.auth.web import (
 )
 from arinova.db.queries import auth as q
 from arinova.errors import ApiError
-from arinova.http.ratelimit import client_ip
+from arinova.ratelimit import client_ip
 from arinova.state import AppState
 
 SIGN_UP_FIELDS = (

@@ -37,10 +37,10 @@ from blacksheep.exceptions import HTTPException, MessageAborted
 from arinova.errors import ApiError
 from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
-from arinova.http.ratelimit import RateLimiter
 from arinova.http.router import ArinovaRouter, RouteMatch
 from arinova.js import decode_uri_throws
 from arinova.logs import request_id_var
+from arinova.ratelimit import RateLimiter
 from arinova.state import AppState
 
 #: routes outside the HTTP rate limit (decisions.md Q04)

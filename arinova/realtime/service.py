@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
+from arinova.ratelimit import MessageRateLimit
 from arinova.realtime import events
 from arinova.realtime.agent import AUTH_TIMEOUT
 from arinova.realtime.cluster import Cluster
@@ -21,7 +22,6 @@ from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.hub import AgentTask, Hub
 from arinova.realtime.offline import OfflineQueue
 from arinova.realtime.pipeline import Pipeline, QueuedReply
-from arinova.realtime.ratelimit import MessageRateLimit
 from arinova.realtime.sync import Sync
 
 if TYPE_CHECKING:
