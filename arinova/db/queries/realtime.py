@@ -1,50 +1,11 @@
 """SQL of the realtime layer: the reply pipeline, sync and read markers (websocket.md §3, §8).
 
-Message inserts lock the conversation row first (``LOCK_*``, its own statement), then
-compute ``MAX(seq) + 1`` inside the INSERT: that statement's snapshot is taken after the
-lock was granted, so two writers never get the same number (quirk Q06; the same protocol
-as ``arinova.db.messages_seq``). Timestamps are written in UTC (quirk Q37).
+Messages are inserted by ``arinova.db.messages_seq``, the allocator every writer shares.
+Timestamps are written in UTC (quirk Q37).
 """
 
 from arinova.db.queries import Query
-from arinova.db.queries.fragments import STATEMENT_UTC_NOW, UTC_NOW, iso, last_seq
-
-#: $1 conversation id, $2 user id. Locks the caller's conversation; also its agent.
-LOCK_OWN_CONVERSATION = Query(
-    "realtime.lock_own_conversation",
-    """
-    SELECT c.type::text AS type, c.agent_id::text AS agent_id
-    FROM conversations c
-    WHERE c.id = $1::uuid AND c.user_id = $2::text
-    FOR UPDATE
-    """,
-)
-
-#: $1 conversation id. Locks the conversation; no row: it is gone.
-LOCK_CONVERSATION = Query(
-    "realtime.lock_conversation",
-    "SELECT agent_id::text AS agent_id FROM conversations WHERE id = $1::uuid FOR UPDATE",
-)
-
-#: $1 conversation id, $2 role, $3 content, $4 status, $5 bump conversations.updated_at.
-#: Run after a LOCK_* statement in the same transaction.
-INSERT_MESSAGE = Query(
-    "realtime.insert_message",
-    f"""
-    WITH m AS (
-        INSERT INTO messages (conversation_id, seq, role, content, status,
-                              created_at, updated_at)
-        SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2::message_role, $3::text,
-               $4::message_status, {STATEMENT_UTC_NOW}, {STATEMENT_UTC_NOW}
-        FROM messages WHERE conversation_id = $1::uuid
-        RETURNING id, seq
-    ), bump AS (
-        UPDATE conversations SET updated_at = {STATEMENT_UTC_NOW}
-        WHERE id = $1::uuid AND $5::boolean
-    )
-    SELECT id::text AS id, seq FROM m
-    """,
-)
+from arinova.db.queries.fragments import UTC_NOW, iso, last_seq
 
 #: $1 conversation id: its agent, read again when a reply (or a queued one) starts.
 CONVERSATION_AGENT = Query(

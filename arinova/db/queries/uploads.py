@@ -7,6 +7,7 @@ attachment or agent looks exactly like an unknown one (the avatar's ownership ch
 from arinova.db.queries import Query
 from arinova.db.queries.fragments import STATEMENT_UTC_NOW, UTC_NOW
 from arinova.db.queries.messages import attachment_columns, message_columns
+from arinova.db.queries.messages_seq import NEXT_SEQ
 
 #: $1 conversation id, $2 user id. No row: not the caller's conversation.
 OWN_CONVERSATION = Query(
@@ -14,22 +15,22 @@ OWN_CONVERSATION = Query(
     "SELECT type::text AS type FROM conversations WHERE id = $1::uuid AND user_id = $2::text",
 )
 
-#: $1 conversation id, $2 seq, $3 content, $4 file name, $5 file type, $6 file size,
-#: $7 storage path. The user's message and its attachment, in one statement, run after
-#: ``allocate_seq`` in the same transaction.
+#: $1 conversation id, $2 content, $3 file name, $4 file type, $5 file size, $6 storage
+#: path. The user's message (with the next seq: ``arinova.db.messages_seq``) and its
+#: attachment, in one statement, run after ``lock_conversation`` in the same transaction.
 INSERT_MESSAGE_WITH_ATTACHMENT = Query(
     "uploads.insert_message_with_attachment",
     f"""
     WITH m AS (
         INSERT INTO messages (conversation_id, seq, role, content, status,
                               created_at, updated_at)
-        VALUES ($1::uuid, $2::int, 'user', $3::text, 'completed',
+        VALUES ($1::uuid, {NEXT_SEQ}, 'user', $2::text, 'completed',
                 {STATEMENT_UTC_NOW}, {STATEMENT_UTC_NOW})
         RETURNING id, conversation_id, seq, role, content, status, created_at, updated_at
     ), a AS (
         INSERT INTO attachments (message_id, file_name, file_type, file_size,
                                  storage_path, created_at)
-        SELECT m.id, $4::varchar, $5::varchar, $6::int, $7::text, {STATEMENT_UTC_NOW} FROM m
+        SELECT m.id, $3::varchar, $4::varchar, $5::int, $6::text, {STATEMENT_UTC_NOW} FROM m
         RETURNING id, message_id, file_name, file_type, file_size, storage_path, created_at
     )
     SELECT {message_columns("m")}, {attachment_columns("a")}
