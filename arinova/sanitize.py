@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 
-# JavaScript's ``\s`` (the original's regexes ran in V8): ASCII whitespace plus the
-# Unicode space separators, line/paragraph separators and the BOM.
-_JS_SPACE = (
-    "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-)
-_ANY = f"[{_JS_SPACE}\\S]"  # JS ``[\s\S]``: any character, newlines included
+from arinova import js
+
+# JavaScript's ``\s`` (the original's regexes ran in V8) is ``js.WHITESPACE``, which
+# Python's ``\s`` is not; ``[\s\S]`` is any character, newlines included.
+_ANY = f"[{re.escape(js.WHITESPACE)}\\S]"
 
 # re.ASCII keeps ``\b`` and case folding ASCII-only, as in a JS regex without /u.
 _FLAGS = re.IGNORECASE | re.ASCII

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from blacksheep import Request, Response, Router
 
+from arinova import js
 from arinova.errors import ApiError
 from arinova.http.body import BODY_LIMIT, read_json
 from arinova.http.responses import json_response
@@ -26,10 +27,8 @@ from arinova.http.validate import (
     Str,
     Url,
     Uuid,
-    parse_int_prefix,
     parse_uuid,
     query_int,
-    utf16_len,
 )
 from arinova.server import Server
 from arinova.settings import Settings
@@ -407,9 +406,9 @@ def details(schema: Obj, body: Any) -> str:
 
 
 def test_string_lengths_count_utf16_units_as_javascript() -> None:
-    assert utf16_len("abc") == 3
-    assert utf16_len("é") == 1
-    assert utf16_len("😀") == 2
+    assert js.utf16_length("abc") == 3
+    assert js.utf16_length("é") == 1
+    assert js.utf16_length("😀") == 2
     schema = Obj({"s": Str(max_len=3)})
     assert schema.parse({"s": "a😀"}) == {"s": "a😀"}
     assert details(schema, {"s": "ab😀"}) == "s: must be at most 3 characters long"
@@ -518,10 +517,10 @@ def request_with(query: bytes) -> Request:
 
 
 def test_query_numbers_parse_like_parse_int_and_are_clamped() -> None:
-    assert parse_int_prefix(" 12abc") == 12
-    assert parse_int_prefix("-5") == -5
-    assert parse_int_prefix("abc") is None
-    assert parse_int_prefix("") is None
+    assert js.parse_int(" 12abc") == 12
+    assert js.parse_int("-5") == -5
+    assert js.parse_int("abc") is None
+    assert js.parse_int("") is None
 
     def limit(raw: bytes) -> int:
         return query_int(request_with(raw), "limit", default=50, minimum=1, maximum=100)

@@ -14,6 +14,7 @@ from arinova.server import Server
 from arinova.settings import RealtimeSettings, Settings
 from tests.support.auth import authed_client, sign_up
 from tests.support.ws import Chat, agent_socket, recv, send, silent, user_socket
+from tests.test_uploads_fixtures import file_part, multipart
 
 CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 
@@ -139,3 +140,47 @@ async def test_a_message_that_waited_for_the_lock_is_dated_after_the_holder(
         await conn.close()
     assert [(r["seq"], r["content"]) for r in rows] == [(1, "first"), (2, "late")]
     assert rows[1]["created_at"] >= rows[0]["created_at"]
+
+
+async def test_uploads_and_socket_messages_share_one_seq_allocator(
+    server: Server, database: str
+) -> None:
+    """REST uploads and socket messages written at once to one conversation get distinct,
+    gapless seqs, dated in seq order: both writers use ``arinova.db.messages_seq``."""
+    user = await sign_up(server.url)
+    conn = await asyncpg.connect(database)
+    try:
+        conv = str(
+            await conn.fetchval(
+                "INSERT INTO conversations (type, user_id) VALUES ('group', $1) RETURNING id",
+                user.id,
+            )
+        )
+        headers, body = multipart(file_part(b"note", "n.txt", "text/plain"))
+        async with user_socket(server, user) as ws, authed_client(server.url, user) as client:
+
+            async def socket_messages() -> None:
+                for i in range(6):
+                    message = {"type": "send_message", "conversationId": conv, "content": f"m{i}"}
+                    await send(ws, message)
+
+            async def upload() -> None:
+                path = f"/api/conversations/{conv}/upload"
+                response = await client.post(path, content=body, headers=headers)
+                assert response.status_code == 200, response.text
+
+            await asyncio.gather(socket_messages(), *(upload() for _ in range(6)))
+            for _ in range(200):
+                count = await conn.fetchval(
+                    "SELECT count(*) FROM messages WHERE conversation_id = $1::uuid", conv
+                )
+                if count == 12:
+                    break
+                await asyncio.sleep(0.02)
+        rows = await conn.fetch(
+            "SELECT seq FROM messages WHERE conversation_id = $1::uuid ORDER BY created_at, seq",
+            conv,
+        )
+    finally:
+        await conn.close()
+    assert [r["seq"] for r in rows] == list(range(1, 13))

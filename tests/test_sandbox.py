@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from arinova.ratelimit.sandbox import SlidingWindowLimiter
 from arinova.sandbox.engine import TIMEOUT_MESSAGE, run_javascript
 from arinova.sandbox.pool import CRASH_MESSAGE, SandboxBusy, WorkerPool
-from arinova.sandbox.ratelimit import SlidingWindowLimiter
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up

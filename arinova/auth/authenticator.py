@@ -14,11 +14,11 @@ from arinova.auth.cookies import CookieNames, parse_cookie_header, unsign
 from arinova.auth.oauth import OAuthClient
 from arinova.auth.origins import TrustedOrigins
 from arinova.auth.passwords import PasswordHasher
-from arinova.auth.ratelimit import AuthRateLimiter
 from arinova.auth.records import SessionWithUser
 from arinova.auth.sessions import SessionStore
 from arinova.errors import ApiError
 from arinova.kv import KV
+from arinova.ratelimit.auth import AuthRateLimiter
 from arinova.settings import Settings
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from arinova import js
 from arinova.auth import errors as msg
 from arinova.auth.errors import AuthError
 
@@ -34,11 +35,6 @@ def js_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
-
-
-def utf16_len(value: str) -> int:
-    """``string.length`` in JavaScript."""
-    return len(value.encode("utf-16-le")) // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,62 +103,8 @@ MAX_PASSWORD = 128
 
 def check_password_length(password: str) -> None:
     """``emailAndPassword`` min 8, max 128 (JavaScript string length)."""
-    length = utf16_len(password)
+    length = js.utf16_length(password)
     if length < MIN_PASSWORD:
         raise AuthError(400, msg.PASSWORD_TOO_SHORT)
     if length > MAX_PASSWORD:
         raise AuthError(400, msg.PASSWORD_TOO_LONG)
-
-
-def js_truthy(value: Any) -> bool:
-    """JavaScript truthiness of a JSON value (``[]`` and ``{}`` are true)."""
-    if isinstance(value, list | dict):
-        return True
-    return bool(value)
-
-
-def _js_number(value: float) -> str:
-    """``Number.prototype.toString()`` for a finite number (JSON has no others)."""
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    digits, exponent = _shortest_digits(abs(value))
-    k, n = len(digits), exponent + len(digits)
-    if k <= n <= 21:
-        text = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        text = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        text = "0." + "0" * -n + digits
-    else:
-        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-        text = f"{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
-    return sign + text
-
-
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """The shortest round-tripping significand digits and the power of ten of the last."""
-    mantissa, _, exp = repr(value).partition("e")
-    whole, _, frac = mantissa.partition(".")
-    digits = (whole + frac).lstrip("0") or "0"
-    exponent = (int(exp) if exp else 0) - len(frac)
-    stripped = digits.rstrip("0")
-    return stripped or "0", exponent + len(digits) - len(stripped)
-
-
-def js_string(value: Any) -> str:
-    """``String(value)`` in JavaScript for a JSON value, as the database driver of the
-    original stored a non-string in a text column."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value) if abs(value) < 2**53 else _js_number(float(value))
-    if isinstance(value, float):
-        return _js_number(value)
-    if isinstance(value, list):
-        return ",".join("" if item is None else js_string(item) for item in value)
-    return "[object Object]"

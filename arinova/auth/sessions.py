@@ -29,7 +29,7 @@ from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
 from arinova.auth.ids import new_id
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
 from arinova.db.queries import auth as q
-from arinova.kv import KV
+from arinova.kv import KV, keys
 
 log = logging.getLogger("arinova.auth")
 
@@ -45,11 +45,11 @@ def _digest(token: str) -> str:
 
 
 def _cache_key(token: str) -> str:
-    return f"auth:sess:{_digest(token)}"
+    return keys.session_cache(_digest(token))
 
 
 def _marker_key(token: str) -> str:
-    return f"auth:inval:{_digest(token)}"
+    return keys.session_revoked(_digest(token))
 
 
 def _encode(entry: SessionWithUser) -> bytes:

@@ -17,11 +17,12 @@ from blacksheep import Request, Response, Router
 
 from arinova.db.queries import agents as q
 from arinova.http import agents_export, agents_health
-from arinova.http.agents_common import HEALTH_KEY_PREFIX, Row, agent_id_of, agent_not_found
+from arinova.http.agents_common import Row, agent_id_of, agent_not_found
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.validate import Arr, Bool, Obj, Str, Url
+from arinova.kv import keys
 from arinova.outbound import fetch_json
 from arinova.state import AppState
 from arinova.timefmt import iso, iso_or_none
@@ -226,7 +227,7 @@ def mount(router: Router, state: AppState) -> None:
             raise agent_not_found()
         await disconnect_agent(state, agent_id, CLOSE_AGENT_DELETED)
         try:
-            await state.kv.delete(HEALTH_KEY_PREFIX + str(agent_id))
+            await state.kv.delete(keys.agent_health(agent_id))
         except Exception:  # the cached entry expires within a minute anyway
             state.log.warning("dropping the health cache of agent %s failed", agent_id)
         return empty_response(204)

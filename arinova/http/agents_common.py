@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from blacksheep import Request
 
 from arinova.errors import ApiError
 from arinova.http.validate import parse_uuid
-
-#: Redis key of an agent's cached health result (behaviours.md §13)
-HEALTH_KEY_PREFIX: Final = "agent:health:"
 
 
 class Row(Protocol):

@@ -15,8 +15,9 @@ import orjson
 from blacksheep import Request, Response, Router
 
 from arinova.db.queries import agents as q
-from arinova.http.agents_common import HEALTH_KEY_PREFIX, agent_id_of, agent_not_found
+from arinova.http.agents_common import agent_id_of, agent_not_found
 from arinova.http.responses import json_response
+from arinova.kv import keys
 from arinova.outbound import probe
 from arinova.state import AppState
 from arinova.timefmt import iso_now
@@ -32,7 +33,7 @@ async def probed_health(state: AppState, agent_id: UUID, endpoint: str | None) -
     """Probe now and cache the result (``{"status","latencyMs","checkedAt"}``)."""
     result = await probe(state.outbound, endpoint)
     health = {"status": result.status, "latencyMs": result.latency_ms, "checkedAt": iso_now()}
-    await state.kv.set(HEALTH_KEY_PREFIX + str(agent_id), orjson.dumps(health), ex=HEALTH_TTL_S)
+    await state.kv.set(keys.agent_health(agent_id), orjson.dumps(health), ex=HEALTH_TTL_S)
     return health
 
 
@@ -45,7 +46,7 @@ def mount(router: Router, state: AppState) -> None:
         agent_id: UUID = row["id"]
         if state.realtime.agent_connected(str(agent_id)):
             return json_response(200, websocket_health())
-        cached = await state.kv.get(HEALTH_KEY_PREFIX + str(agent_id))
+        cached = await state.kv.get(keys.agent_health(agent_id))
         if cached:
             return json_response(200, orjson.loads(cached))
         return json_response(200, await probed_health(state, agent_id, row["a2a_endpoint"]))
@@ -61,8 +62,7 @@ def mount(router: Router, state: AppState) -> None:
             else:
                 unknown.append(index)
         if unknown:
-            keys = [HEALTH_KEY_PREFIX + str(rows[i]["id"]) for i in unknown]
-            cached = await state.kv.mget(keys)
+            cached = await state.kv.mget([keys.agent_health(rows[i]["id"]) for i in unknown])
             to_probe: list[int] = []
             for index, value in zip(unknown, cached, strict=True):
                 if value:

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from blacksheep import Request, Response, Router
 
+from arinova import js
 from arinova.auth import errors as msg
 from arinova.auth.account_endpoints import AccountEndpoints
 from arinova.auth.authenticator import Authenticator, Found
@@ -21,8 +22,6 @@ from arinova.auth.schema import (
     check,
     check_password_length,
     is_email,
-    js_string,
-    js_truthy,
     js_type,
 )
 from arinova.auth.social import SocialEndpoints
@@ -43,7 +42,7 @@ from arinova.auth.web import (
 )
 from arinova.db.queries import auth as q
 from arinova.errors import ApiError
-from arinova.http.ratelimit import client_ip
+from arinova.ratelimit.http import client_ip
 from arinova.state import AppState
 
 SIGN_UP_FIELDS = (
@@ -211,7 +210,7 @@ class CredentialEndpoints:
                 "VALIDATION_ERROR",
             )
         current = await self._session(request, auth)
-        if js_truthy(body.get("email")):
+        if js.is_truthy(body.get("email")):
             raise AuthError(400, msg.EMAIL_CAN_NOT_BE_UPDATED)
         if "name" not in body and "image" not in body:
             raise AuthError(400, msg.NO_FIELDS_TO_UPDATE)
@@ -225,9 +224,9 @@ class CredentialEndpoints:
         await auth.db.fetchrow(
             q.USER_UPDATE_PROFILE.sql,
             current.user.id,
-            None if name is None else js_string(name),
+            None if name is None else js.to_string(name),
             "image" in body,
-            None if image is None else js_string(image),
+            None if image is None else js.to_string(image),
             now_ms(),
         )
         await auth.sessions.invalidate_user(current.user.id)

@@ -30,7 +30,6 @@ and a malformed content type still answers 415; anything else gets the 404.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -38,6 +37,7 @@ from typing import Any, Final
 import orjson
 from blacksheep import Content, Request
 
+from arinova import js
 from arinova.errors import ApiError
 
 #: Fastify's default ``bodyLimit``
@@ -232,42 +232,14 @@ def _parse_json(body: bytes) -> Any:
     return value
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
 def _parse_json_slow(body: bytes) -> Any:
-    """What JSON.parse accepts and orjson refuses: invalid UTF-8 (Node decodes it with
-    replacement characters), integers beyond 64 bits (JSON.parse makes them floats) and
-    lone surrogate escapes (stored by the original as U+FFFD, as its UTF-8 writer does)."""
+    """What JSON.parse accepts and orjson refuses (``arinova.js.json_parse``), with lone
+    surrogates replaced by U+FFFD, as the original's UTF-8 writer stored them."""
     try:
-        text = body.decode("utf-8", "replace")
-        value = json.loads(text, parse_int=_js_int, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        value = js.json_parse(body)
+    except ValueError:
         raise _body_error(400, INVALID_JSON) from None
-    return _without_lone_surrogates(value) if b"\\u" in body else value
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _fix_text(text: str) -> str:
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _fix_text(value)
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_fix_text(k): _without_lone_surrogates(v) for k, v in value.items()}
-    return value
-
-
-def _js_int(text: str) -> int | float:
-    value = int(text)
-    return value if -(2**63) <= value < 2**64 else float(value)
+    return js.well_formed_value(value) if b"\\u" in body else value
 
 
 def _is_poisoned(value: Any) -> bool:

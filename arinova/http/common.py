@@ -37,9 +37,10 @@ from blacksheep.exceptions import HTTPException, MessageAborted
 from arinova.errors import ApiError
 from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
-from arinova.http.ratelimit import RateLimiter
-from arinova.http.router import ArinovaRouter, RouteMatch, is_bad_url
+from arinova.http.router import ArinovaRouter, RouteMatch
+from arinova.js import decode_uri_throws
 from arinova.logs import request_id_var
+from arinova.ratelimit.http import RateLimiter
 from arinova.state import AppState
 
 #: routes outside the HTTP rate limit (decisions.md Q04)
@@ -86,13 +87,13 @@ class Pipeline:
     def __init__(self, state: AppState, router: ArinovaRouter) -> None:
         self.router = router
         self.cors = Cors(state.settings.cors_origins)
-        self.limiter = RateLimiter(state, state.settings)
+        self.limiter = RateLimiter(state.kv, state.settings)
 
     async def handle(self, request: Any) -> Response:
         started = time.perf_counter()
         raw_id = request.get_first_header(b"x-request-id")
         request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
-        if is_bad_url(request._path):
+        if decode_uri_throws(request._path):
             return bad_url_response(raw_url(request))
         if request.method == "OPTIONS":
             return self.cors.preflight(request)

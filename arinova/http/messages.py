@@ -17,12 +17,14 @@ from uuid import UUID
 from asyncpg import Record
 from blacksheep import Request, Response, Router
 
+from arinova import js
 from arinova.db.queries import messages as q
 from arinova.errors import ApiError
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.responses import empty_response, json_response
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid, query_int, query_param
+from arinova.kv import keys
 from arinova.state import AppState
 
 PAGE_DEFAULT: Final = 50
@@ -31,8 +33,6 @@ SEARCH_DEFAULT: Final = 20
 SEARCH_MAX: Final = 50
 #: a PostgreSQL integer
 OFFSET_MAX: Final = 2**31 - 1
-#: the stream cache key of a reply still streaming (behaviours.md §13)
-STREAM_KEY_PREFIX: Final = "stream:"
 
 
 def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict[str, Any]]:
@@ -61,7 +61,7 @@ async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> Non
     if not streaming:
         return
     try:
-        values = await state.kv.mget([STREAM_KEY_PREFIX + m["id"] for m in streaming])
+        values = await state.kv.mget([keys.stream(m["id"]) for m in streaming])
     except Exception:
         state.log.warning("messages: stream cache read failed", exc_info=True)
         return
@@ -160,7 +160,7 @@ def mount(router: Router, state: AppState) -> None:
     async def search(request: Request) -> Response:
         user = await state.auth.require_user(request)
         text = query_param(request, "q")
-        if not text or not text.strip() or "\x00" in text:
+        if not text or not js.trim(text) or "\x00" in text:
             return json_response(200, {"results": [], "total": 0})
         limit = query_int(request, "limit", default=SEARCH_DEFAULT, minimum=1, maximum=SEARCH_MAX)
         offset = query_int(request, "offset", default=0, minimum=0, maximum=OFFSET_MAX)

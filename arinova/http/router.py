@@ -17,7 +17,6 @@ handlers are ``async def handler(request) -> Response | None`` and read paramete
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -185,22 +184,3 @@ class ArinovaRouter(Router):  # type: ignore[misc]
 
     def match(self, method: str, path: bytes) -> RouteMatch | None:
         return self._table.match(method, path)
-
-
-_MALFORMED_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
-
-
-def is_bad_url(path: bytes) -> bool:
-    """True when the original's router refuses the path (JavaScript ``decodeURI`` would
-    throw): a ``%`` not followed by two hex digits, or escapes that are not UTF-8."""
-    if b"%" not in path:
-        return False
-    if _MALFORMED_ESCAPE.search(path):
-        return True
-    for run in _ESCAPE_RUN.findall(path):
-        try:
-            bytes.fromhex(run.replace(b"%", b"").decode()).decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-    return False

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from blacksheep import Request, Response, Router
 
-from arinova.db.messages_seq import allocate_seq
+from arinova.db.messages_seq import lock_conversation
 from arinova.db.queries import agents as agent_queries
 from arinova.db.queries.uploads import (
     INSERT_MESSAGE_WITH_ATTACHMENT,
@@ -199,13 +199,11 @@ class UploadsArea:
         await self._store(key, upload.data, file_type)
         try:
             async with self.state.db.acquire() as conn, conn.transaction():
-                seq = await allocate_seq(conn, conversation_id)
-                if seq is None:  # deleted since the check above
-                    raise conversation_not_found()
+                if await lock_conversation(conn, conversation_id) is None:
+                    raise conversation_not_found()  # deleted since the check above
                 row = await conn.fetchrow(
                     INSERT_MESSAGE_WITH_ATTACHMENT.sql,
                     conversation_id,
-                    seq,
                     content,
                     file_name,
                     file_type,

@@ -37,6 +37,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+from arinova import js
 from arinova.errors import ApiError
 
 __all__ = [
@@ -54,11 +55,9 @@ __all__ = [
     "Str",
     "Url",
     "Uuid",
-    "parse_int_prefix",
     "parse_uuid",
     "query_int",
     "query_param",
-    "utf16_len",
 ]
 
 
@@ -111,19 +110,13 @@ class Field:
         return self.check(value, path)
 
 
-def utf16_len(text: str) -> int:
-    """Length as JavaScript counts it (UTF-16 code units)."""
-    if text.isascii():
-        return len(text)
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
 def _chars(n: int) -> str:
     return "character" if n == 1 else "characters"
 
 
 class Str(Field):
-    """A string; ``trim`` strips surrounding whitespace before the length checks;
+    """A string; ``trim`` strips surrounding whitespace (JavaScript's ``trim``, as zod's
+    ``.trim()``) before the length checks;
     ``pattern`` is a regular expression the whole value must match (``pattern_reason``
     names the rule in the error)."""
 
@@ -152,9 +145,9 @@ class Str(Field):
         if not isinstance(value, str):
             raise Invalid(path, "must be a string")
         if self.trim:
-            value = value.strip()
+            value = js.trim(value)
         if self.min_len or self.max_len is not None:
-            length = utf16_len(value)
+            length = js.utf16_length(value)
             if length < self.min_len:
                 if self.min_len == 1:
                     raise Invalid(path, "must not be empty")
@@ -459,8 +452,6 @@ def parse_uuid(value: str | None) -> UUID | None:
 
 # -- query strings ---------------------------------------------------------------------
 
-_LEADING_INT_RX: Final = re.compile(r"[+-]?\d+")
-
 
 def query_param(request: Any, name: str) -> str | None:
     """The first value of a query parameter (``None`` when absent)."""
@@ -469,15 +460,6 @@ def query_param(request: Any, name: str) -> str | None:
         return None
     values = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).get(name)
     return values[0] if values else None
-
-
-def parse_int_prefix(text: str | None) -> int | None:
-    """JavaScript's ``parseInt(text, 10)``: leading whitespace skipped, the longest
-    integer prefix read; ``None`` where parseInt gives ``NaN``."""
-    if text is None:
-        return None
-    match = _LEADING_INT_RX.match(text.lstrip())
-    return int(match.group()) if match else None
 
 
 def query_int(
@@ -491,7 +473,8 @@ def query_int(
     """A query number for paging: absent or not a number → ``default``; otherwise
     clamped into ``[minimum, maximum]`` (quirk Q16: never an unbounded or negative
     LIMIT/OFFSET)."""
-    value = parse_int_prefix(query_param(request, name))
+    text = query_param(request, name)
+    value = None if text is None else js.parse_int(text)
     if value is None:
         return default
     if value < minimum:

@@ -76,8 +76,3 @@ def message_push_allowed(facts: MessagePushFacts, now_minutes: int) -> bool:
     if not prefs.global_enabled or not prefs.message_enabled:
         return False
     return not in_quiet_hours(prefs.quiet_hours_start, prefs.quiet_hours_end, now_minutes)
-
-
-def dedup_key(user_id: str, kind: str = "message") -> str:
-    """The shared (KV) key that holds one allowed push per (user, type) per 30 s."""
-    return f"push:dedup:{user_id}:{kind}"

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from arinova.db.queries import push as q
+from arinova.kv import keys
 from arinova.outbound import GuardedTransport, any_address, public_address
 from arinova.push.payload import message_payload
 from arinova.push.policy import (
     DEDUP_WINDOW_MS,
     MessagePushFacts,
     Preferences,
-    dedup_key,
     local_minutes,
     message_push_allowed,
 )
@@ -140,7 +140,7 @@ class PushService:
     async def claim_dedup_window(self, user_id: str, kind: str) -> bool:
         """True for the first call per (user, type) in a 30 s window, across processes.
         (INCR with a TTL set on the first increment: the first caller sees 1.)"""
-        count, _ = await self._kv.incr_with_ttl(dedup_key(user_id, kind), DEDUP_WINDOW_MS)
+        count, _ = await self._kv.incr_with_ttl(keys.push_dedup(user_id, kind), DEDUP_WINDOW_MS)
         return count == 1
 
     # -- delivery ------------------------------------------------------------------------

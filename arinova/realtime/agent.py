@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
-from arinova.realtime import events, jstext
+from arinova.js import json_parse
+from arinova.realtime import events
 from arinova.realtime.validate import parse_agent_event
 from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
@@ -74,7 +75,7 @@ class AgentHandler(SocketHandler):
     def on_text(self, text: str) -> None:
         log = self.services.log
         try:
-            raw = jstext.loads(text)
+            raw = json_parse(text)
         except ValueError:
             log.info("ws/agent: a frame is not JSON")
             return

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from arinova.ratelimit.messages import MessageRateLimit
 from arinova.realtime.agent import AgentEndpoint, AgentServices
 from arinova.realtime.client import ClientEndpoint, ClientServices
 from arinova.realtime.hub import Hub
@@ -16,7 +17,6 @@ from arinova.realtime.node import RealtimeNode
 from arinova.realtime.offline import OfflineQueue
 from arinova.realtime.pipeline import Pipeline
 from arinova.realtime.push_trigger import PushTrigger
-from arinova.realtime.ratelimit import MessageRateLimit
 from arinova.realtime.redis_coordinator import RedisCoordinator
 from arinova.realtime.sweep import Sweep
 from arinova.realtime.sync import Sync

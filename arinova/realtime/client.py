@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
-from arinova.realtime import events, jstext
-from arinova.realtime.validate import parse_client_event, utf16_length
+from arinova.js import json_parse, utf16_length
+from arinova.realtime import events
+from arinova.realtime.validate import parse_client_event
 from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 
     from arinova.auth import Authenticator
     from arinova.clock import Clock
+    from arinova.ratelimit.messages import MessageRateLimit
     from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.pipeline import Pipeline
-    from arinova.realtime.ratelimit import MessageRateLimit
     from arinova.realtime.sweep import Sweep
     from arinova.realtime.sync import Sync
     from arinova.realtime.tasks import Background
@@ -117,7 +118,7 @@ class ClientHandler(SocketHandler):
             self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         try:
-            raw = jstext.loads(text)
+            raw = json_parse(text)
         except ValueError:
             self.send_frame(events.protocol_error(events.INVALID_JSON))
             return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from arinova._fast.frames import encode_text
-from arinova.realtime import jstext
+from arinova.js import json_stringify
 
 PONG_TEXT: Final = '{"type":"pong"}'
 PONG: Final = encode_text(PONG_TEXT)
@@ -25,7 +25,7 @@ HEARTBEAT_TIMEOUT: Final = "Heartbeat timeout"
 
 
 def dumps(event: dict[str, Any]) -> str:
-    return jstext.dumps(event)
+    return json_stringify(event)
 
 
 def frame(text: str) -> bytes:

@@ -10,10 +10,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from arinova.kv import keys
+
 if TYPE_CHECKING:
     from arinova.kv import KV
-
-KEY_PREFIX = "pending_ws_events:"
 
 
 class OfflineQueue:
@@ -26,7 +26,7 @@ class OfflineQueue:
         self._log = log
 
     async def push(self, user_id: str, event: str) -> None:
-        key = KEY_PREFIX + user_id
+        key = keys.pending_ws_events(user_id)
         try:
             await self._kv.zadd(key, time.time() * 1000, event)
             count = await self._kv.zcard(key)
@@ -38,7 +38,7 @@ class OfflineQueue:
 
     async def take(self, user_id: str) -> list[bytes]:
         """Every pending event, oldest first; the queue is emptied."""
-        key = KEY_PREFIX + user_id
+        key = keys.pending_ws_events(user_id)
         try:
             events = await self._kv.zrange(key, 0, -1)
             if events:

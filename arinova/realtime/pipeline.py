@@ -12,11 +12,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from arinova.db.messages_seq import insert_message, lock_conversation
 from arinova.db.queries import realtime as q
+from arinova.js import well_formed
 from arinova.realtime import events
 from arinova.realtime.coordinator import FULL, QUEUED, QueuedReply, RunningReply
 from arinova.realtime.hub import AgentTask
-from arinova.realtime.jstext import well_formed
 from arinova.realtime.streamcache import StreamCache
 from arinova.sanitize import sanitize_content
 
@@ -63,12 +64,10 @@ class Pipeline:
         """``send_message`` from a socket (rate limit already passed)."""
         content = sanitize_content(well_formed(content))
         async with self._db.acquire() as conn, conn.transaction():
-            conv = await conn.fetchrow(q.LOCK_OWN_CONVERSATION.sql, conversation_id, user_id)
+            conv = await lock_conversation(conn, conversation_id, owner_id=user_id)
             if conv is None:
                 return  # not the caller's, or gone: ignored
-            await conn.fetchrow(
-                q.INSERT_MESSAGE.sql, conversation_id, "user", content, "completed", True
-            )
+            await insert_message(conn, conversation_id, "user", content, "completed", bump=True)
         if conv["type"] == "group" or conv["agent_id"] is None:
             return  # stored (decision Q48); groups get no agent reply
         await self.submit(QueuedReply(user_id, conversation_id, content))
@@ -193,13 +192,9 @@ class Pipeline:
         self, conversation_id: str, content: str, status: str, *, bump: bool
     ) -> tuple[str, int] | None:
         async with self._db.acquire() as conn, conn.transaction():
-            if await conn.fetchrow(q.LOCK_CONVERSATION.sql, conversation_id) is None:
+            if await lock_conversation(conn, conversation_id) is None:
                 return None
-            row = await conn.fetchrow(
-                q.INSERT_MESSAGE.sql, conversation_id, "agent", content, status, bump
-            )
-        assert row is not None
-        return row["id"], row["seq"]
+            return await insert_message(conn, conversation_id, "agent", content, status, bump=bump)
 
     async def _offline_reply(self, item: QueuedReply, name: str) -> None:
         row = await self._insert_reply(

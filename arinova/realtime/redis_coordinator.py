@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arinova.realtime import events, keys, scripts
+from arinova.kv import keys
+from arinova.realtime import events, scripts
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
 
@@ -113,9 +114,9 @@ class RedisCoordinator:
         beat loop keeps trying) and works alone until Redis answers."""
         self._inbound = inbound
         try:
-            await self._kv.subscribe(keys.CHANNEL, self._on_message)
+            await self._kv.subscribe(keys.RT_CHANNEL, self._on_message)
             await self.beat()
-            agents = await self._kv.hgetall(keys.AGENTS)
+            agents = await self._kv.hgetall(keys.RT_AGENTS)
             for agent_id, pid in agents.items():
                 if pid.decode() in self.peers:
                     self.remote_agents.setdefault(agent_id.decode(), (pid.decode(), []))
@@ -151,13 +152,15 @@ class RedisCoordinator:
 
     async def beat(self) -> None:
         ttl_ms = int(self._config.process_ttl_s * 1000)
-        alive, dead = await self._beat_script([keys.PROCS], [self.pid, ttl_ms])
+        alive, dead = await self._beat_script([keys.RT_PROCS], [self.pid, ttl_ms])
         self.peers = frozenset(p.decode() for p in alive) - {self.pid}
         for pid in dead:
             await self._take_over(pid.decode())
 
     async def _take_over(self, dead: str) -> None:
-        claimed = await self._claim_dead([keys.PROCS, keys.AGENTS, keys.replies(dead)], [dead])
+        claimed = await self._claim_dead(
+            [keys.RT_PROCS, keys.RT_AGENTS, keys.rt_replies(dead)], [dead]
+        )
         if not claimed:
             return
         replies, agents = claimed
@@ -190,7 +193,7 @@ class RedisCoordinator:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._publisher.publish(keys.CHANNEL, orjson.dumps([self.pid, batch]))
+                    await self._publisher.publish(keys.RT_CHANNEL, orjson.dumps([self.pid, batch]))
                 except Exception:
                     self.log.warning("cluster publish failed", exc_info=True)
         finally:
@@ -240,10 +243,10 @@ class RedisCoordinator:
 
     async def _count(self, user_id: str, field: str, step: int) -> None:
         """HINCRBY commutes, so opens and closes may land in any order."""
-        await self._count_script([keys.presence(user_id)], [field, step, PRESENCE_TTL_S])
+        await self._count_script([keys.rt_presence(user_id)], [field, step, PRESENCE_TTL_S])
 
     async def _counts_elsewhere(self, user_id: str) -> dict[str, int]:
-        counts = await self._kv.hgetall(keys.presence(user_id))
+        counts = await self._kv.hgetall(keys.rt_presence(user_id))
         return {
             f.decode(): int(n)
             for f, n in counts.items()
@@ -267,7 +270,7 @@ class RedisCoordinator:
     async def agent_up(self, agent_id: str, skills: list[Skill]) -> None:
         try:
             await self._ready_wait()
-            await self._kv.hset(keys.AGENTS, agent_id, self.pid)
+            await self._kv.hset(keys.RT_AGENTS, agent_id, self.pid)
         except Exception:
             self.log.warning(
                 "agent %s: registering across processes failed", agent_id, exc_info=True
@@ -279,7 +282,7 @@ class RedisCoordinator:
         self._tasks.spawn(self._agent_gone(agent_id))
 
     async def _agent_gone(self, agent_id: str) -> None:
-        await self._agent_down([keys.AGENTS], [agent_id, self.pid])
+        await self._agent_down([keys.RT_AGENTS], [agent_id, self.pid])
         self.send("down", agent_id, self.pid)
 
     def _remote(self, agent_id: str) -> tuple[str, list[Skill]] | None:
@@ -297,7 +300,7 @@ class RedisCoordinator:
         if entry is not None:
             return entry[0]
         try:
-            found = await self._agent_where([keys.PROCS, keys.AGENTS], [agent_id])
+            found = await self._agent_where([keys.RT_PROCS, keys.RT_AGENTS], [agent_id])
         except Exception:
             self.log.warning("agent %s: registry unavailable", agent_id, exc_info=True)
             return None
@@ -339,7 +342,12 @@ class RedisCoordinator:
         try:
             await self._ready_wait()
             status, raw = await self._claim(
-                [keys.PROCS, keys.active(conv), keys.queue(conv), keys.user_active(item.user_id)],
+                [
+                    keys.RT_PROCS,
+                    keys.rt_active(conv),
+                    keys.rt_queue(conv),
+                    keys.rt_user_active(item.user_id),
+                ],
                 [self.pid, item.user_id, conv, _item_json(item), self._config.max_queued_replies],
             )
         except Exception:
@@ -360,7 +368,7 @@ class RedisCoordinator:
         (if that process dies first, the mark is free: its owner is not live)."""
         conv = item.conversation_id
         await self._handover(
-            [keys.active(conv), keys.user_active(item.user_id)], [process, item.user_id, conv]
+            [keys.rt_active(conv), keys.rt_user_active(item.user_id)], [process, item.user_id, conv]
         )
         self.send("run", process, _item_json(item))
 
@@ -372,14 +380,14 @@ class RedisCoordinator:
     async def _adopt(self, user_id: str, conversation_id: str) -> None:
         """Take the conversation's mark (its owner died) so releasing it drains its queue."""
         await self._handover(
-            [keys.active(conversation_id), keys.user_active(user_id)],
+            [keys.rt_active(conversation_id), keys.rt_user_active(user_id)],
             [self.pid, user_id, conversation_id],
         )
 
     async def reply_started(self, reply: RunningReply) -> None:
         value = orjson.dumps([reply.user_id, reply.conversation_id, reply.message_id, reply.seq])
         try:
-            await self._kv.hset(keys.replies(self.pid), reply.message_id, value)
+            await self._kv.hset(keys.rt_replies(self.pid), reply.message_id, value)
         except Exception:
             # the reply runs; only its recovery, should this process die, is lost
             self.log.warning("reply %s: not listed in Redis", reply.message_id, exc_info=True)
@@ -391,11 +399,11 @@ class RedisCoordinator:
             return self._fallback.release(conversation_id)  # started while Redis was away
         conv = conversation_id
         script_keys = [
-            keys.PROCS,
-            keys.active(conv),
-            keys.queue(conv),
-            keys.user_active(user_id),
-            keys.replies(self.pid),
+            keys.RT_PROCS,
+            keys.rt_active(conv),
+            keys.rt_queue(conv),
+            keys.rt_user_active(user_id),
+            keys.rt_replies(self.pid),
         ]
         for attempt in range(RELEASE_ATTEMPTS):
             try:
@@ -410,7 +418,7 @@ class RedisCoordinator:
         return None
 
     async def active_conversations(self, user_id: str) -> list[str]:
-        owners = await self._kv.hgetall(keys.user_active(user_id))
+        owners = await self._kv.hgetall(keys.rt_user_active(user_id))
         live = self.peers | {self.pid}
         shared = [c.decode() for c, p in owners.items() if p.decode() in live]
         return shared + [c for c in self._fallback.active_of(user_id) if c not in shared]

@@ -15,12 +15,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from arinova.realtime.jstext import well_formed
+from arinova.js import well_formed
+from arinova.kv import keys
 
 if TYPE_CHECKING:
     from arinova.kv import KV
 
-KEY_PREFIX = "stream:"
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
@@ -50,7 +50,7 @@ class StreamCache:
     ) -> None:
         self._interval = interval_s
         self._kv = kv
-        self._key = KEY_PREFIX + message_id
+        self._key = keys.stream(message_id)
         self._ttl = ttl_s
         self._spawn = spawn
         self._log = log

@@ -10,8 +10,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
+from arinova.kv import keys
 from arinova.realtime import events
-from arinova.realtime.streamcache import KEY_PREFIX
 
 if TYPE_CHECKING:
     import asyncpg
@@ -89,7 +89,7 @@ class Sync:
         if not elsewhere:
             return
         try:
-            texts = await self._kv.mget([KEY_PREFIX + m["id"] for m in elsewhere])
+            texts = await self._kv.mget([keys.stream(m["id"]) for m in elsewhere])
         except Exception:
             self._log.warning("sync: stream cache unavailable", exc_info=True)
             return

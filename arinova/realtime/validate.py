@@ -9,14 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from arinova.js import utf16_length
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def utf16_length(text: str) -> int:
-    """JavaScript's ``String.length``."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def is_uuid(value: object) -> bool:

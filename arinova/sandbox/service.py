@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from arinova.ratelimit.sandbox import SlidingWindowLimiter
 from arinova.sandbox.engine import Result
 from arinova.sandbox.pool import SandboxBusy, WorkerPool
-from arinova.sandbox.ratelimit import SlidingWindowLimiter
 
 __all__ = ["Result", "Sandbox", "SandboxBusy"]
 

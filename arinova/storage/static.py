@@ -24,6 +24,7 @@ from typing import Final
 
 from blacksheep import Content, Request, Response, StreamedContent
 
+from arinova import js
 from arinova.errors import ApiError
 from arinova.storage.mime import inline_safe, type_for_name, with_charset
 
@@ -33,10 +34,8 @@ WHOLE_READ_MAX: Final = 256 * 1024
 CHUNK: Final = 64 * 1024
 
 _UP_PATH: Final = re.compile(r"(?:^|[\\/])\.\.(?:[\\/]|$)")
-_PERCENT: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
 _NO_CACHE: Final = re.compile(r"(?:^|,)\s*?no-cache\s*?(?:,|$)")
 _BYTES_RANGE: Final = re.compile(r"^ *bytes=")
-_LEADING_INT: Final = re.compile(r"^\s*([+-]?\d+)")
 
 _SANDBOX_CSP: Final = b"default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
@@ -71,8 +70,8 @@ def _normalise(raw: bytes) -> str:
     """Decode the path once and refuse what could leave the root (403) or is not a
     path (400)."""
     try:
-        decoded = _percent_decode(raw).decode("utf-8")
-    except (UnicodeDecodeError, ValueError):
+        decoded = js.unescape(raw).decode("utf-8")
+    except (UnicodeDecodeError, js.URIError):
         raise ApiError.framework(400, "Bad Request") from None
     if "\0" in decoded:
         raise ApiError.framework(400, "Bad Request")
@@ -82,15 +81,6 @@ def _normalise(raw: bytes) -> str:
     if decoded.endswith("/"):
         normal += "/"
     return normal
-
-
-def _percent_decode(raw: bytes) -> bytes:
-    if b"%" not in raw:
-        return raw
-    # every % must start a two-digit escape, as decodeURIComponent demands
-    if raw.count(b"%") != len(_PERCENT.findall(raw)):
-        raise ValueError("bad percent escape")
-    return _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
 def _stat_file(root: Path, relative: str) -> _File:
@@ -252,8 +242,8 @@ def _parse_ranges(size: int, header: str) -> list[tuple[int, int]] | None:
     ranges: list[tuple[int, int]] = []
     for part in spec.split(","):
         first, dash, last = part.partition("-")
-        start = _js_int(first)
-        end = _js_int(last) if dash else None
+        start = js.parse_int(first)
+        end = js.parse_int(last) if dash else None
         if start is None:
             if end is None:
                 continue
@@ -267,11 +257,6 @@ def _parse_ranges(size: int, header: str) -> list[tuple[int, int]] | None:
     if not ranges:
         return []
     return _combine(ranges)
-
-
-def _js_int(text: str) -> int | None:
-    match = _LEADING_INT.match(text)
-    return int(match.group(1)) if match else None
 
 
 def _combine(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ unknown one look the same. Writes stamp UTC wall-clock time explicitly (quirk Q3
 """
 
 from arinova.db.queries import Query
+from arinova.db.queries.fragments import UTC_NOW
 
 #: the Agent shape of rest.md §2.1, in its field order
 AGENT_COLUMNS = (
@@ -13,15 +14,13 @@ AGENT_COLUMNS = (
     "notifications_enabled, created_at, updated_at"
 )
 
-_NOW = "(now() AT TIME ZONE 'UTC')"
-
 #: $1 name, $2 description, $3 a2a endpoint, $4 secret token, $5 owner id
 CREATE = Query(
     "agents.create",
     f"""
     INSERT INTO agents (name, description, a2a_endpoint, secret_token, owner_id,
                         created_at, updated_at)
-    VALUES ($1::varchar, $2::text, $3::text, $4::varchar, $5::text, {_NOW}, {_NOW})
+    VALUES ($1::varchar, $2::text, $3::text, $4::varchar, $5::text, {UTC_NOW}, {UTC_NOW})
     RETURNING {AGENT_COLUMNS}
     """,
 )
@@ -63,7 +62,7 @@ UPDATE = Query(
             THEN ($3::jsonb->>'isPublic')::boolean ELSE is_public END,
         category = CASE WHEN $3::jsonb ? 'category'
             THEN $3::jsonb->>'category' ELSE category END,
-        updated_at = {_NOW}
+        updated_at = {UTC_NOW}
     WHERE id = $1::uuid AND owner_id = $2::text
     RETURNING {AGENT_COLUMNS}
     """,
@@ -86,7 +85,7 @@ ENDPOINTS = Query(
 REGENERATE_TOKEN = Query(
     "agents.regenerate_token",
     f"""
-    UPDATE agents SET secret_token = $3::varchar, updated_at = {_NOW}
+    UPDATE agents SET secret_token = $3::varchar, updated_at = {UTC_NOW}
     WHERE id = $1::uuid AND owner_id = $2::text
     RETURNING secret_token
     """,

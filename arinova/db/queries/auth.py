@@ -92,11 +92,6 @@ USER_UPDATE_PROFILE = Query(
     " updated_at = $5 WHERE id = $1"
     " RETURNING id, name, email, email_verified, image, created_at, updated_at",
 )
-USER_BY_ID = Query(
-    "auth.user_by_id",
-    'SELECT id, name, email, email_verified, image, created_at, updated_at FROM "user"'
-    " WHERE id = $1",
-)
 
 # --- OAuth -----------------------------------------------------------------------------
 VERIFICATION_INSERT = Query(

@@ -5,13 +5,7 @@ unknown one look the same. Writes stamp UTC wall-clock time explicitly (quirk Q3
 """
 
 from arinova.db.queries import Query
-
-
-def iso(column: str) -> str:
-    """A UTC ``timestamp`` column as the API writes it, ``2026-02-20T09:15:03.123Z``
-    (microseconds truncated). Formatting in PostgreSQL costs a fraction of doing it in
-    Python, and list responses carry hundreds of timestamps."""
-    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+from arinova.db.queries.fragments import UTC_NOW, iso, last_seq
 
 
 def conversation_columns(table: str) -> str:
@@ -94,10 +88,10 @@ UPDATE = Query(
         title = CASE WHEN $3::bool THEN $4::varchar ELSE title END,
         pinned_at = CASE
             WHEN $5::bool IS NULL THEN pinned_at
-            WHEN $5::bool THEN now() AT TIME ZONE 'UTC'
+            WHEN $5::bool THEN {UTC_NOW}
             ELSE NULL
         END,
-        updated_at = now() AT TIME ZONE 'UTC'
+        updated_at = {UTC_NOW}
     WHERE id = $1::uuid AND user_id = $2::text
     RETURNING {_COLUMNS}
     """,
@@ -126,17 +120,15 @@ CLEAR_MESSAGES = Query(
 #: $1 id, $2 user id -> max_seq (no row: not the caller's). The read marker only moves forward.
 MARK_READ = Query(
     "conversations.mark_read",
-    """
+    f"""
     WITH conv AS (
-        SELECT c.id,
-               (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
-                WHERE m.conversation_id = c.id)::int AS max_seq
+        SELECT c.id, {last_seq("c.id")}::int AS max_seq
         FROM conversations c
         WHERE c.id = $1::uuid AND c.user_id = $2::text
     ),
     upsert AS (
         INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)
-        SELECT $2::text, conv.id, conv.max_seq, now() AT TIME ZONE 'UTC' FROM conv
+        SELECT $2::text, conv.id, conv.max_seq, {UTC_NOW} FROM conv
         ON CONFLICT (user_id, conversation_id) DO UPDATE SET
             last_read_seq = GREATEST(conversation_reads.last_read_seq, EXCLUDED.last_read_seq),
             updated_at = EXCLUDED.updated_at
@@ -149,9 +141,9 @@ MARK_READ = Query(
 #: $1 id, $2 user id, $3 muted. No row: not the caller's. A new row starts unread (seq 0).
 MUTE = Query(
     "conversations.mute",
-    """
+    f"""
     INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, muted, updated_at)
-    SELECT $2::text, c.id, 0, $3::bool, now() AT TIME ZONE 'UTC'
+    SELECT $2::text, c.id, 0, $3::bool, {UTC_NOW}
     FROM conversations c
     WHERE c.id = $1::uuid AND c.user_id = $2::text
     ON CONFLICT (user_id, conversation_id) DO UPDATE SET

@@ -1,7 +1,8 @@
 """SQL of the group conversations area (contract rest.md §3.6)."""
 
 from arinova.db.queries import Query
-from arinova.db.queries.conversations import conversation_columns, iso
+from arinova.db.queries.conversations import conversation_columns
+from arinova.db.queries.fragments import iso
 
 #: $1 user id, $2 agent ids (distinct), $3 title. One statement, so the conversation and its
 #: members are written together or not at all (quirk Q21). No row: some agent is not the

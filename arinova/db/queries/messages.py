@@ -10,7 +10,7 @@ the page is empty.
 """
 
 from arinova.db.queries import Query
-from arinova.db.queries.conversations import iso
+from arinova.db.queries.fragments import iso
 
 
 def message_columns(table: str) -> str:

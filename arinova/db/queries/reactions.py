@@ -1,7 +1,7 @@
 """SQL of the reactions area (contract rest.md §3.8, behaviours.md §7)."""
 
 from arinova.db.queries import Query
-from arinova.db.queries.conversations import iso
+from arinova.db.queries.fragments import iso
 
 #: $1 message id, $2 user id, $3 emoji. No row: no such message. ``owned`` false: the message's
 #: conversation is someone else's (nothing written). ``id`` NULL when owned: the reaction

@@ -1,59 +1,11 @@
 """SQL of the realtime layer: the reply pipeline, sync and read markers (websocket.md §3, §8).
 
-Message inserts lock the conversation row first (``LOCK_*``, its own statement), then
-compute ``MAX(seq) + 1`` inside the INSERT: that statement's snapshot is taken after the
-lock was granted, so two writers never get the same number (quirk Q06; the same protocol
-as ``arinova.db.messages_seq``). Timestamps are written in UTC (quirk Q37).
+Messages are inserted by ``arinova.db.messages_seq``, the allocator every writer shares.
+Timestamps are written in UTC (quirk Q37).
 """
 
 from arinova.db.queries import Query
-
-_NOW = "(now() AT TIME ZONE 'UTC')"
-#: when the statement began: an insert that waited for the conversation lock is dated
-#: after the writer it waited for, like its seq
-_STATEMENT_NOW = "(statement_timestamp() AT TIME ZONE 'UTC')"
-
-
-def _iso(column: str) -> str:
-    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
-
-
-#: $1 conversation id, $2 user id. Locks the caller's conversation; also its agent.
-LOCK_OWN_CONVERSATION = Query(
-    "realtime.lock_own_conversation",
-    """
-    SELECT c.type::text AS type, c.agent_id::text AS agent_id
-    FROM conversations c
-    WHERE c.id = $1::uuid AND c.user_id = $2::text
-    FOR UPDATE
-    """,
-)
-
-#: $1 conversation id. Locks the conversation; no row: it is gone.
-LOCK_CONVERSATION = Query(
-    "realtime.lock_conversation",
-    "SELECT agent_id::text AS agent_id FROM conversations WHERE id = $1::uuid FOR UPDATE",
-)
-
-#: $1 conversation id, $2 role, $3 content, $4 status, $5 bump conversations.updated_at.
-#: Run after a LOCK_* statement in the same transaction.
-INSERT_MESSAGE = Query(
-    "realtime.insert_message",
-    f"""
-    WITH m AS (
-        INSERT INTO messages (conversation_id, seq, role, content, status,
-                              created_at, updated_at)
-        SELECT $1::uuid, COALESCE(MAX(seq), 0) + 1, $2::message_role, $3::text,
-               $4::message_status, {_STATEMENT_NOW}, {_STATEMENT_NOW}
-        FROM messages WHERE conversation_id = $1::uuid
-        RETURNING id, seq
-    ), bump AS (
-        UPDATE conversations SET updated_at = {_STATEMENT_NOW}
-        WHERE id = $1::uuid AND $5::boolean
-    )
-    SELECT id::text AS id, seq FROM m
-    """,
-)
+from arinova.db.queries.fragments import UTC_NOW, iso, last_seq
 
 #: $1 conversation id: its agent, read again when a reply (or a queued one) starts.
 CONVERSATION_AGENT = Query(
@@ -70,7 +22,7 @@ FINISH_MESSAGE = Query(
     "realtime.finish_message",
     f"""
     UPDATE messages SET content = $2::text, status = $3::message_status,
-                        updated_at = {_NOW}
+                        updated_at = {UTC_NOW}
     WHERE id = $1::uuid
     """,
 )
@@ -79,7 +31,7 @@ FINISH_MESSAGE = Query(
 FAIL_STREAMING = Query(
     "realtime.fail_streaming",
     f"""
-    UPDATE messages SET content = $2::text, status = 'error', updated_at = {_NOW}
+    UPDATE messages SET content = $2::text, status = 'error', updated_at = {UTC_NOW}
     WHERE id = $1::uuid AND status = 'streaming'
     RETURNING id::text AS id
     """,
@@ -92,9 +44,8 @@ MARK_READ = Query(
     f"""
     INSERT INTO conversation_reads (user_id, conversation_id, last_read_seq, updated_at)
     SELECT $1::text, c.id,
-           LEAST($3::bigint, (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
-                              WHERE m.conversation_id = c.id))::int,
-           {_NOW}
+           LEAST($3::bigint, {last_seq("c.id")})::int,
+           {UTC_NOW}
     FROM conversations c WHERE c.id = $2::uuid AND c.user_id = $1::text
     ON CONFLICT (user_id, conversation_id) DO UPDATE
     SET last_read_seq = GREATEST(conversation_reads.last_read_seq, EXCLUDED.last_read_seq),
@@ -110,7 +61,7 @@ REPAIR_STUCK_STREAMS = Query(
     f"""
     UPDATE messages m
     SET status = CASE WHEN m.content <> '' THEN 'completed' ELSE 'error' END::message_status,
-        updated_at = {_NOW}
+        updated_at = {UTC_NOW}
     FROM conversations c
     WHERE c.user_id = $1::text AND m.conversation_id = c.id
       AND m.status = 'streaming' AND NOT (c.id = ANY($2::uuid[]))
@@ -126,7 +77,7 @@ SYNC_SUMMARIES = Query(
            COALESCE(r.muted, false) AS muted,
            COALESCE(lm.seq, 0) AS max_seq,
            lm.content, lm.role::text AS role, lm.status::text AS status,
-           {_iso("lm.created_at")} AS created_at
+           {iso("lm.created_at")} AS created_at
     FROM conversations c
     LEFT JOIN conversation_reads r ON r.conversation_id = c.id AND r.user_id = $1::text
     LEFT JOIN LATERAL (
@@ -145,7 +96,7 @@ SYNC_MISSED = Query(
     "realtime.sync_missed",
     f"""
     SELECT m.id::text AS id, c.id::text AS conversation_id, m.seq, m.role::text AS role,
-           m.content, m.status::text AS status, {_iso("m.created_at")} AS created_at
+           m.content, m.status::text AS status, {iso("m.created_at")} AS created_at
     FROM unnest($2::uuid[], $3::bigint[]) AS k(conversation_id, last_seq)
     JOIN conversations c ON c.id = k.conversation_id AND c.user_id = $1::text
     CROSS JOIN LATERAL (

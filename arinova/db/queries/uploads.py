@@ -5,9 +5,9 @@ attachment or agent looks exactly like an unknown one (the avatar's ownership ch
 """
 
 from arinova.db.queries import Query
+from arinova.db.queries.fragments import STATEMENT_UTC_NOW, UTC_NOW
 from arinova.db.queries.messages import attachment_columns, message_columns
-
-_NOW = "(now() AT TIME ZONE 'UTC')"
+from arinova.db.queries.messages_seq import NEXT_SEQ
 
 #: $1 conversation id, $2 user id. No row: not the caller's conversation.
 OWN_CONVERSATION = Query(
@@ -15,26 +15,22 @@ OWN_CONVERSATION = Query(
     "SELECT type::text AS type FROM conversations WHERE id = $1::uuid AND user_id = $2::text",
 )
 
-#: when a statement began, in UTC: run after the conversation's lock was granted, it dates
-#: a message after the writer it waited for (``now()`` would be the time the transaction
-#: began, before the wait), so ``created_at`` order and ``seq`` order agree
-_STATEMENT_NOW = "(statement_timestamp() AT TIME ZONE 'UTC')"
-
-#: $1 conversation id, $2 seq, $3 content, $4 file name, $5 file type, $6 file size,
-#: $7 storage path. The user's message and its attachment, in one statement, run after
-#: ``allocate_seq`` in the same transaction.
+#: $1 conversation id, $2 content, $3 file name, $4 file type, $5 file size, $6 storage
+#: path. The user's message (with the next seq: ``arinova.db.messages_seq``) and its
+#: attachment, in one statement, run after ``lock_conversation`` in the same transaction.
 INSERT_MESSAGE_WITH_ATTACHMENT = Query(
     "uploads.insert_message_with_attachment",
     f"""
     WITH m AS (
         INSERT INTO messages (conversation_id, seq, role, content, status,
                               created_at, updated_at)
-        VALUES ($1::uuid, $2::int, 'user', $3::text, 'completed', {_STATEMENT_NOW}, {_STATEMENT_NOW})
+        VALUES ($1::uuid, {NEXT_SEQ}, 'user', $2::text, 'completed',
+                {STATEMENT_UTC_NOW}, {STATEMENT_UTC_NOW})
         RETURNING id, conversation_id, seq, role, content, status, created_at, updated_at
     ), a AS (
         INSERT INTO attachments (message_id, file_name, file_type, file_size,
                                  storage_path, created_at)
-        SELECT m.id, $4::varchar, $5::varchar, $6::int, $7::text, {_STATEMENT_NOW} FROM m
+        SELECT m.id, $3::varchar, $4::varchar, $5::int, $6::text, {STATEMENT_UTC_NOW} FROM m
         RETURNING id, message_id, file_name, file_type, file_size, storage_path, created_at
     )
     SELECT {message_columns("m")}, {attachment_columns("a")}
@@ -58,7 +54,7 @@ OWN_ATTACHMENT = Query(
 SET_AVATAR = Query(
     "uploads.set_avatar",
     f"""
-    UPDATE agents SET avatar_url = $3::text, updated_at = {_NOW}
+    UPDATE agents SET avatar_url = $3::text, updated_at = {UTC_NOW}
     WHERE id = $1::uuid AND owner_id = $2::text
     RETURNING avatar_url
     """,

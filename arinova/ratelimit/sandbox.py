@@ -1,6 +1,7 @@
 """Per-user sliding window for sandbox runs: 10 accepted runs per 60 s (rest.md §3.12).
 
-Rejected calls are not counted. The map is bounded (quirk Q41): users whose window is
+Rejected calls are not counted, and a run leaves the window 60 s after it was accepted
+(so this is a log of run times, not a ``FixedWindow`` count). The map is bounded (quirk Q41): users whose window is
 empty are dropped first, and past ``max_users`` the least recently seen user is dropped.
 It lives in process memory, as the original's did (behaviours.md §13).
 """

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
-
-from blacksheep import Request
+from typing import TYPE_CHECKING, Final
 
 from arinova.errors import ApiError
-from arinova.settings import Settings
-from arinova.state import AppState
+from arinova.kv import keys
+from arinova.ratelimit.window import FixedWindow
 
-KEY_PREFIX: Final = "http:rate:"
+if TYPE_CHECKING:
+    from blacksheep import Request
+
+    from arinova.kv import KV
+    from arinova.settings import Settings
+
 #: after a store failure, skip limiting for this long
 FAIL_OPEN_S: Final = 1.0
 
@@ -42,10 +45,10 @@ def client_ip(request: Request, trust_proxy: bool) -> str:
 
 
 class RateLimiter:
-    def __init__(self, state: AppState, settings: Settings) -> None:
-        self._state = state
+    def __init__(self, kv: KV, settings: Settings) -> None:
+        self._kv = kv
         self.limit = settings.rate_limit_max
-        self.window_ms = settings.rate_limit_window_s * 1000
+        self._window = FixedWindow(settings.rate_limit_window_s * 1000)
         self.trust_proxy = settings.trust_proxy
         self._limit_header = str(self.limit).encode()
         self._skip_until = 0.0
@@ -56,20 +59,20 @@ class RateLimiter:
         client is over the limit."""
         if self._skip_until and time.monotonic() < self._skip_until:
             return None
-        key = KEY_PREFIX + client_ip(request, self.trust_proxy)
+        key = keys.http_rate(client_ip(request, self.trust_proxy))
         try:
-            count, ttl_ms = await self._state.kv.incr_with_ttl(key, self.window_ms)
+            hit = await self._window.hit(self._kv, key)
         except Exception as exc:
             if not self._skip_until:
                 log.warning("rate limit store unavailable, not limiting: %s", exc)
             self._skip_until = time.monotonic() + FAIL_OPEN_S
             return None
         self._skip_until = 0.0
-        reset = str(-(-ttl_ms // 1000)).encode()
-        if count <= self.limit:
+        reset = str(-(-hit.reset_ms // 1000)).encode()
+        if hit.count <= self.limit:
             return [
                 (b"x-ratelimit-limit", self._limit_header),
-                (b"x-ratelimit-remaining", str(self.limit - count).encode()),
+                (b"x-ratelimit-remaining", str(self.limit - hit.count).encode()),
                 (b"x-ratelimit-reset", reset),
             ]
         raise ApiError.rate_limited(

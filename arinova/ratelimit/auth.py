@@ -3,10 +3,12 @@
 Per client IP and path under ``/api/auth``: 100 requests per 10 s, but 3 per 10 s for
 ``/sign-in*``, ``/sign-up*``, ``/change-password*`` and ``/change-email*``. A request is
 refused while the previous one is less than a window old and the count has reached the
-limit; a gap longer than the window resets the count. Counters live in the shared
-key-value store with the window as TTL. The client IP is the peer address, or the first
-``X-Forwarded-For`` entry only when ``TRUST_PROXY`` is on (quirk Q51 fixed: the original
-trusted the header from anyone).
+limit; a gap longer than the window resets the count. The window thus restarts with
+every accepted request and refused ones are not counted, so this is not a
+``FixedWindow``: the state is ``[count, last accepted ms]``, kept in the shared key-value
+store (``auth:rl:<ip><path>``) with the window as TTL. The client IP is the peer address,
+or the first ``X-Forwarded-For`` entry only when ``TRUST_PROXY`` is on (quirk Q51 fixed:
+the original trusted the header from anyone).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 
 import orjson
 
-from arinova.kv import KV
+from arinova.kv import KV, keys
 
 log = logging.getLogger("arinova.auth")
 
@@ -37,7 +39,7 @@ class AuthRateLimiter:
 
     async def retry_after(self, ip: str, path: str) -> int | None:
         """Count the request; seconds to wait when it is refused, else None."""
-        key = f"auth:rl:{ip}{path}"
+        key = keys.auth_rate(ip, path)
         limit = limit_for(path)
         now_ms = int(time.time() * 1000)
         try:

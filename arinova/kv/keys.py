@@ -1,0 +1,106 @@
+"""Every key the server reads or writes in the shared key-value store, in one table
+(the original's keys are listed in behaviours.md §13 and keep their names byte for byte).
+
+The realtime coordinator's ``rt:*`` keys are passed to its Lua scripts as ``KEYS``, never
+written as literals in Lua.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from uuid import UUID
+
+# -- the original's keys (behaviours.md §13) -------------------------------------------
+
+#: ``ws:rate:<userId>:<epochMinute>``: a user's ``send_message`` count in one minute
+WS_RATE_PREFIX: Final = "ws:rate:"
+#: ``stream:<messageId>``: the text of a reply streamed so far
+STREAM_PREFIX: Final = "stream:"
+#: ``pending_ws_events:<userId>``: events waiting for the user's next socket
+PENDING_WS_EVENTS_PREFIX: Final = "pending_ws_events:"
+#: ``agent:health:<agentId>``: the last health check of an agent
+AGENT_HEALTH_PREFIX: Final = "agent:health:"
+
+# -- keys of this server (the original kept these in process memory) ------------------
+
+#: ``auth:sess:<token digest>``: a cached session row
+SESSION_CACHE_PREFIX: Final = "auth:sess:"
+#: ``auth:inval:<token digest>``: the session was revoked; do not cache it again
+SESSION_REVOKED_PREFIX: Final = "auth:inval:"
+#: ``auth:rl:<ip><path>``: Better Auth's limiter state for one client and path
+AUTH_RATE_PREFIX: Final = "auth:rl:"
+#: ``http:rate:<client>``: the global HTTP limit's count for one client
+HTTP_RATE_PREFIX: Final = "http:rate:"
+#: ``push:dedup:<userId>:<kind>``: one push per user and kind per window
+PUSH_DEDUP_PREFIX: Final = "push:dedup:"
+
+
+def ws_rate(user_id: str, epoch_minute: int) -> str:
+    return f"{WS_RATE_PREFIX}{user_id}:{epoch_minute}"
+
+
+def stream(message_id: str) -> str:
+    return STREAM_PREFIX + message_id
+
+
+def pending_ws_events(user_id: str) -> str:
+    return PENDING_WS_EVENTS_PREFIX + user_id
+
+
+def agent_health(agent_id: UUID | str) -> str:
+    return f"{AGENT_HEALTH_PREFIX}{agent_id}"
+
+
+def session_cache(token_digest: str) -> str:
+    return SESSION_CACHE_PREFIX + token_digest
+
+
+def session_revoked(token_digest: str) -> str:
+    return SESSION_REVOKED_PREFIX + token_digest
+
+
+def auth_rate(ip: str, path: str) -> str:
+    return f"{AUTH_RATE_PREFIX}{ip}{path}"
+
+
+def http_rate(client: str) -> str:
+    return HTTP_RATE_PREFIX + client
+
+
+def push_dedup(user_id: str, kind: str) -> str:
+    return f"{PUSH_DEDUP_PREFIX}{user_id}:{kind}"
+
+
+# -- the realtime coordinator across processes (arinova/realtime/redis_coordinator.py) --
+
+#: the bus: one channel every process subscribes to
+RT_CHANNEL: Final = "rt:all"
+#: sorted set: process id -> liveness deadline (ms)
+RT_PROCS: Final = "rt:procs"
+#: hash: agent id -> the process holding its socket
+RT_AGENTS: Final = "rt:agents"
+
+
+def rt_active(conversation_id: str) -> str:
+    """``<process>|<user>`` of the conversation's active reply."""
+    return f"rt:active:{conversation_id}"
+
+
+def rt_queue(conversation_id: str) -> str:
+    """List of the replies waiting behind the active one."""
+    return f"rt:queue:{conversation_id}"
+
+
+def rt_user_active(user_id: str) -> str:
+    """Hash: conversation id -> process, of the user's active replies."""
+    return f"rt:uactive:{user_id}"
+
+
+def rt_replies(process: str) -> str:
+    """Hash: message id -> the reply a process is streaming (for take-over)."""
+    return f"rt:replies:{process}"
+
+
+def rt_presence(user_id: str) -> str:
+    """Hash: process (``<process>:fg`` for visible ones) -> the user's sockets there."""
+    return f"rt:presence:{user_id}"
