@@ -37,6 +37,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
+from arinova.compat import raw_query
 from arinova.errors import ApiError
 
 __all__ = [
@@ -464,7 +465,7 @@ _LEADING_INT_RX: Final = re.compile(r"[+-]?\d+")
 
 def query_param(request: Any, name: str) -> str | None:
     """The first value of a query parameter (``None`` when absent)."""
-    raw: bytes = request._raw_query or b""
+    raw = raw_query(request)
     if not raw:
         return None
     values = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).get(name)

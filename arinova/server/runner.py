@@ -12,10 +12,10 @@ import functools
 import logging
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from typing import cast
 
 import uvicorn
 
+from arinova import compat
 from arinova.app import ArinovaApp, create_app
 from arinova.http import Area
 from arinova.realtime.endpoint import Endpoint
@@ -60,8 +60,7 @@ def make_config(app: ArinovaApp, settings: Settings, routes: SocketRoutes) -> uv
         app,
         host=settings.host,
         port=settings.port,
-        # uvicorn calls this like a protocol class (config=, server_state=, ...)
-        http=cast("type[asyncio.Protocol]", functools.partial(DispatchProtocol, routes=routes)),
+        http=compat.protocol_factory(functools.partial(DispatchProtocol, routes=routes)),
         ws="none",
         ws_per_message_deflate=False,
         lifespan="on",
@@ -114,31 +113,27 @@ class Server:
 
     async def start(self, sock: socket.socket | None = None) -> None:
         self._sock = sock or bind_socket(self.settings.host, self.settings.port)
-        if not self.config.loaded:
-            self.config.load()
-        # what uvicorn's own ``serve`` sets up before ``startup``
-        self._uv.lifespan = self.config.lifespan_class(self.config)
         try:
-            await self._uv.startup(sockets=[self._sock])
+            await compat.start_server(self._uv, [self._sock])
         except SystemExit as exc:
             raise StartupError("the application failed to start (see the log)") from exc
-        self._main = asyncio.create_task(self._uv.main_loop())
+        self._main = asyncio.create_task(compat.main_loop(self._uv))
 
     async def stop(self) -> None:
         if self._main is None:
             return
-        self._uv.should_exit = True
+        compat.request_exit(self._uv)
         await self._main
         self._main = None
-        await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+        await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
 
     async def serve(self, sock: socket.socket | None = None) -> None:
         """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
-        with self._uv.capture_signals():
+        with compat.capture_signals(self._uv):
             await self.start(sock)
             assert self._main is not None
             await self._main
             self._main = None
-            await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+            await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
             # the signal was handled by shutting down: do not re-raise it on the way out
-            self._uv._captured_signals.clear()
+            compat.forget_captured_signals(self._uv)
