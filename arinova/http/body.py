@@ -204,7 +204,7 @@ async def _read_limited(request: Request) -> bytes:
     return body
 
 
-class BufferedContent(Content):  # type: ignore[misc]
+class BufferedContent(Content):
     """A body already read from the socket, still readable as a stream."""
 
     async def stream(self) -> AsyncIterator[bytes]:

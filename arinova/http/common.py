@@ -199,7 +199,7 @@ def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
     return any(key.lower() == name for key, _ in headers)
 
 
-class HttpApp(Application):  # type: ignore[misc]
+class HttpApp(Application):
     """The BlackSheep application with the shared pipeline as its request entry point."""
 
     pipeline: Pipeline
