@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -68,39 +69,43 @@ def test_a_good_token_gives_its_claims() -> None:
     assert unverified_claims(token(email="b@example.com"))["email"] == "b@example.com"
 
 
-@pytest.mark.parametrize(
-    "claims",
-    [
-        {"iss": "accounts.google.com"},
-        {"aud": ["other", CLIENT_ID]},
-        {"sub": 42},  # the profile is the caller's business
-        {"nbf": int(time.time()) - 10},
-        {"exp": time.time() + 600.5, "iat": time.time() - 0.5},
-    ],
-)
-def test_accepted_claims(claims: dict[str, Any]) -> None:
-    assert verify_id_token(token(**claims), SIGNER.jwk(), RULES)
+#: claims made at test time from the current time (parameters are built at collection)
+Claims = Callable[[int], dict[str, Any]]
 
 
 @pytest.mark.parametrize(
     "claims",
     [
-        {"iss": "https://evil.example"},
-        {"aud": "someone-else"},
-        {"aud": ["someone-else"]},
-        {"exp": str(int(time.time()) + 600)},  # PyJWT alone would take a numeric string
-        {"iat": str(int(time.time()))},
-        {"nbf": str(int(time.time()))},
-        {"exp": True},
-        {"iat": int(time.time()) + LEEWAY_S + 30},
-        {"nbf": int(time.time()) + LEEWAY_S + 30},
-        {"exp": int(time.time()) - LEEWAY_S - 30},
-        {"iat": int(time.time()) - 3600 - LEEWAY_S - 30},
+        lambda now: {"iss": "accounts.google.com"},
+        lambda now: {"aud": ["other", CLIENT_ID]},
+        lambda now: {"sub": 42},  # the profile is the caller's business
+        lambda now: {"nbf": now - 10},
+        lambda now: {"exp": now + 600.5, "iat": now - 0.5},
     ],
 )
-def test_refused_claims(claims: dict[str, Any]) -> None:
+def test_accepted_claims(claims: Claims) -> None:
+    assert verify_id_token(token(**claims(int(time.time()))), SIGNER.jwk(), RULES)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        lambda now: {"iss": "https://evil.example"},
+        lambda now: {"aud": "someone-else"},
+        lambda now: {"aud": ["someone-else"]},
+        lambda now: {"exp": str(now + 600)},  # PyJWT alone would take a numeric string
+        lambda now: {"iat": str(now)},
+        lambda now: {"nbf": str(now)},
+        lambda now: {"exp": True},
+        lambda now: {"iat": now + LEEWAY_S + 30},
+        lambda now: {"nbf": now + LEEWAY_S + 30},
+        lambda now: {"exp": now - LEEWAY_S - 30},
+        lambda now: {"iat": now - 3600 - LEEWAY_S - 30},
+    ],
+)
+def test_refused_claims(claims: Claims) -> None:
     with pytest.raises(InvalidIdToken):
-        verify_id_token(token(**claims), SIGNER.jwk(), RULES)
+        verify_id_token(token(**claims(int(time.time()))), SIGNER.jwk(), RULES)
 
 
 @pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
