@@ -16,7 +16,7 @@ from arinova.auth import Authenticator
 from arinova.clock import Clock, SystemClock
 from arinova.db.migrate import prepare_database
 from arinova.db.pool import QueryCounter, create_pool
-from arinova.http import Area, build_http_app
+from arinova.http.app import Area, build_http_app
 from arinova.http.common import HttpApp
 from arinova.kv import KV
 from arinova.kv.memory import MemoryKV

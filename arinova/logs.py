@@ -76,8 +76,10 @@ def configure_logging(level: str) -> None:
     numeric = parse_level(level)
     root.setLevel(numeric)
     # libraries that are chatty at DEBUG
-    for name in ("asyncio", "httpx", "httpcore", "websockets", "blacksheep.server"):
+    for name in ("asyncio", "httpx", "httpcore", "blacksheep.server"):
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    # warns on every malformed form a client sends, which is already answered with a 400
+    logging.getLogger("python_multipart").setLevel(max(numeric, logging.ERROR))
     # uvicorn's own loggers propagate to the root handler
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

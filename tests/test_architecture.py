@@ -45,7 +45,18 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
                 target = target.rpartition(".")[0]
             if target and target != name:
                 found.add(target)
+                found.update(_outer_packages(target, name, known))
     return found
+
+
+def _outer_packages(target: str, importer: str, known: set[str]) -> set[str]:
+    """Importing ``a.b.c`` first runs ``a/__init__`` and ``a/b/__init__``: the packages of
+    the target that the importer is not already inside of."""
+    parts = target.split(".")
+    packages = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {
+        p for p in packages if p in known and not (importer == p or importer.startswith(p + "."))
+    }
 
 
 def _names_used(path: Path) -> set[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -247,6 +248,38 @@ async def test_google_id_token_must_verify(
     assert body["user"]["email"] == email
     r = await browser.start("github", idToken={"token": good})
     assert (r.status_code, r.json()["code"]) == (404, "ID_TOKEN_NOT_SUPPORTED")
+
+
+@pytest.mark.parametrize(
+    ("offsets", "accepted"),
+    [
+        ({"iat": 20, "exp": 3600}, True),  # issued a little ahead of our clock
+        ({"iat": 120, "exp": 3600}, False),
+        ({"nbf": 20}, True),
+        ({"nbf": 120}, False),
+        ({"iat": -3600, "exp": -20}, True),  # expired a moment ago by our clock
+        ({"iat": -3600, "exp": -120}, False),
+        ({"iat": -3640, "exp": 3600}, True),  # a little past the maximum age
+        ({"iat": -3720, "exp": 3600}, False),
+    ],
+)
+async def test_google_id_token_times_have_a_clock_skew_leeway(
+    browser: Browser, provider: OAuthProvider, offsets: dict[str, int], accepted: bool
+) -> None:
+    """60 s either way on iat, nbf, exp and the one-hour age (arinova.auth.id_token)."""
+    now = int(time.time())
+    claims = {name: now + offset for name, offset in offsets.items()}
+    email = unique_email("skew")
+    token = provider.id_token({"sub": email, "email": email, "email_verified": True, **claims})
+    r = await browser.start("google", idToken={"token": token})
+    if accepted:
+        assert r.status_code == 200, r.text
+        assert r.json()["user"]["email"] == email
+    else:
+        assert (r.status_code, r.json()) == (
+            401,
+            {"code": "INVALID_TOKEN", "message": "Invalid token"},
+        )
 
 
 # -- GitHub ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ busboy's rules for parts (file vs field, names, types), and every limit."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -205,3 +207,45 @@ def test_boundary_parameter() -> None:
             "error": "Multipart: Boundary not found",
             "code": "INTERNAL_ERROR",
         }
+
+
+def test_the_part_header_block_is_bounded_across_its_lines() -> None:
+    lines = [f"X-Filler-{i}: {'v' * 1000}" for i in range(90)]
+    body = multipart(Part("caption", "x", extra_headers=lines))[1]
+    with pytest.raises(ApiError) as caught:
+        parse(body)
+    assert caught.value.body == {"error": "Malformed part header", "code": "INTERNAL_ERROR"}
+    assert parse(multipart(Part("caption", "x", extra_headers=lines[:70]))[1]).fields
+
+
+def test_a_delimiter_followed_by_other_bytes_inside_a_part_is_data() -> None:
+    """RFC 2046 (python-multipart): only CRLF--boundary followed by padding and CRLF, or
+    by ``--``, ends a part."""
+    data = b"before\r\n--" + BOUNDARY + b"xx\r\nafter"
+    form = parse(multipart(file_part(data))[1])
+    assert form.file is not None
+    assert form.file.data == data
+
+
+def test_memory_stays_bounded_while_a_large_file_streams() -> None:
+    size = 16 * 1024 * 1024
+    chunk = bytes(range(256)) * 256
+    head, tail = multipart(file_part(b"\x00"), Part("caption", "kept"))[1].split(b"\x00")
+    collector = _Collector(
+        max_file_size=size, keep_bytes=1024, wanted_fields=frozenset({"caption"}), check_file=None
+    )
+    parser = MultipartParser(BOUNDARY, collector)
+    tracemalloc.start()
+    try:
+        parser.feed(head)
+        for _ in range(size // len(chunk)):
+            parser.feed(chunk)
+        parser.feed(tail)
+        parser.finish()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert collector.form.file is not None
+    assert (collector.form.file.size, len(collector.form.file.data)) == (size, 1024)
+    assert collector.form.fields == {"caption": "kept"}
+    assert peak < 8 * len(chunk)

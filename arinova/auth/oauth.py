@@ -3,7 +3,7 @@ profile, and the account/user rows Better Auth writes (contract rest.md §3.2.7)
 
 Provider endpoints come from settings, so tests run the whole flow against a loopback
 provider. Google's user comes from the id token, verified against the provider's JWKS
-(RS256, issuer, audience, expiry, age); GitHub's from ``/user`` and ``/user/emails``.
+(``arinova.auth.id_token``); GitHub's from ``/user`` and ``/user/emails``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ from urllib.parse import quote_plus
 import asyncpg
 import httpx
 
-from arinova.auth import jwt
 from arinova.auth.clock import now_ms
+from arinova.auth.id_token import (
+    ALGORITHM,
+    IdTokenRules,
+    InvalidIdToken,
+    unverified_claims,
+    unverified_header,
+    verify_id_token,
+)
 from arinova.settings import Settings
 
 if TYPE_CHECKING:
@@ -283,8 +290,8 @@ class OAuthClient:
             if not id_token:
                 return None
             try:
-                _, claims, _, _ = jwt.split(id_token)
-            except ValueError:
+                claims = unverified_claims(id_token)
+            except InvalidIdToken:
                 return None
             pairs = (
                 ("id", "sub"),
@@ -336,30 +343,21 @@ class OAuthClient:
         return self._jwks.get(kid)
 
     async def verify_google_id_token(self, token: str, nonce: str | None) -> dict[str, Any] | None:
-        """The claims of a Google id token whose signature and claims check out, else None."""
+        """The claims of a Google id token whose signature and claims check out
+        (``arinova.auth.id_token``: signature, issuer, audience, expiry, age, not-before, with its
+        clock-skew leeway) and whose nonce matches when one is given, else None."""
         try:
-            header, claims, signing_input, signature = jwt.split(token)
-            if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+            header = unverified_header(token)
+            if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
                 return None
             jwk = await self._jwk(header["kid"])
             if jwk is None:
                 return None
-            jwt.verify_rs256(signing_input, signature, jwt.rsa_key(jwk))
-        except jwt.InvalidJwt:
+            rules = IdTokenRules(GOOGLE_ISSUERS, self.settings.google_client_id, ID_TOKEN_MAX_AGE_S)
+            claims = verify_id_token(token, jwk, rules)
+        except InvalidIdToken:
             return None
-        now = time.time()
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if (
-            claims.get("iss") not in GOOGLE_ISSUERS
-            or self.settings.google_client_id not in audiences
-            or not isinstance(exp, int | float)
-            or exp <= now
-            or not isinstance(iat, int | float)
-            or now - iat > ID_TOKEN_MAX_AGE_S
-            or (nonce is not None and claims.get("nonce") != nonce)
-        ):
+        if nonce is not None and claims.get("nonce") != nonce:
             return None
         return claims
 

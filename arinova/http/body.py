@@ -38,6 +38,7 @@ import orjson
 from blacksheep import Content, Request
 
 from arinova import js
+from arinova.compat import request_cache
 from arinova.errors import ApiError
 
 #: Fastify's default ``bodyLimit``
@@ -73,10 +74,11 @@ async def read_json(request: Request) -> Any:
     Raises ``ApiError`` (400/413/415, ``{"error": ..., "code": "INTERNAL_ERROR"}``).
     Reading twice returns the same value.
     """
-    parsed = request.__dict__.get(_PARSED_ATTR, _MISSING)
+    cache = request_cache(request)
+    parsed = cache.get(_PARSED_ATTR, _MISSING)
     if parsed is _MISSING:
         parsed = await _parse(request)
-        request.__dict__[_PARSED_ATTR] = parsed
+        cache[_PARSED_ATTR] = parsed
     return parsed
 
 
@@ -202,7 +204,7 @@ async def _read_limited(request: Request) -> bytes:
     return body
 
 
-class BufferedContent(Content):  # type: ignore[misc]
+class BufferedContent(Content):
     """A body already read from the socket, still readable as a stream."""
 
     async def stream(self) -> AsyncIterator[bytes]:

@@ -34,6 +34,7 @@ import orjson
 from blacksheep import Application, Content, Request, Response
 from blacksheep.exceptions import HTTPException, MessageAborted
 
+from arinova.compat import raw_path, raw_query
 from arinova.errors import ApiError
 from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
@@ -76,11 +77,11 @@ def bad_url_response(url: str) -> Response:
     return Response(400, None, Content(b"application/json", orjson.dumps(body)))
 
 
-def raw_url(request: Any) -> str:
+def raw_url(request: Request) -> str:
     """The request target as sent (path and query), as Node's ``req.url``."""
-    query: bytes = request._raw_query
-    path: bytes = request._path + b"?" + query if query else request._path
-    return path.decode("latin-1")
+    query = raw_query(request)
+    path = raw_path(request)
+    return (path + b"?" + query if query else path).decode("latin-1")
 
 
 class Pipeline:
@@ -93,11 +94,12 @@ class Pipeline:
         started = time.perf_counter()
         raw_id = request.get_first_header(b"x-request-id")
         request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
-        if decode_uri_throws(request._path):
+        path = raw_path(request)
+        if decode_uri_throws(path):
             return bad_url_response(raw_url(request))
         if request.method == "OPTIONS":
             return self.cors.preflight(request)
-        match = self.router.match(request.method, request._path)
+        match = self.router.match(request.method, path)
         if match is None:
             response = await _not_found(request)
         else:
@@ -198,7 +200,7 @@ def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
     return any(key.lower() == name for key, _ in headers)
 
 
-class HttpApp(Application):  # type: ignore[misc]
+class HttpApp(Application):
     """The BlackSheep application with the shared pipeline as its request entry point."""
 
     pipeline: Pipeline
@@ -215,7 +217,12 @@ class HttpApp(Application):  # type: ignore[misc]
         response: Response = await self.pipeline.handle(request)
         return response
 
-    async def _handle_http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The ASGI entry point: HTTP requests go through the pipeline and
+        ``send_response``, anything else to BlackSheep."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)  # type: ignore[no-untyped-call]
+            return
         if not self.started:
             await self.start()
         request: Any = self.instantiate_request(scope, receive)

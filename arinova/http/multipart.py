@@ -4,6 +4,8 @@ The whole form is read before the handler acts (quirk Q28), chunk by chunk as it
 arrives: the first file part is kept (up to ``keep_bytes``), the text fields a handler
 asks for are kept (up to 1 MiB each, like busboy), everything else is dropped. Memory
 stays below ``keep_bytes`` + 1 MiB per wanted field + one part header + one chunk.
+python-multipart tokenises; busboy's limits and messages are kept here (``_Collector``,
+``MultipartParser``).
 
 Errors carry the original's bodies (``{"error": ..., "code": "INTERNAL_ERROR"}``):
 406 not multipart, 413 file too large / too many parts, 400 prototype field name. A
@@ -19,6 +21,8 @@ from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from blacksheep import Request
+from python_multipart import multipart
+from python_multipart.exceptions import MultipartParseError
 
 from arinova.errors import ApiError
 
@@ -33,7 +37,8 @@ MAX_FIELD_BYTES: Final = 1024 * 1024
 MAX_FIELD_NAME_BYTES: Final = 100
 MAX_HEADER_BYTES: Final = 80 * 1024
 MAX_HEADER_PAIRS: Final = 2000
-MAX_BOUNDARY_BYTES: Final = 70 * 4  # RFC 2046 says 70; allow generous clients
+#: RFC 2046 says 70; python-multipart takes up to 256
+MAX_BOUNDARY_BYTES: Final = multipart.MAX_BOUNDARY_LENGTH
 
 #: names of ``Object.prototype`` members: the original refused them as field names
 _PROTOTYPE_NAMES: Final = frozenset(
@@ -241,108 +246,130 @@ class _Collector:
 
 
 class MultipartParser:
-    """Incremental parser: ``feed`` chunks, then ``finish``; events go to the collector."""
+    """``feed`` chunks, then ``finish``; the collector gets busboy's part events.
 
-    _PREAMBLE, _AFTER_BOUNDARY, _HEADERS, _BODY, _DONE = range(5)
+    python-multipart tokenises (delimiters, part headers, part data, without buffering
+    part data). It follows RFC 2046 strictly where busboy is lenient, so two things
+    are done here: the preamble before the first delimiter is skipped (busboy allows
+    one, python-multipart does not), and the first delimiter is handed to the tokeniser
+    as the end of an empty opening part, which gives it the transport padding rules of
+    every later delimiter. A first delimiter followed by neither padding + CRLF nor
+    ``--`` is busboy's "Malformed part header". Later delimiters are python-multipart's:
+    ``CRLF--boundary`` followed by anything else is part data (RFC 2046), where busboy
+    would have started a part there.
+    """
 
-    __slots__ = ("_buf", "_delimiter", "_sink", "_state")
+    __slots__ = (
+        "_delimiter",
+        "_done",
+        "_header_bytes",
+        "_headers",
+        "_in_opening",
+        "_name",
+        "_preamble",
+        "_sink",
+        "_tokens",
+        "_value",
+    )
 
     def __init__(self, boundary: bytes, sink: _Collector) -> None:
         self._delimiter = b"\r\n--" + boundary
         self._sink = sink
-        self._state = self._PREAMBLE
-        # the first boundary may open the body without a line break in front
-        self._buf = bytearray(b"\r\n")
+        # the first delimiter may open the body without a line break in front
+        self._preamble: bytearray | None = bytearray(b"\r\n")
+        self._in_opening = True
+        self._done = False
+        self._headers: dict[str, str] = {}
+        self._header_bytes = 0
+        self._name = bytearray()
+        self._value = bytearray()
+        self._tokens = multipart.MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+            max_header_count=MAX_HEADER_PAIRS,
+            max_header_size=MAX_HEADER_BYTES,
+        )
+        # the opening part: no headers, no data; the first real delimiter ends it
+        self._write(b"--" + boundary + b"\r\n\r\n")
 
     def feed(self, chunk: bytes) -> None:
-        if self._state == self._DONE:
+        if self._done:
             return  # epilogue
-        self._buf += chunk
-        while self._step():
-            pass
+        preamble = self._preamble
+        if preamble is not None:
+            preamble += chunk
+            at = preamble.find(self._delimiter)
+            if at < 0:
+                # keep only what may be the start of the delimiter
+                del preamble[: max(0, len(preamble) - len(self._delimiter) + 1)]
+                return
+            self._preamble = None
+            chunk = bytes(preamble[at:])
+        self._write(chunk)
 
     def finish(self) -> None:
-        if self._state != self._DONE:
+        if not self._done:
             raise _malformed("Unexpected end of form")
 
-    def _step(self) -> bool:
-        """Advance as far as the buffered bytes allow; False when more are needed."""
-        buf = self._buf
-        state = self._state
-        if state == self._BODY or state == self._PREAMBLE:
-            delimiter = self._delimiter
-            at = buf.find(delimiter)
-            if at < 0:
-                safe = len(buf) - len(delimiter) + 1
-                if safe > 0:
-                    if state == self._BODY:
-                        self._sink.part_data(memoryview(buf)[:safe])
-                    del buf[:safe]
-                return False
-            if state == self._BODY:
-                if at:
-                    self._sink.part_data(memoryview(buf)[:at])
-                self._sink.part_end()
-            del buf[: at + len(delimiter)]
-            self._state = self._AFTER_BOUNDARY
-            return True
-        if state == self._AFTER_BOUNDARY:
-            # transport padding (spaces, tabs) may follow a boundary
-            i = 0
-            while i < len(buf) and buf[i] in b" \t":
-                i += 1
-            if len(buf) - i < 2:
-                if i > 1024:
-                    raise _malformed("Malformed part header")
-                return False
-            end = bytes(buf[i : i + 2])
-            if end == b"--":
-                self._state = self._DONE
-                buf.clear()
-                return False
-            if end != b"\r\n":
-                raise _malformed("Malformed part header")
-            del buf[: i + 2]
-            self._state = self._HEADERS
-            return True
-        if state == self._HEADERS:
-            if buf[:2] == b"\r\n":
-                headers: dict[str, str] = {}
-                del buf[:2]
-            else:
-                end_at = buf.find(b"\r\n\r\n")
-                if end_at < 0:
-                    if len(buf) > MAX_HEADER_BYTES:
-                        raise _malformed("Malformed part header")
-                    return False
-                if end_at > MAX_HEADER_BYTES:
-                    raise _malformed("Malformed part header")
-                headers = _parse_headers(bytes(buf[:end_at]))
-                del buf[: end_at + 4]
-            self._sink.part_begin(headers)
-            self._state = self._BODY
-            return True
-        return False
+    def _write(self, data: bytes) -> None:
+        try:
+            self._tokens.write(data)
+        except MultipartParseError:
+            raise _malformed("Malformed part header") from None
 
+    # -- python-multipart's callbacks ---------------------------------------------------
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._header_bytes = 0
 
-def _parse_headers(block: bytes) -> dict[str, str]:
-    """Part headers, names lower-cased; the first value of a repeated name wins."""
-    headers: dict[str, str] = {}
-    lines = block.split(b"\r\n")
-    if len(lines) > MAX_HEADER_PAIRS:
-        raise _malformed("Malformed part header")
-    for line in lines:
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t"):
-            continue  # obsolete folding: ignored
-        name, sep, value = line.partition(b":")
-        if not sep:
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
+        self._name += memoryview(data)[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
+        self._value += memoryview(data)[start:end]
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
             raise _malformed("Malformed part header")
-        key = name.strip().decode("latin-1").lower()
+
+    def _header_end(self) -> None:
+        """Names lower-cased; the first value of a repeated name wins."""
+        key = self._name.decode("latin-1").lower()
         # browsers send file names as raw UTF-8 bytes
-        headers.setdefault(key, value.strip().decode("utf-8", "replace"))
-    return headers
+        self._headers.setdefault(key, self._value.strip().decode("utf-8", "replace"))
+        self._name.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        if not self._in_opening:
+            self._sink.part_begin(self._headers)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_opening:
+            # the tokeniser did not take the first delimiter for one
+            raise _malformed("Malformed part header")
+        self._sink.part_data(memoryview(data)[start:end])
+
+    def _part_end(self) -> None:
+        if self._in_opening:
+            self._in_opening = False
+        else:
+            self._sink.part_end()
+
+    def _end(self) -> None:
+        self._done = True
 
 
 def _media_type(value: str | None) -> str:

@@ -154,7 +154,7 @@ class RouteDuplicate(ValueError):
     pass
 
 
-class ArinovaRouter(Router):  # type: ignore[misc]
+class ArinovaRouter(Router):
     """Registration with BlackSheep's calls (``add_get``, ``add_post``, ``add(method,
     ...)``), lookups with ``match`` (see the module doc).
 

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from arinova import js
+from arinova.compat import raw_query
 from arinova.errors import ApiError
 
 __all__ = [
@@ -455,7 +456,7 @@ def parse_uuid(value: str | None) -> UUID | None:
 
 def query_param(request: Any, name: str) -> str | None:
     """The first value of a query parameter (``None`` when absent)."""
-    raw: bytes = request._raw_query or b""
+    raw = raw_query(request)
     if not raw:
         return None
     values = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).get(name)

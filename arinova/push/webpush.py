@@ -2,7 +2,7 @@
 
 Why not pywebpush's ``webpush()``: it sends with ``requests``, i.e. one blocked thread per
 delivery. Here the encryption is ``http_ece`` (what pywebpush uses too), the VAPID token
-is an ES256 JWT signed with ``cryptography``, and the POST goes out on the event loop with
+is an ES256 JWT signed with PyJWT, and the POST goes out on the event loop with
 httpx, through the SSRF-guarded transport of ``arinova.outbound`` (subscription endpoints
 are URLs users supply). Encryption and signing cost well under a millisecond.
 
@@ -21,10 +21,8 @@ from urllib.parse import urlsplit
 
 import http_ece  # type: ignore[import-untyped]
 import httpx
-import orjson
-from cryptography.hazmat.primitives import hashes
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 #: web-push's default TTL (four weeks)
@@ -96,12 +94,9 @@ class VapidSigner:
         return value
 
     def _token(self, audience: str, expires: int) -> str:
-        header = b64url_encode(orjson.dumps({"typ": "JWT", "alg": "ES256"}))
-        claims = b64url_encode(orjson.dumps({"aud": audience, "exp": expires, "sub": self.subject}))
-        signing_input = f"{header}.{claims}".encode("ascii")
-        r, s = decode_dss_signature(self._key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        return f"{header}.{claims}.{b64url_encode(signature)}"
+        """RFC 8292 §2: header ``{"typ": "JWT", "alg": "ES256"}``, claims aud/exp/sub."""
+        claims = {"aud": audience, "exp": expires, "sub": self.subject}
+        return jwt.encode(claims, self._key, algorithm="ES256", headers={"typ": "JWT"})
 
 
 def encrypt_payload(payload: bytes, p256dh: str, auth: str) -> bytes:

@@ -13,10 +13,11 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import httptools
 
+from arinova.compat import ProtocolContext
 from arinova.server.http_protocol import BoundedHttpProtocol
 from arinova.ws import Endpoint, Outbox, SocketConnection, SocketHandler
 from arinova.ws.handshake import (
@@ -111,32 +112,22 @@ def _socket_target(buf: bytes | bytearray) -> tuple[str, str] | None:
 
 
 class DispatchProtocol(asyncio.Protocol):
+    """Created by uvicorn for each connection (through ``compat.protocol_factory``)."""
+
     __slots__ = (
         "_accepting",
         "_buffer",
         "_scanned",
         "_timer",
-        "app_state",
-        "config",
+        "context",
         "loop",
         "routes",
-        "server_state",
         "transport",
     )
 
-    def __init__(
-        self,
-        config: Any,
-        server_state: Any,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        routes: SocketRoutes,
-    ) -> None:
-        self.config = config
-        self.server_state = server_state
-        self.app_state = app_state
-        self.loop = _loop or asyncio.get_running_loop()
+    def __init__(self, context: ProtocolContext, *, routes: SocketRoutes) -> None:
+        self.context = context
+        self.loop = context.loop
         self.routes = routes
         self.transport: asyncio.Transport | None = None
         self._buffer: bytearray | None = None
@@ -148,7 +139,7 @@ class DispatchProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not registered as ``asyncio.Transport`` subclasses
         self.transport = cast("asyncio.Transport", transport)
-        self.server_state.connections.add(self)
+        self.context.connections.add(self)
         self._timer = self.loop.call_later(self.routes.limits.head_timeout_s, self._head_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -183,7 +174,7 @@ class DispatchProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
-        self.server_state.connections.discard(self)
+        self.context.connections.discard(self)
         if self._accepting is not None:
             self._accepting.cancel()
         self._buffer = None
@@ -230,7 +221,7 @@ class DispatchProtocol(asyncio.Protocol):
         self.transport.pause_reading()
         task = self.loop.create_task(self._accept(endpoint, head))
         self._accepting = task
-        tasks = self.server_state.tasks
+        tasks = self.context.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -257,12 +248,12 @@ class DispatchProtocol(asyncio.Protocol):
         rest = bytes(self._buffer or b"")
         self._buffer = None
         self._stop_timer()
-        self.server_state.connections.discard(self)
+        self.context.connections.discard(self)
         transport.write(switching_protocols(key))
         conn = SocketConnection(
             handler,
             endpoint.limits,
-            self.server_state.connections,
+            self.context.connections,
             self.routes.outbox(self.loop),
         )
         transport.set_protocol(conn)
@@ -277,13 +268,10 @@ class DispatchProtocol(asyncio.Protocol):
         assert transport is not None
         self._stop_timer()
         self._buffer = None
-        self.server_state.connections.discard(self)
+        self.context.connections.discard(self)
         limits = self.routes.limits
         http = BoundedHttpProtocol(
-            config=self.config,
-            server_state=self.server_state,
-            app_state=self.app_state,
-            _loop=self.loop,
+            self.context,
             max_head_size=limits.max_head_size,
             head_timeout_s=limits.head_timeout_s,
         )

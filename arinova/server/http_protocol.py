@@ -9,16 +9,16 @@ Without it, uvicorn buffers a header of any size for as long as the peer keeps s
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from arinova.compat import ProtocolContext, UvicornHttpProtocol
 from arinova.ws.handshake import bare_error
 
 
-class BoundedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
-    def __init__(self, *args: Any, max_head_size: int, head_timeout_s: float, **kw: Any) -> None:
-        super().__init__(*args, **kw)
+class BoundedHttpProtocol(UvicornHttpProtocol):
+    def __init__(
+        self, context: ProtocolContext, *, max_head_size: int, head_timeout_s: float
+    ) -> None:
+        super().__init__(context)
         self._max_head_size = max_head_size
         self._head_timeout_s = head_timeout_s
         self._in_head = False
@@ -36,16 +36,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
                 self._refuse(431)
                 return
         if self._head_timer is None:  # only a head split across reads needs a timer
-            self._head_timer = self.loop.call_later(self._head_timeout_s, self._refuse, 408)
+            self._head_timer = self.call_later(self._head_timeout_s, self._head_timeout)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
+    def head_started(self) -> None:
         self._in_head = True
         self._head_bytes = 0
 
-    def on_headers_complete(self) -> None:
+    def head_finished(self) -> None:
         self._end_head()
-        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
@@ -57,8 +55,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _head_timeout(self) -> None:
+        self._refuse(408)
+
     def _refuse(self, status: int) -> None:
         self._end_head()
-        if not self.transport.is_closing():
-            self.transport.write(bare_error(status))
-            self.transport.close()
+        self.write_and_close(bare_error(status))

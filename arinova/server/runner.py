@@ -1,8 +1,9 @@
-"""``Server``: the app under uvicorn on one listening socket, startable on port 0 in tests.
+"""``Server``: one server process on one listening socket, startable on port 0 in tests.
 
 uvicorn creates a ``DispatchProtocol`` per connection: plain HTTP goes on to its own
 httptools protocol and the BlackSheep app, WebSocket upgrades on the socket paths to the
-raw socket layer (``arinova.realtime``).
+raw socket layer (``arinova.ws``, with ``arinova.realtime`` behind it). What the process
+runs is built by the composition root (``arinova.compose``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import functools
 import logging
 import socket
 from collections.abc import Iterable
-from typing import cast
 
 import uvicorn
 
+from arinova import compat
 from arinova.compose import EndpointsFactory, Process, compose
-from arinova.http import Area
+from arinova.http.app import Area
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
 from arinova.settings import Settings
 from arinova.state import AppState
@@ -52,8 +53,7 @@ def make_config(process: Process, settings: Settings, routes: SocketRoutes) -> u
         process.http,
         host=settings.host,
         port=settings.port,
-        # uvicorn calls this like a protocol class (config=, server_state=, ...)
-        http=cast("type[asyncio.Protocol]", functools.partial(DispatchProtocol, routes=routes)),
+        http=compat.protocol_factory(functools.partial(DispatchProtocol, routes=routes)),
         ws="none",
         ws_per_message_deflate=False,
         # the composition root starts and stops the app, not an ASGI lifespan
@@ -70,8 +70,8 @@ def make_config(process: Process, settings: Settings, routes: SocketRoutes) -> u
 
 
 class Server:
-    """One server process. ``start()`` binds (port 0 picks a free port), builds every
-    service (``arinova.compose``) and returns once they serve; ``stop()`` shuts down
+    """One server process. ``start()`` builds every service (``arinova.compose``), binds
+    (port 0 picks a free port) and returns once they serve; ``stop()`` shuts down
     gracefully.
 
     ``socket_endpoints`` replaces the endpoint of each socket path (tests of the socket
@@ -130,24 +130,20 @@ class Server:
             log.exception("startup failed")
             raise StartupError("the application failed to start (see the log)") from exc
         routes = make_routes(self._process, self._dispatch_limits)
-        config = make_config(self._process, self.settings, routes)
-        config.load()
-        self._uv = uvicorn.Server(config)
-        # what uvicorn's own ``serve`` sets up before ``startup``
-        self._uv.lifespan = config.lifespan_class(config)
+        self._uv = uvicorn.Server(make_config(self._process, self.settings, routes))
         self._sock = sock or bind_socket(self.settings.host, self.settings.port)
         try:
-            await self._uv.startup(sockets=[self._sock])
+            await compat.start_server(self._uv, [self._sock])
         except SystemExit as exc:
             await self._process.close()
             raise StartupError("the server failed to start (see the log)") from exc
-        self._main = asyncio.create_task(self._uv.main_loop())
+        self._main = asyncio.create_task(compat.main_loop(self._uv))
 
     async def stop(self) -> None:
         if self._main is None:
             return
         assert self._uv is not None
-        self._uv.should_exit = True
+        compat.request_exit(self._uv)
         await self._main
         self._main = None
         await self._shutdown()
@@ -155,7 +151,7 @@ class Server:
     async def _shutdown(self) -> None:
         assert self._uv is not None
         try:
-            await self._uv.shutdown(sockets=[self._sock] if self._sock else None)
+            await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
         finally:
             await self.process.close()
 
@@ -163,9 +159,9 @@ class Server:
         """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
         await self.start(sock)
         assert self._uv is not None and self._main is not None
-        with self._uv.capture_signals():
+        with compat.capture_signals(self._uv):
             await self._main
             self._main = None
             await self._shutdown()
             # the signal was handled by shutting down: do not re-raise it on the way out
-            self._uv._captured_signals.clear()
+            compat.forget_captured_signals(self._uv)

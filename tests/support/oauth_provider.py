@@ -26,6 +26,7 @@ import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from arinova import compat
 from arinova.server.runner import bind_socket
 
 CLIENT_ID = "test-client-id"
@@ -86,19 +87,17 @@ class OAuthProvider:
         config = uvicorn.Config(
             provider, lifespan="off", log_config=None, access_log=False, http="httptools"
         )
-        config.load()
         provider._server = uvicorn.Server(config)
-        provider._server.lifespan = config.lifespan_class(config)
-        await provider._server.startup(sockets=[sock])
-        provider._task = asyncio.create_task(provider._server.main_loop())
+        await compat.start_server(provider._server, [sock])
+        provider._task = asyncio.create_task(compat.main_loop(provider._server))
         return provider
 
     async def stop(self) -> None:
         assert self._server is not None
-        self._server.should_exit = True
+        compat.request_exit(self._server)
         assert self._task is not None
         await self._task
-        await self._server.shutdown()
+        await compat.shutdown_server(self._server, None)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,243 @@
+"""The framework internals arinova.compat relies on still exist with the shape it uses
+(uvicorn and BlackSheep are pinned exactly; after an upgrade, this is the test to read),
+and no other module of the package touches them."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import blacksheep
+import pytest
+import uvicorn
+from blacksheep import Application, Request, Router
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+import arinova
+from arinova import compat
+from arinova.server.http_protocol import BoundedHttpProtocol
+from arinova.server.runner import bind_socket
+
+PACKAGE = Path(arinova.__file__).parent
+
+
+def test_the_pinned_versions_are_installed() -> None:
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert f'"uvicorn=={uvicorn.__version__}"' in pyproject
+    assert f'"blacksheep=={blacksheep.__version__}"' in pyproject
+
+
+# -- BlackSheep ---------------------------------------------------------------------------
+
+
+def _scope(raw_path: bytes, query: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": [(b"host", b"example")],
+    }
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_the_raw_request_target_as_the_app_instantiates_requests() -> None:
+    app = Application(router=Router())
+    request = app.instantiate_request(_scope(b"/a%2Fb/%E2%82%AC", b"x=%20&y"), _receive)
+    assert (compat.raw_path(request), compat.raw_query(request)) == (
+        b"/a%2Fb/%E2%82%AC",
+        b"x=%20&y",
+    )
+    bare = app.instantiate_request(_scope(b"/health", b""), _receive)
+    assert (compat.raw_path(bare), compat.raw_query(bare)) == (b"/health", b"")
+    assert compat.raw_query(Request("GET", b"/no-query", [])) == b""
+
+
+def test_the_request_cache_is_per_request_and_shared_with_blacksheep() -> None:
+    one, two = Request("GET", b"/1", [(b"a", b"1")]), Request("GET", b"/2", [])
+    compat.request_cache(one)["_arinova_probe"] = "one"
+    assert "_arinova_probe" not in compat.request_cache(two)
+    assert one.get_first_header(b"a") == b"1"  # BlackSheep caches its Headers there too
+    assert compat.request_cache(one)["_arinova_probe"] == "one"
+    assert any(key != "_arinova_probe" for key in compat.request_cache(one))
+
+
+def test_the_asgi_entry_points_the_http_app_uses() -> None:
+    assert inspect.iscoroutinefunction(Application.__call__)
+    assert list(inspect.signature(Application.__call__).parameters) == [
+        "self",
+        "scope",
+        "receive",
+        "send",
+    ]
+    assert list(inspect.signature(Application.instantiate_request).parameters) == [
+        "self",
+        "scope",
+        "receive",
+    ]
+    assert inspect.iscoroutinefunction(Application.start)
+    app = Application(router=Router())
+    assert app.started is False
+    request = app.instantiate_request(_scope(b"/", b""), _receive)
+    request.scope = None
+    request.dispose()
+
+
+# -- uvicorn: protocols -------------------------------------------------------------------
+
+
+def test_the_keywords_uvicorn_creates_protocols_with() -> None:
+    assert list(inspect.signature(HttpToolsProtocol.__init__).parameters) == [
+        "self",
+        "config",
+        "server_state",
+        "app_state",
+        "_loop",
+    ]
+    startup = inspect.getsource(uvicorn.Server.startup)
+    assert re.search(
+        r"config\.http_protocol_class\(.*config=config,\s*server_state=self\.server_state,"
+        r"\s*app_state=self\.lifespan\.state,\s*_loop=_loop,",
+        startup,
+        re.S,
+    ), "uvicorn no longer creates protocols as compat.protocol_factory expects"
+    state = ServerState()
+    assert isinstance(state.connections, set) and isinstance(state.tasks, set)
+    assert "connection.shutdown()" in inspect.getsource(uvicorn.Server.shutdown)
+
+
+async def _asgi_ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await receive()  # startup
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _context() -> compat.ProtocolContext:
+    config = uvicorn.Config(_asgi_ok, lifespan="off", log_config=None, http="httptools")
+    config.load()
+    return compat.ProtocolContext(config, ServerState(), {}, asyncio.get_running_loop())
+
+
+async def test_the_bounded_protocol_adds_only_its_own_attributes() -> None:
+    """Its private names must not collide with uvicorn's (none of them is uvicorn's)."""
+    context = _context()
+    plain = compat.UvicornHttpProtocol(context)
+    bounded = BoundedHttpProtocol(context, max_head_size=10, head_timeout_s=1.0)
+    assert set(vars(bounded)) - set(vars(plain)) == {
+        "_max_head_size",
+        "_head_timeout_s",
+        "_in_head",
+        "_head_bytes",
+        "_head_timer",
+    }
+    assert plain.loop is context.loop
+    for name in ("on_message_begin", "on_headers_complete", "data_received", "connection_lost"):
+        assert callable(getattr(HttpToolsProtocol, name)), name
+
+
+class _RecordingProtocol(compat.UvicornHttpProtocol):
+    events: list[str]
+
+    def __init__(self, context: compat.ProtocolContext, events: list[str]) -> None:
+        super().__init__(context)
+        self.events = events
+
+    def head_started(self) -> None:
+        # the transport uvicorn keeps is the one compat.write_and_close writes to
+        assert not self.transport.is_closing()
+        self.events.append("head started")
+
+    def head_finished(self) -> None:
+        self.events.append("head finished")
+
+
+async def test_a_server_through_compat_creates_protocols_and_stops() -> None:
+    contexts: list[compat.ProtocolContext] = []
+    events: list[str] = []
+
+    def make(context: compat.ProtocolContext) -> asyncio.Protocol:
+        contexts.append(context)
+        return _RecordingProtocol(context, events)
+
+    config = uvicorn.Config(
+        _asgi_ok, lifespan="on", log_config=None, http=compat.protocol_factory(make)
+    )
+    server = uvicorn.Server(config)
+    sock = bind_socket("127.0.0.1", 0)
+    await compat.start_server(server, [sock])
+    main = asyncio.create_task(compat.main_loop(server))
+    reader, writer = await asyncio.open_connection(*sock.getsockname())
+    writer.write(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
+    assert events == ["head started", "head finished"]
+    (context,) = contexts
+    assert context.config is config and context.server_state is server.server_state
+    assert context.loop is asyncio.get_running_loop() and isinstance(context.app_state, dict)
+    compat.request_exit(server)
+    await asyncio.wait_for(main, 2)
+    await compat.shutdown_server(server, [sock])
+    assert sock.fileno() == -1  # closed by the shutdown
+    assert not context.connections
+
+
+async def test_an_app_whose_startup_fails_is_a_system_exit() -> None:
+    async def failing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no"})
+
+    server = uvicorn.Server(uvicorn.Config(failing, lifespan="on", log_config=None))
+    with socket.socket() as sock, pytest.raises(SystemExit):
+        await compat.start_server(server, [sock])
+
+
+def test_signals_are_captured_and_can_be_forgotten() -> None:
+    server = uvicorn.Server(uvicorn.Config(_asgi_ok))
+    before = signal.getsignal(signal.SIGTERM)
+    with compat.capture_signals(server):
+        assert signal.getsignal(signal.SIGTERM) == server.handle_exit
+        server.handle_exit(signal.SIGINT, None)
+        assert server.should_exit is True
+        assert server._captured_signals == [signal.SIGINT]
+        compat.forget_captured_signals(server)
+        assert server._captured_signals == []
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+# -- nobody else touches them -------------------------------------------------------------
+
+#: framework internals, as attribute accesses or imports (``compat.<name>`` is fine)
+_INTERNALS = re.compile(
+    r"(?<!compat)\.(?:_path|_raw_query|_handle_http|_captured_signals|lifespan_class|"
+    r"should_exit|server_state|app_state)\b|(?<!compat)\.(?:startup|main_loop|capture_signals)\("
+    r"|request\.__dict__|_loop=|uvicorn\.(?:protocols|server|lifespan|config)\b"
+)
+
+
+def test_only_the_compat_module_touches_framework_internals() -> None:
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "compat.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _INTERNALS.search(line)
+    ]
+    assert found == []
