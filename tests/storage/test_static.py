@@ -16,7 +16,7 @@ import pytest
 
 from arinova.server import Server
 from arinova.settings import Settings
-from tests.test_uploads_fixtures import PNG, upload_server  # noqa: F401 - fixture
+from tests.http.uploads_fixtures import PNG, upload_server  # noqa: F401 - fixture
 
 TEXT = b"0123456789abcdefghij"
 FORBIDDEN = {"error": "Forbidden", "code": "INTERNAL_ERROR"}

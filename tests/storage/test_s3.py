@@ -13,7 +13,7 @@ import pytest
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.s3 import PUBLIC_URL, S3Server, moto_server
-from tests.test_uploads_fixtures import (
+from tests.http.uploads_fixtures import (
     MAX_FILE_SIZE,
     NO_RATE_LIMIT,
     PDF,

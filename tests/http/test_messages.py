@@ -14,7 +14,7 @@ import pytest
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.auth import authed_client, sign_up
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     CONVERSATION_NOT_FOUND,
     MESSAGE_KEYS,
     NO_RATE_LIMIT,

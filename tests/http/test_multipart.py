@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from arinova.errors import ApiError
 from arinova.http.multipart import Form, MultipartParser, _Collector, boundary_of
-from tests.test_uploads_fixtures import PNG, Part, file_part, multipart
+from tests.http.uploads_fixtures import PNG, Part, file_part, multipart
 
 BOUNDARY = b"----arinovaTestBoundary7MA4YWxkTrZu0gW"
 

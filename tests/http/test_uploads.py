@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from tests.test_uploads_fixtures import (
+from tests.http.uploads_fixtures import (
     GIF,
     JPEG,
     MAX_FILE_SIZE,

@@ -11,7 +11,7 @@ import pytest
 
 from arinova.db import embedded
 from arinova.settings import DEFAULT_DATABASE_URL, Settings
-from tests.test_cli import ARINOVA, base_env, free_port, wait_healthy
+from tests.server.test_cli import ARINOVA, base_env, free_port, wait_healthy
 
 needs_pgserver = pytest.mark.skipif(not embedded.available(), reason="pgserver not installed")
 

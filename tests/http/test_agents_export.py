@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from tests.test_agents_fixtures import (
+from tests.http.agents_fixtures import (
     User,
     add_conversation,
     agent_server,  # noqa: F401 - fixture

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     CONVERSATION_KEYS,
     CONVERSATION_NOT_FOUND,
     ISO_RX,

@@ -11,7 +11,7 @@ import pytest
 
 from arinova.server import Server
 from tests.support.ws import agent_socket, close_of
-from tests.test_agents_fixtures import (
+from tests.http.agents_fixtures import (
     User,
     add_conversation,
     agent_server,  # noqa: F401 - fixture

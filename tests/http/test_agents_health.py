@@ -13,7 +13,7 @@ import pytest
 
 from arinova.server import Server
 from tests.support.ws import agent_socket
-from tests.test_agents_fixtures import (
+from tests.http.agents_fixtures import (
     User,
     agent_server,  # noqa: F401 - fixture
     db_connect,

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     ISO_RX,
     UNAUTHORIZED,
     UNKNOWN_ID,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     CONVERSATION_KEYS,
     CONVERSATION_NOT_FOUND,
     ISO_RX,

@@ -5,7 +5,7 @@ export, group creation, uploads) are not repeated here."""
 
 from __future__ import annotations
 
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     Chat,
     add_group,
     add_messages,

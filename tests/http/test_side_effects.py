@@ -5,7 +5,7 @@ deletes, history clears, member changes or uploads; of an agent, only its own ed
 
 from __future__ import annotations
 
-from tests.test_conversations_fixtures import (
+from tests.http.conversations_fixtures import (
     T0,
     Chat,
     add_group,
@@ -14,7 +14,7 @@ from tests.test_conversations_fixtures import (
     chat_server,  # noqa: F401 - fixture
     iso,
 )
-from tests.test_uploads_fixtures import PNG, file_part, multipart
+from tests.http.uploads_fixtures import PNG, file_part, multipart
 
 
 async def conversation_updated_at(chat: Chat, conversation_id: str) -> object:  # noqa: F811

@@ -7,7 +7,7 @@ import pytest
 
 from arinova.storage.mime import inline_safe, type_for_name, with_charset
 from arinova.storage.sniff import detect_type
-from tests.test_uploads_fixtures import GIF, JPEG, PDF, PNG, WEBP, make_png
+from tests.http.uploads_fixtures import GIF, JPEG, PDF, PNG, WEBP, make_png
 
 
 @pytest.mark.parametrize(
