@@ -1,17 +1,18 @@
+"""What every test module shares: its own database, the one test configuration, servers
+started and stopped for it."""
+
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from arinova.server import Server
 from arinova.settings import Settings
 from tests.support import db as testdb
-
-TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
-#: the event loop the async tests run on: ``uvloop`` (production's) or ``asyncio``
-TEST_LOOP = os.environ.get("ARINOVA_TEST_LOOP", "uvloop")
+from tests.support.config import TEST_LOOP, server_settings
+from tests.support.servers import ServerPool, StartServer
 
 
 def pytest_asyncio_loop_factories(
@@ -22,6 +23,9 @@ def pytest_asyncio_loop_factories(
     import uvloop
 
     return {"uvloop": uvloop.new_event_loop}
+
+
+# -- databases, settings, servers ----------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -44,31 +48,33 @@ async def database(pg_template: str) -> AsyncIterator[str]:
 def make_settings(
     database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., Settings]:
+    """The test settings (tests/support/config.py) on the module's database and upload
+    directory; keyword arguments override fields."""
     upload_dir = tmp_path_factory.mktemp("uploads")
 
     def make(**overrides: object) -> Settings:
-        base = Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=database,
-            redis_url=TEST_REDIS_URL,
-            upload_dir=upload_dir,
-            log_level="WARNING",
-            # every test server counts requests from 127.0.0.1 in the same Redis: tests of
-            # the limit itself set their own
-            rate_limit_max=1_000_000,
-        )
-        return base.replace(**overrides)
+        return server_settings(database, upload_dir, **overrides)
 
     return make
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[object]:
-    """A real server on a free port, with the module's database and Redis."""
-    from arinova.server import Server
+async def start_module_server(make_settings: Callable[..., Settings]) -> AsyncIterator[StartServer]:
+    """Starts servers that run until the module's tests are done (``ServerPool.start``)."""
+    pool = ServerPool(make_settings)
+    yield pool.start
+    await pool.close()
 
-    srv = Server(make_settings())
-    await srv.start()
-    yield srv
-    await srv.stop()
+
+@pytest.fixture
+async def start_server(make_settings: Callable[..., Settings]) -> AsyncIterator[StartServer]:
+    """Starts servers that run until the test is done (``ServerPool.start``)."""
+    pool = ServerPool(make_settings)
+    yield pool.start
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def server(start_module_server: StartServer) -> Server:
+    """A real server on a free port, with the module's database and Redis."""
+    return await start_module_server()

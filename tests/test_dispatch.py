@@ -20,6 +20,7 @@ from arinova.server import Server
 from arinova.server.dispatch import DispatchLimits
 from arinova.settings import Settings
 from arinova.state import AppState
+from tests.support.servers import StartServer
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = base64.b64encode(
@@ -32,23 +33,16 @@ SWITCHING = (
     f"Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
 ).encode()
 HEAD_TIMEOUT_S = 0.5
-#: the per-IP HTTP limit is shared with every test server on 127.0.0.1 through Redis
-NO_RATE_LIMIT = 1_000_000
 ALLOWED_ORIGIN = "http://localhost:3500"
 
 
 @pytest.fixture(scope="module")
-async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    server = Server(
-        make_settings(
-            cors_origin=f"{ALLOWED_ORIGIN},https://app.example", rate_limit_max=NO_RATE_LIMIT
-        ),
+async def srv(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        cors_origin=f"{ALLOWED_ORIGIN},https://app.example",
         dispatch_limits=DispatchLimits(head_timeout_s=HEAD_TIMEOUT_S),
         socket_endpoints=stub_endpoints,
     )
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -255,15 +249,11 @@ async def test_star_origin_in_production_is_warned_about(
     assert "CORS_ORIGIN" not in caplog.text
 
 
-async def test_any_origin_when_cors_origin_is_star(make_settings: Callable[..., Settings]) -> None:
-    server = Server(make_settings(cors_origin="*"), socket_endpoints=stub_endpoints)
-    await server.start()
-    try:
-        async with connect(f"{server.ws_url}/ws", origin="https://evil.example") as ws:  # type: ignore[arg-type]
-            await ws.send('{"type":"ping"}')
-            assert await ws.recv() == '{"type":"pong"}'
-    finally:
-        await server.stop()
+async def test_any_origin_when_cors_origin_is_star(start_server: StartServer) -> None:
+    server = await start_server(cors_origin="*", socket_endpoints=stub_endpoints)
+    async with connect(f"{server.ws_url}/ws", origin="https://evil.example") as ws:  # type: ignore[arg-type]
+        await ws.send('{"type":"ping"}')
+        assert await ws.recv() == '{"type":"pong"}'
 
 
 # -- plain HTTP after the dispatch ------------------------------------------------------
@@ -355,10 +345,9 @@ async def test_keep_alive_requests_are_not_cut_by_the_head_timeout(srv: Server) 
 
 
 async def test_stop_closes_sockets_with_1001_and_idle_connections(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
-    server = Server(make_settings(), socket_endpoints=stub_endpoints)
-    await server.start()
+    server = await start_server(socket_endpoints=stub_endpoints)
     ws = await connect(f"{server.ws_url}/ws")
     await ws.send('{"type":"ping"}')
     assert await ws.recv() == '{"type":"pong"}'
@@ -414,9 +403,8 @@ class SlowArea:
         router.add_get("/test/slow", slow)
 
 
-async def test_stop_lets_in_flight_requests_finish(make_settings: Callable[..., Settings]) -> None:
-    server = Server(make_settings(rate_limit_max=NO_RATE_LIMIT), extra_areas=(SlowArea(),))
-    await server.start()
+async def test_stop_lets_in_flight_requests_finish(start_server: StartServer) -> None:
+    server = await start_server(extra_areas=(SlowArea(),))
     async with httpx.AsyncClient() as client:
         request = asyncio.create_task(client.get(f"{server.url}/test/slow"))
         await asyncio.sleep(0.1)

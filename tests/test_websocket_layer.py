@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,7 +16,7 @@ from arinova._fast.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, encode_f
 from arinova.realtime import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
 from arinova.realtime.stub import PingPongHandler, stub_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
+from tests.support.servers import StartServer
 from tests.test_dispatch import SWITCHING, upgrade_request, ws_error
 
 MASK = b"\x01\x02\x03\x04"
@@ -108,23 +108,15 @@ PROBE_LIMITS = SocketLimits(
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def server(start_module_server: StartServer) -> Server:
     """The stub socket logic on the real paths (this module tests the socket layer)."""
-    srv = Server(make_settings(), socket_endpoints=stub_endpoints)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(socket_endpoints=stub_endpoints)
 
 
 @pytest.fixture(scope="module")
-async def probe_server(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[tuple[Server, Probe]]:
+async def probe_server(start_module_server: StartServer) -> tuple[Server, Probe]:
     probe = Probe(PROBE_LIMITS)
-    server = Server(make_settings(), socket_endpoints=lambda state: {"/ws": probe})
-    await server.start()
-    yield server, probe
-    await server.stop()
+    return await start_module_server(socket_endpoints=lambda state: {"/ws": probe}), probe
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from arinova.settings import DEFAULT_SECRET, Settings
+from arinova.settings import DEFAULT_SECRET
 from tests.support.auth import (
     SESSION_COOKIE,
     TRUSTED_ORIGIN,
@@ -27,6 +27,7 @@ from tests.support.auth import (
     sign_up,
     unique_email,
 )
+from tests.support.servers import StartServer
 
 JSON = "application/json; charset=utf-8"
 ID = re.compile(r"^[A-Za-z0-9]{32}$")
@@ -48,12 +49,9 @@ def signed(value: str, secret: str = DEFAULT_SECRET) -> str:
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def server(start_module_server: StartServer) -> Server:
     """The module's server, with the global HTTP limit out of the way."""
-    srv = Server(make_settings(rate_limit_max=1_000_000))
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,9 +16,9 @@ import pytest
 
 from arinova.server import Server
 from arinova.server.runner import bind_socket
-from arinova.settings import Settings
 from tests.support.auth import TRUSTED_ORIGIN, sign_up, unique_email
 from tests.support.oauth_provider import CLIENT_ID, OAuthProvider
+from tests.support.servers import StartServer
 
 STATE_COOKIE = re.compile(
     r"^better-auth\.state=([A-Za-z0-9_-]{32})\.[A-Za-z0-9%]+; Max-Age=300; Path=/; HttpOnly; SameSite=Lax$"
@@ -37,17 +37,10 @@ async def provider() -> AsyncIterator[OAuthProvider]:
 
 
 @pytest.fixture(scope="module")
-async def server(
-    make_settings: Callable[..., Settings], provider: OAuthProvider
-) -> AsyncIterator[Server]:
+async def server(start_module_server: StartServer, provider: OAuthProvider) -> Server:
     sock = bind_socket("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv = Server(
-        make_settings(better_auth_url=base, rate_limit_max=1_000_000, **provider.settings())
-    )
-    await srv.start(sock)
-    yield srv
-    await srv.stop()
+    return await start_module_server(better_auth_url=base, **provider.settings(), sock=sock)
 
 
 @pytest.fixture(scope="module")
@@ -359,25 +352,21 @@ async def test_callback_post_becomes_a_get(browser: Browser, server: Server) -> 
     )
 
 
-async def test_error_page_in_production_redirects(make_settings: Callable[..., Settings]) -> None:
-    srv = Server(
-        make_settings(node_env="production", secret_explicit=True, better_auth_secret="s" * 40)
+async def test_error_page_in_production_redirects(start_server: StartServer) -> None:
+    srv = await start_server(
+        node_env="production", secret_explicit=True, better_auth_secret="s" * 40
     )
-    await srv.start()
-    try:
-        async with httpx.AsyncClient(base_url=srv.url) as client:
-            r = await client.get(
-                "/api/auth/error",
-                params={"error": "access_denied", "error_description": "hi there"},
-            )
-            assert (r.status_code, r.headers["location"]) == (
-                302,
-                "/?error=access_denied&error_description=hi+there",
-            )
-            r = await client.get("/api/auth/error", params={"state": "state_not_found"})
-            assert r.headers["location"] == "/?error=UNKNOWN"
-    finally:
-        await srv.stop()
+    async with httpx.AsyncClient(base_url=srv.url) as client:
+        r = await client.get(
+            "/api/auth/error",
+            params={"error": "access_denied", "error_description": "hi there"},
+        )
+        assert (r.status_code, r.headers["location"]) == (
+            302,
+            "/?error=access_denied&error_description=hi+there",
+        )
+        r = await client.get("/api/auth/error", params={"state": "state_not_found"})
+        assert r.headers["location"] == "/?error=UNKNOWN"
 
 
 # -- linking a provider to the signed-in user --------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from arinova.auth.sessions import _cache_key
 from arinova.server import Server
 from arinova.settings import Settings
 from tests.support.auth import TRUSTED_ORIGIN, sign_in, sign_up
+from tests.support.servers import StartServer
 
 FIXTURE = json.loads(Path("/work/shared/fixtures/legacy-auth.json").read_text())
 
@@ -41,16 +42,9 @@ async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture(scope="module")
-async def servers(make_settings: Callable[..., Settings]) -> AsyncIterator[list[Server]]:
+async def servers(start_module_server: StartServer) -> list[Server]:
     """Two workers sharing PostgreSQL and Redis, as ``--workers 2`` runs them."""
-    started = []
-    for _ in range(2):
-        srv = Server(make_settings(rate_limit_max=1_000_000))
-        await srv.start()
-        started.append(srv)
-    yield started
-    for srv in started:
-        await srv.stop()
+    return [await start_module_server() for _ in range(2)]
 
 
 @pytest.fixture(scope="module")
@@ -219,18 +213,12 @@ async def test_unknown_email_costs_what_a_wrong_password_costs(servers: list[Ser
 
 
 @pytest.fixture(scope="module")
-async def production_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(
-            node_env="production",
-            secret_explicit=True,
-            better_auth_secret="a-long-random-production-secret-for-tests",
-            rate_limit_max=1_000_000,
-        )
+async def production_server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        node_env="production",
+        secret_explicit=True,
+        better_auth_secret="a-long-random-production-secret-for-tests",
     )
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def test_better_auth_limiter_in_production(production_server: Server) -> None:
@@ -258,20 +246,16 @@ async def test_better_auth_limiter_in_production(production_server: Server) -> N
         assert (r.status_code, r.text) == (200, "null")
 
 
-async def test_sessions_work_while_redis_is_down(make_settings: Callable[..., Settings]) -> None:
-    srv = Server(make_settings(redis_url="redis://127.0.0.1:1/1", rate_limit_max=1_000_000))
-    await srv.start()
-    try:
-        user = await sign_up(srv.url)
-        async with httpx.AsyncClient(base_url=srv.url) as client:
-            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
-            assert r.json()["user"]["id"] == user.id
-            r = await client.post("/api/auth/sign-out", json={}, headers=user.headers)
-            assert r.status_code == 200
-            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
-            assert r.text == "null"
-    finally:
-        await srv.stop()
+async def test_sessions_work_while_redis_is_down(start_server: StartServer) -> None:
+    srv = await start_server(redis_url="redis://127.0.0.1:1/1")
+    user = await sign_up(srv.url)
+    async with httpx.AsyncClient(base_url=srv.url) as client:
+        r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+        assert r.json()["user"]["id"] == user.id
+        r = await client.post("/api/auth/sign-out", json={}, headers=user.headers)
+        assert r.status_code == 200
+        r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+        assert r.text == "null"
 
 
 def test_hashing_pool_size() -> None:
@@ -288,65 +272,54 @@ def test_hashing_pool_size() -> None:
         automatic.close()
 
 
-async def test_https_base_url_uses_secure_cookies(make_settings: Callable[..., Settings]) -> None:
-    srv = Server(
-        make_settings(better_auth_url="https://api.chat.example", rate_limit_max=1_000_000)
-    )
-    await srv.start()
-    try:
-        async with httpx.AsyncClient(base_url=srv.url) as client:
-            r = await client.post(
-                "/api/auth/sign-up/email",
-                json={"name": "S", "email": "secure.cookie@example.com", "password": "password123"},
-            )
-            assert r.status_code == 200
-            [cookie] = r.headers.get_list("set-cookie")
-            pair, attributes = cookie.split("; ", 1)
-            assert pair.startswith("__Secure-better-auth.session_token=")
-            assert attributes == "Max-Age=2592000; Path=/; HttpOnly; Secure; SameSite=Lax"
-            value = pair.split("=", 1)[1]
-            r = await client.get("/api/auth/get-session", headers={"cookie": pair})
-            assert r.json()["user"]["email"] == "secure.cookie@example.com"
-            # the plain name means nothing to an https deployment (quirk Q52 stays)
-            plain = f"better-auth.session_token={value}"
-            r = await client.get("/api/auth/get-session", headers={"cookie": plain})
-            assert r.text == "null"
-            # the API's own origin is trusted
-            r = await client.post(
-                "/api/auth/sign-out",
-                json={},
-                headers={"cookie": pair, "origin": "https://api.chat.example"},
-            )
-            assert r.status_code == 200
-            assert r.headers.get_list("set-cookie")[0] == (
-                "__Secure-better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; Secure; "
-                "SameSite=Lax"
-            )
-    finally:
-        await srv.stop()
+async def test_https_base_url_uses_secure_cookies(start_server: StartServer) -> None:
+    srv = await start_server(better_auth_url="https://api.chat.example")
+    async with httpx.AsyncClient(base_url=srv.url) as client:
+        r = await client.post(
+            "/api/auth/sign-up/email",
+            json={"name": "S", "email": "secure.cookie@example.com", "password": "password123"},
+        )
+        assert r.status_code == 200
+        [cookie] = r.headers.get_list("set-cookie")
+        pair, attributes = cookie.split("; ", 1)
+        assert pair.startswith("__Secure-better-auth.session_token=")
+        assert attributes == "Max-Age=2592000; Path=/; HttpOnly; Secure; SameSite=Lax"
+        value = pair.split("=", 1)[1]
+        r = await client.get("/api/auth/get-session", headers={"cookie": pair})
+        assert r.json()["user"]["email"] == "secure.cookie@example.com"
+        # the plain name means nothing to an https deployment (quirk Q52 stays)
+        plain = f"better-auth.session_token={value}"
+        r = await client.get("/api/auth/get-session", headers={"cookie": plain})
+        assert r.text == "null"
+        # the API's own origin is trusted
+        r = await client.post(
+            "/api/auth/sign-out",
+            json={},
+            headers={"cookie": pair, "origin": "https://api.chat.example"},
+        )
+        assert r.status_code == 200
+        assert r.headers.get_list("set-cookie")[0] == (
+            "__Secure-better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"
+        )
 
 
-async def test_database_down(make_settings: Callable[..., Settings], database: str) -> None:
-    srv = Server(make_settings(rate_limit_max=1_000_000))
-    await srv.start()
-    try:
-        user = await sign_up(srv.url)
-        await srv.app.state.auth.sessions.invalidate([user.token])
-        await srv.app.state.db.close()  # every statement now fails
-        async with httpx.AsyncClient(base_url=srv.url) as client:
-            r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
-            assert (r.status_code, r.json()) == (
-                500,
-                {"code": "FAILED_TO_GET_SESSION", "message": "Failed to get session"},
-            )
-            r = await client.post(
-                "/api/auth/sign-in/email", json={"email": user.email, "password": user.password}
-            )
-            assert (r.status_code, r.content) == (500, b"")
-            r = await client.get("/api/agents", headers={"cookie": user.cookie})
-            assert (r.status_code, r.json()) == (
-                500,
-                {"error": "Internal server error", "code": "INTERNAL_ERROR"},
-            )
-    finally:
-        await srv.stop()
+async def test_database_down(start_server: StartServer, database: str) -> None:
+    srv = await start_server()
+    user = await sign_up(srv.url)
+    await srv.app.state.auth.sessions.invalidate([user.token])
+    await srv.app.state.db.close()  # every statement now fails
+    async with httpx.AsyncClient(base_url=srv.url) as client:
+        r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
+        assert (r.status_code, r.json()) == (
+            500,
+            {"code": "FAILED_TO_GET_SESSION", "message": "Failed to get session"},
+        )
+        r = await client.post(
+            "/api/auth/sign-in/email", json={"email": user.email, "password": user.password}
+        )
+        assert (r.status_code, r.content) == (500, b"")
+        r = await client.get("/api/agents", headers={"cookie": user.cookie})
+        assert (r.status_code, r.json()) == (
+            500,
+            {"error": "Internal server error", "code": "INTERNAL_ERROR"},
+        )

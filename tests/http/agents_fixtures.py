@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from arinova.auth.cookies import sign
 from arinova.server import Server
-from arinova.settings import Settings
+from tests.support.servers import StartServer
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -107,26 +106,14 @@ def _ts(iso: str) -> Any:
     return datetime.fromisoformat(iso.removesuffix("Z"))
 
 
-#: these tests send many requests from one address; the global limit has its own tests
-NO_RATE_LIMIT = 1_000_000
-
-
 @pytest.fixture(scope="module")
-async def agent_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def agent_server(start_module_server: StartServer) -> Server:
     """A server that counts queries and may probe loopback; agents connect over real
     ``/ws/agent`` sockets (tests.support.ws.agent_socket)."""
-    srv = Server(
-        make_settings(count_queries=True, allow_private_outbound=True, rate_limit_max=NO_RATE_LIMIT)
-    )
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(count_queries=True, allow_private_outbound=True)
 
 
 @pytest.fixture(scope="module")
-async def guarded_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def guarded_server(start_module_server: StartServer) -> Server:
     """A server with the default outbound policy: no private or loopback targets."""
-    srv = Server(make_settings(allow_private_outbound=False, rate_limit_max=NO_RATE_LIMIT))
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(allow_private_outbound=False)

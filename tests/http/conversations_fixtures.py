@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
+from tests.support.servers import StartServer
 
 ISO_RX = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UUID_RX = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -43,8 +43,6 @@ MESSAGE_KEYS = [
     "createdAt",
     "updatedAt",
 ]
-#: these tests send many requests from one address; the global limit has its own tests
-NO_RATE_LIMIT = 1_000_000
 #: a fixed clock for seeded rows, so orderings are known
 T0 = datetime(2026, 2, 20, 9, 15, 3, 123456)
 
@@ -58,14 +56,9 @@ def iso(value: datetime) -> str:
 
 
 @pytest.fixture(scope="module")
-async def chat_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def chat_server(start_module_server: StartServer) -> Server:
     """A server that counts queries and may probe loopback addresses."""
-    srv = Server(
-        make_settings(count_queries=True, allow_private_outbound=True, rate_limit_max=NO_RATE_LIMIT)
-    )
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(count_queries=True, allow_private_outbound=True)
 
 
 @dataclass

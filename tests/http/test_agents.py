@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from tests.support.ws import agent_socket, close_of
 from tests.http.agents_fixtures import (
     User,
     add_conversation,
@@ -19,6 +18,7 @@ from tests.http.agents_fixtures import (
     guarded_server,  # noqa: F401 - fixture
     new_user,
 )
+from tests.support.ws import agent_socket, close_of
 from tests.test_outbound import LocalTarget
 
 AGENT_KEYS = [

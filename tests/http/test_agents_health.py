@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 from arinova.server import Server
-from tests.support.ws import agent_socket
 from tests.http.agents_fixtures import (
     User,
     agent_server,  # noqa: F401 - fixture
@@ -20,6 +19,7 @@ from tests.http.agents_fixtures import (
     guarded_server,  # noqa: F401 - fixture
     new_user,
 )
+from tests.support.ws import agent_socket
 from tests.test_outbound import LocalTarget
 
 ISO_RX = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -32,8 +32,8 @@ from arinova.http.validate import (
     utf16_len,
 )
 from arinova.server import Server
-from arinova.settings import Settings
 from arinova.state import AppState
+from tests.support.servers import StartServer
 
 EMPTY = {
     "error": "Body cannot be empty when content-type is set to 'application/json'",
@@ -87,11 +87,8 @@ class BodyArea:
 
 
 @pytest.fixture(scope="module")
-async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    server = Server(make_settings(redis_url="", rate_limit_max=100_000), extra_areas=(BodyArea(),))
-    await server.start()
-    yield server
-    await server.stop()
+async def srv(start_module_server: StartServer) -> Server:
+    return await start_module_server(redis_url="", extra_areas=(BodyArea(),))
 
 
 @pytest.fixture

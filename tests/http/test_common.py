@@ -12,7 +12,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -24,8 +24,8 @@ from arinova.errors import ApiError
 from arinova.http.responses import json_response
 from arinova.logs import JsonFormatter
 from arinova.server import Server
-from arinova.settings import Settings
 from arinova.state import AppState
+from tests.support.servers import StartServer
 
 ALLOWED = "http://localhost:3500"
 OTHER_ALLOWED = "https://app.example"
@@ -95,21 +95,19 @@ class ProbeArea:
         router.add_get("/t/slow", slow)
 
 
-async def started(settings: Settings, area: ProbeArea | None = None) -> Server:
-    server = Server(settings, extra_areas=(area or ProbeArea(),))
-    await server.start()
-    return server
+async def started(start: StartServer, area: ProbeArea | None = None, **overrides: object) -> Server:
+    """A server from ``start`` (a server factory fixture) with the probe area mounted."""
+    return await start(extra_areas=(area or ProbeArea(),), **overrides)
 
 
 @pytest.fixture(scope="module")
-async def srv(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    server = await started(
-        make_settings(
-            cors_origin=f"{ALLOWED}, {OTHER_ALLOWED}", rate_limit_max=1000, trust_proxy=True
-        )
+async def srv(start_module_server: StartServer) -> Server:
+    return await started(
+        start_module_server,
+        cors_origin=f"{ALLOWED}, {OTHER_ALLOWED}",
+        rate_limit_max=1000,
+        trust_proxy=True,
     )
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -231,17 +229,14 @@ async def test_invalid_preflight(client: httpx.AsyncClient) -> None:
 
 
 async def test_wildcard_cors_origin_reflects_every_origin(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
-    server = await started(make_settings(cors_origin="*", redis_url=""))
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as c:
-            r = await c.get("/t/ok", headers={"origin": "https://anything.example"})
-            assert r.headers["access-control-allow-origin"] == "https://anything.example"
-            r = await c.get("/t/ok")
-            assert "access-control-allow-origin" not in r.headers
-    finally:
-        await server.stop()
+    server = await started(start_server, cors_origin="*", redis_url="")
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/t/ok", headers={"origin": "https://anything.example"})
+        assert r.headers["access-control-allow-origin"] == "https://anything.example"
+        r = await c.get("/t/ok")
+        assert "access-control-allow-origin" not in r.headers
 
 
 # -- routing --------------------------------------------------------------------------
@@ -422,10 +417,8 @@ async def test_no_content_has_no_length_and_no_type(client: httpx.AsyncClient) -
 
 
 @pytest.fixture(scope="module")
-async def limited(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    server = await started(make_settings(rate_limit_max=3, trust_proxy=True))
-    yield server
-    await server.stop()
+async def limited(start_module_server: StartServer) -> Server:
+    return await started(start_module_server, rate_limit_max=3, trust_proxy=True)
 
 
 async def test_rate_limit_headers_then_429(limited: Server) -> None:
@@ -546,50 +539,40 @@ async def test_each_forwarded_client_has_its_own_bucket(limited: Server) -> None
 
 
 async def test_without_trust_proxy_the_peer_address_is_the_key(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
     # in-memory counters: the peer (127.0.0.1) bucket is this server's alone
-    server = await started(make_settings(rate_limit_max=2, trust_proxy=False, redis_url=""))
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as c:
-            assert (
-                await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
-            ).status_code == 200
-            assert (
-                await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
-            ).status_code == 200
-            r = await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
-            assert r.status_code == 429
-            assert r.json() == RATE_LIMIT_BODY
-    finally:
-        await server.stop()
+    server = await started(start_server, rate_limit_max=2, trust_proxy=False, redis_url="")
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        assert (await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})).status_code == 200
+        assert (await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})).status_code == 200
+        r = await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
+        assert r.status_code == 429
+        assert r.json() == RATE_LIMIT_BODY
 
 
 async def test_the_window_is_fixed_from_the_first_request(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
-    server = await started(make_settings(rate_limit_max=1, rate_limit_window_s=1, redis_url=""))
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as c:
-            r = await c.get("/t/ok")
-            assert (r.status_code, r.headers["x-ratelimit-reset"]) == (200, "1")
-            assert (await c.get("/t/ok")).status_code == 429
-            await asyncio.sleep(1.1)
-            r = await c.get("/t/ok")
-            assert r.status_code == 200
-            assert r.headers["x-ratelimit-remaining"] == "0"
-    finally:
-        await server.stop()
+    server = await started(start_server, rate_limit_max=1, rate_limit_window_s=1, redis_url="")
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/t/ok")
+        assert (r.status_code, r.headers["x-ratelimit-reset"]) == (200, "1")
+        assert (await c.get("/t/ok")).status_code == 429
+        await asyncio.sleep(1.1)
+        r = await c.get("/t/ok")
+        assert r.status_code == 200
+        assert r.headers["x-ratelimit-remaining"] == "0"
 
 
 # -- lifecycle ------------------------------------------------------------------------
 
 
 async def test_graceful_shutdown_lets_in_flight_requests_finish(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
     area = ProbeArea()
-    server = await started(make_settings(redis_url=""), area)
+    server = await started(start_server, area, redis_url="")
     async with httpx.AsyncClient(base_url=server.url) as c:
         request = asyncio.create_task(c.get("/t/slow"))
         await asyncio.wait_for(area.slow_started.wait(), 5)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support import db as testdb
+from tests.support.servers import StartServer
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 #: nothing listens here
@@ -32,23 +30,6 @@ def assert_body(r: httpx.Response, status: str, db: str, redis: str) -> None:
     assert abs(datetime.now(UTC) - stamp) < timedelta(seconds=10)
 
 
-@pytest.fixture
-async def serve(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[Callable[..., Awaitable[Server]]]:
-    servers: list[Server] = []
-
-    async def start(**overrides: object) -> Server:
-        server = Server(make_settings(**overrides))
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.stop()
-
-
 async def test_healthy(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.url) as c:
         r = await c.get("/health")
@@ -57,9 +38,9 @@ async def test_healthy(server: Server) -> None:
 
 
 async def test_without_redis_url_the_in_memory_store_is_healthy(
-    serve: Callable[..., Awaitable[Server]],
+    start_server: StartServer,
 ) -> None:
-    server = await serve(redis_url="")
+    server = await start_server(redis_url="")
     async with httpx.AsyncClient(base_url=server.url) as c:
         r = await c.get("/health")
     assert r.status_code == 200
@@ -67,9 +48,9 @@ async def test_without_redis_url_the_in_memory_store_is_healthy(
 
 
 async def test_redis_down_is_503_and_the_server_still_starts(
-    serve: Callable[..., Awaitable[Server]],
+    start_server: StartServer,
 ) -> None:
-    server = await serve(redis_url=CLOSED_REDIS)
+    server = await start_server(redis_url=CLOSED_REDIS)
     async with httpx.AsyncClient(base_url=server.url) as c:
         r = await c.get("/health")
         assert r.status_code == 503
@@ -80,12 +61,11 @@ async def test_redis_down_is_503_and_the_server_still_starts(
 
 
 async def test_database_down_is_503_and_recovers(
-    pg_template: str, make_settings: Callable[..., Settings]
+    pg_template: str, start_server: StartServer
 ) -> None:
     name = testdb.unique_name("arinova_health")
     url = await testdb.create_database(name, template=pg_template)
-    server = Server(make_settings(database_url=url))
-    await server.start()
+    server = await start_server(database_url=url)
     admin = await asyncpg.connect(testdb.ADMIN_DSN)
     try:
         async with httpx.AsyncClient(base_url=server.url) as c:
@@ -105,17 +85,16 @@ async def test_database_down_is_503_and_recovers(
             assert r.status_code == 200
             assert_body(r, "ok", "ok", "ok")
     finally:
-        await server.stop()
+        await server.stop()  # before its database goes
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
         await testdb.drop_database(name)
 
 
-async def test_everything_down(pg_template: str, make_settings: Callable[..., Settings]) -> None:
+async def test_everything_down(pg_template: str, start_server: StartServer) -> None:
     name = testdb.unique_name("arinova_health")
     url = await testdb.create_database(name, template=pg_template)
-    server = Server(make_settings(database_url=url, redis_url=CLOSED_REDIS))
-    await server.start()
+    server = await start_server(database_url=url, redis_url=CLOSED_REDIS)
     admin = await asyncpg.connect(testdb.ADMIN_DSN)
     try:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
@@ -127,7 +106,7 @@ async def test_everything_down(pg_template: str, make_settings: Callable[..., Se
         assert r.status_code == 503
         assert_body(r, "degraded", "error", "error")
     finally:
-        await server.stop()
+        await server.stop()  # before its database goes
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
         await testdb.drop_database(name)

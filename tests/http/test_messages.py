@@ -4,7 +4,6 @@ delete, search, ownership and query bounds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +11,9 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.support.auth import authed_client, sign_up
 from tests.http.conversations_fixtures import (
     CONVERSATION_NOT_FOUND,
     MESSAGE_KEYS,
-    NO_RATE_LIMIT,
     T0,
     UNAUTHORIZED,
     UNKNOWN_ID,
@@ -34,6 +30,8 @@ from tests.http.conversations_fixtures import (
     message_row,
     other,  # noqa: F401 - fixture
 )
+from tests.support.auth import authed_client, sign_up
+from tests.support.servers import StartServer
 
 TARGET_NOT_FOUND = {"error": "Target message not found"}
 
@@ -386,19 +384,13 @@ async def test_a_streaming_reply_shows_its_live_text(chat: Chat) -> None:  # noq
 
 
 @pytest.fixture(scope="module")
-async def r2_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(
-            r2_endpoint="http://127.0.0.1:9",
-            r2_access_key_id="key",
-            r2_secret_access_key="secret",
-            r2_public_url="https://files.example.com",
-            rate_limit_max=NO_RATE_LIMIT,
-        )
+async def r2_server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        r2_endpoint="http://127.0.0.1:9",
+        r2_access_key_id="key",
+        r2_secret_access_key="secret",
+        r2_public_url="https://files.example.com",
     )
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def test_attachment_urls_point_at_r2_when_configured(r2_server: Server) -> None:

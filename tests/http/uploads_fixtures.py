@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,12 @@ import pytest
 
 from arinova.hooks import NoRealtime
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
+from tests.support.servers import StartServer
 
 #: a server for these tests: small enough file limit to pass it cheaply, above the
 #: avatar's 2 MiB so both limits can be seen
 MAX_FILE_SIZE = 3 * 1024 * 1024
-NO_RATE_LIMIT = 1_000_000
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 BOUNDARY = "----arinovaTestBoundary7MA4YWxkTrZu0gW"
 
@@ -102,26 +101,22 @@ def recorder(server: Server) -> RecordingRealtime:
     return realtime
 
 
-async def start_upload_server(settings: Settings) -> Server:
-    server = Server(settings)
-    await server.start()
+async def start_upload_server(start: StartServer, **overrides: object) -> Server:
+    """A server from ``start`` (a server factory fixture) with a recording realtime layer."""
+    server = await start(**overrides)
     server.app.state.realtime = RecordingRealtime()
     return server
 
 
 @pytest.fixture(scope="module")
-async def upload_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def upload_server(start_module_server: StartServer) -> Server:
     """Local-disk storage, counted queries, a recording realtime layer."""
-    server = await start_upload_server(
-        make_settings(
-            count_queries=True,
-            rate_limit_max=NO_RATE_LIMIT,
-            max_file_size=MAX_FILE_SIZE,
-            better_auth_url="http://api.example.test",
-        )
+    return await start_upload_server(
+        start_module_server,
+        count_queries=True,
+        max_file_size=MAX_FILE_SIZE,
+        better_auth_url="http://api.example.test",
     )
-    yield server
-    await server.stop()
 
 
 @dataclass

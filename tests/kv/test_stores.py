@@ -12,7 +12,7 @@ from arinova.kv import KV, create_kv
 from arinova.kv.base import KVError
 from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
-from tests.conftest import TEST_REDIS_URL
+from tests.support.config import TEST_REDIS_URL
 
 
 @pytest.fixture(params=["memory", "redis"])

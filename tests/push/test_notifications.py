@@ -5,7 +5,7 @@ real database and the shared key-value store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,9 +19,9 @@ from arinova.push.policy import (
     message_push_allowed,
 )
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
 from tests.support.push_service import new_vapid_keys
+from tests.support.servers import StartServer
 
 PATH = "/api/notifications/preferences"
 DEFAULTS = {
@@ -40,14 +40,9 @@ def validation(details: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def prefs_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def prefs_server(start_module_server: StartServer) -> Server:
     public, private = new_vapid_keys()
-    srv = Server(
-        make_settings(vapid_public_key=public, vapid_private_key=private, rate_limit_max=100_000)
-    )
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(vapid_public_key=public, vapid_private_key=private)
 
 
 @pytest.fixture

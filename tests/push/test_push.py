@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -17,9 +17,9 @@ import pytest
 
 from arinova.push.service import MAX_CONCURRENT_SENDS, PushService
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
 from tests.support.push_service import LocalPushService, new_vapid_keys
+from tests.support.servers import StartServer
 
 VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
 SUBJECT = "mailto:push-tests@example.com"
@@ -30,20 +30,14 @@ def validation(details: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def push_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(
-            vapid_public_key=VAPID_PUBLIC,
-            vapid_private_key=VAPID_PRIVATE,
-            vapid_subject=SUBJECT,
-            allow_private_outbound=True,
-            rate_limit_max=100_000,
-            count_queries=True,
-        )
+async def push_server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        vapid_public_key=VAPID_PUBLIC,
+        vapid_private_key=VAPID_PRIVATE,
+        vapid_subject=SUBJECT,
+        allow_private_outbound=True,
+        count_queries=True,
     )
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 @pytest.fixture
@@ -430,21 +424,17 @@ async def test_unreachable_or_unusable_subscriptions_are_ignored(
 
 
 async def test_private_push_endpoints_are_refused_by_default(
-    make_settings: Callable[..., Settings], push_service: LocalPushService
+    start_server: StartServer, push_service: LocalPushService
 ) -> None:
-    srv = Server(make_settings(vapid_public_key=VAPID_PUBLIC, vapid_private_key=VAPID_PRIVATE))
-    await srv.start()
-    try:
-        user = await sign_up(srv.url)
-        async with authed_client(srv.url, user) as c:
-            await subscribe(c, push_service.subscription("internal"))
-        task = push_of(srv).send_message_notification(user.id, "A", "c", "hi")
-        assert task is not None
-        report = await task
-        assert (report.sent, report.failed) == (0, 1)
-        assert push_service.requests == 0
-    finally:
-        await srv.stop()
+    srv = await start_server(vapid_public_key=VAPID_PUBLIC, vapid_private_key=VAPID_PRIVATE)
+    user = await sign_up(srv.url)
+    async with authed_client(srv.url, user) as c:
+        await subscribe(c, push_service.subscription("internal"))
+    task = push_of(srv).send_message_notification(user.id, "A", "c", "hi")
+    assert task is not None
+    report = await task
+    assert (report.sent, report.failed) == (0, 1)
+    assert push_service.requests == 0
 
 
 async def test_no_delivery_without_vapid_keys(server: Server) -> None:

@@ -4,15 +4,14 @@ quirks Q20, Q42, Q43)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import authed_client, sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import (
     Chat,
     agent_socket,
@@ -27,11 +26,8 @@ CONFIG = RealtimeConfig(sweep_interval_s=0.05, agent_auth_timeout_s=0.5)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(socket_endpoints=realtime_endpoints(CONFIG))
 
 
 @pytest.fixture

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import close_of, recv, recv_text, send, silent, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05, heartbeat_timeout_s=0.6)
@@ -26,11 +25,8 @@ def error(text: str, conversation_id: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(socket_endpoints=realtime_endpoints(CONFIG))
 
 
 async def test_no_session_closes_4401(server: Server) -> None:

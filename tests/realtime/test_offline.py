@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -14,20 +14,17 @@ import redis.asyncio as redis
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
+from tests.support.config import TEST_REDIS_URL
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, post, recv, recv_text, send, silent, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(socket_endpoints=realtime_endpoints(CONFIG))
 
 
 @pytest.fixture(scope="module")

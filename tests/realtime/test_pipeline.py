@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,9 +15,9 @@ import redis.asyncio as redis
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import sign_up
+from tests.support.config import TEST_REDIS_URL
+from tests.support.servers import StartServer
 from tests.support.ws import (
     Chat,
     agent_socket,
@@ -33,11 +33,8 @@ CONFIG = RealtimeConfig(sweep_interval_s=0.05, task_idle_timeout_s=1.0)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(socket_endpoints=realtime_endpoints(CONFIG))
 
 
 @pytest.fixture(scope="module")

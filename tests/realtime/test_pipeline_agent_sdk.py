@@ -5,25 +5,21 @@ stored."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, recv, recv_until, send, user_socket
 
 arinova_agent = pytest.importorskip("arinova_agent")
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings())
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server()
 
 
 async def test_sdk_agent_streams_a_reply(server: Server, database: str) -> None:

@@ -5,7 +5,6 @@ streaming text in the REST message list."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -13,21 +12,18 @@ import pytest
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import authed_client, sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, recv, send, silent, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(ws_message_rate_limit=1000), socket_endpoints=realtime_endpoints(CONFIG)
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        ws_message_rate_limit=1000, socket_endpoints=realtime_endpoints(CONFIG)
     )
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def test_two_sockets_sending_at_once(server: Server, database: str) -> None:

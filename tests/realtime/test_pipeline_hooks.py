@@ -13,10 +13,10 @@ import redis.asyncio as redis
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
+from tests.support.config import TEST_REDIS_URL
 from tests.support.push_service import LocalPushService, new_vapid_keys
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, close_of, recv, recv_until, send, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05)
@@ -29,18 +29,13 @@ PNG = (
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(
-        make_settings(
-            vapid_public_key=VAPID_PUBLIC,
-            vapid_private_key=VAPID_PRIVATE,
-            allow_private_outbound=True,
-        ),
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        vapid_public_key=VAPID_PUBLIC,
+        vapid_private_key=VAPID_PRIVATE,
+        allow_private_outbound=True,
         socket_endpoints=realtime_endpoints(CONFIG),
     )
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 @pytest.fixture

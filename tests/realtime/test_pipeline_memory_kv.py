@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import authed_client, sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, post, recv, recv_until, send, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05, stream_cache_interval_s=0)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(redis_url=""), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(redis_url="", socket_endpoints=realtime_endpoints(CONFIG))
 
 
 async def test_stream_offline_queue_and_rate_limit_in_memory(server: Server) -> None:

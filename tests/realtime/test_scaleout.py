@@ -4,11 +4,10 @@ socket, the user's sockets and REST uploads each in a different process."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -18,10 +17,10 @@ import pytest
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.conftest import TEST_REDIS_URL
 from tests.support.auth import authed_client, sign_up
+from tests.support.config import server_env
 from tests.support.push_service import LocalPushService, new_vapid_keys
+from tests.support.servers import StartServer
 from tests.support.ws import (
     Chat,
     agent_socket,
@@ -37,24 +36,20 @@ CONFIG = RealtimeConfig(sweep_interval_s=0.05, process_beat_s=0.2, process_ttl_s
 VAPID_PUBLIC, VAPID_PRIVATE = new_vapid_keys()
 
 
-async def _server(settings: Settings) -> Server:
-    srv = Server(settings, socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    return srv
-
-
 @pytest.fixture(scope="module")
-async def pair(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[Server, Server]]:
-    settings = make_settings(
-        ws_message_rate_limit=1000,
-        vapid_public_key=VAPID_PUBLIC,
-        vapid_private_key=VAPID_PRIVATE,
-        allow_private_outbound=True,
-    )
-    one, two = await _server(settings), await _server(settings)
-    yield one, two
-    await one.stop()
-    await two.stop()
+async def pair(start_module_server: StartServer) -> tuple[Server, Server]:
+    """Two processes of one deployment."""
+    one, two = [
+        await start_module_server(
+            ws_message_rate_limit=1000,
+            vapid_public_key=VAPID_PUBLIC,
+            vapid_private_key=VAPID_PRIVATE,
+            allow_private_outbound=True,
+            socket_endpoints=realtime_endpoints(CONFIG),
+        )
+        for _ in range(2)
+    ]
+    return one, two
 
 
 async def rows(database: str, conversation_id: str) -> list[asyncpg.Record]:
@@ -271,15 +266,7 @@ class ServeProcess:
 @pytest.fixture
 async def serve_process(database: str, tmp_path: Path) -> AsyncIterator[ServeProcess]:
     port = _free_port()
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
-    env.update(
-        DATABASE_URL=database,
-        REDIS_URL=TEST_REDIS_URL,
-        UPLOAD_DIR=str(tmp_path),
-        LOG_LEVEL="WARNING",
-        RATE_LIMIT_MAX="1000000",
-        PYTHONUNBUFFERED="1",
-    )
+    env = server_env(database, tmp_path)
     log = tmp_path / "serve.log"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -345,25 +332,22 @@ async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
 
 
 async def test_with_redis_unreachable_one_process_still_replies_in_order(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
-    srv = await _server(make_settings(redis_url=f"redis://127.0.0.1:{_free_port()}/1"))
-    try:
-        chat = await Chat.create(srv, await sign_up(srv.url))
-        conv = chat.conversation_id
-        async with agent_socket(srv, chat.token) as bot, user_socket(srv, chat.user) as ws:
-            for text in ("one", "two"):
-                await send(ws, {"type": "send_message", "conversationId": conv, "content": text})
-            for text in ("one", "two"):
-                task = await recv(bot)
-                assert task["content"] == text
-                assert await silent(bot, 0.1)  # one reply at a time
-                await send(
-                    bot, {"type": "agent_complete", "taskId": task["taskId"], "content": "ok"}
-                )
-                assert (await recv_until(ws, "stream_end"))[-1]["messageId"] == task["taskId"]
-    finally:
-        await srv.stop()
+    srv = await start_server(
+        redis_url=f"redis://127.0.0.1:{_free_port()}/1", socket_endpoints=realtime_endpoints(CONFIG)
+    )
+    chat = await Chat.create(srv, await sign_up(srv.url))
+    conv = chat.conversation_id
+    async with agent_socket(srv, chat.token) as bot, user_socket(srv, chat.user) as ws:
+        for text in ("one", "two"):
+            await send(ws, {"type": "send_message", "conversationId": conv, "content": text})
+        for text in ("one", "two"):
+            task = await recv(bot)
+            assert task["content"] == text
+            assert await silent(bot, 0.1)  # one reply at a time
+            await send(bot, {"type": "agent_complete", "taskId": task["taskId"], "content": "ok"})
+            assert (await recv_until(ws, "stream_end"))[-1]["messageId"] == task["taskId"]
 
 
 async def test_an_agent_socket_in_another_process_replaces_the_old_one(
@@ -385,14 +369,13 @@ async def test_an_agent_socket_in_another_process_replaces_the_old_one(
 
 
 async def test_a_started_process_knows_agents_of_others_at_once(
-    pair: tuple[Server, Server], make_settings: Callable[..., Settings]
+    pair: tuple[Server, Server], start_server: StartServer
 ) -> None:
     chat = await Chat.create(pair[0], await sign_up(pair[0].url))
     async with agent_socket(pair[0], chat.token):
-        fresh = await _server(make_settings())
+        fresh = await start_server(socket_endpoints=realtime_endpoints(CONFIG))
         try:
             await fresh.app.state.realtime.start()
             assert fresh.app.state.realtime.agent_connected(chat.agent_id)
         finally:
             await fresh.app.state.realtime.stop()
-            await fresh.stop()

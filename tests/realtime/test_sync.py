@@ -3,7 +3,7 @@ decision Q45, quirks Q08, Q23)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,8 @@ import pytest
 from arinova.realtime.config import RealtimeConfig
 from arinova.realtime.routes import realtime_endpoints
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, sign_up
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
 
 CONFIG = RealtimeConfig(sweep_interval_s=0.05)
@@ -22,11 +22,10 @@ T0 = datetime(2026, 2, 20, 9, 15, 3, 123456)
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(count_queries=True), socket_endpoints=realtime_endpoints(CONFIG))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def server(start_module_server: StartServer) -> Server:
+    return await start_module_server(
+        count_queries=True, socket_endpoints=realtime_endpoints(CONFIG)
+    )
 
 
 @pytest.fixture(scope="module")

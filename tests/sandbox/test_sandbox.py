@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -22,19 +21,16 @@ from arinova.sandbox.engine import TIMEOUT_MESSAGE, run_javascript
 from arinova.sandbox.pool import CRASH_MESSAGE, SandboxBusy, WorkerPool
 from arinova.sandbox.ratelimit import SlidingWindowLimiter
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.support.auth import SignedIn, authed_client, sign_up
+from tests.support.servers import StartServer
 
 PATH = "/api/sandbox/execute"
 NO_CODEGEN = "EvalError: Code generation from strings disallowed for this context"
 
 
 @pytest.fixture(scope="module")
-async def sandbox_server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
-    srv = Server(make_settings(rate_limit_max=100_000))
-    await srv.start()
-    yield srv
-    await srv.stop()
+async def sandbox_server(start_module_server: StartServer) -> Server:
+    return await start_module_server()
 
 
 async def new_client(server: Server) -> tuple[SignedIn, httpx.AsyncClient]:

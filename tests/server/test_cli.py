@@ -16,18 +16,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.conftest import TEST_REDIS_URL
 from tests.support import db as testdb
+from tests.support.config import clean_env, server_env
 
 ARINOVA = (sys.executable, "-m", "arinova")
-
-
-def base_env(**overrides: str) -> dict[str, str]:
-    """A clean environment: none of the caller's server settings leak in."""
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(overrides)
-    return env
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -46,7 +38,7 @@ def free_port() -> int:
 
 
 def test_production_without_secret_refuses_to_start(tmp_path: Path) -> None:
-    result = run_cli("serve", env=base_env(NODE_ENV="production", UPLOAD_DIR=str(tmp_path)))
+    result = run_cli("serve", env=clean_env(NODE_ENV="production", UPLOAD_DIR=str(tmp_path)))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -67,17 +59,17 @@ def test_production_without_secret_refuses_to_start(tmp_path: Path) -> None:
 def test_bad_settings_exit_2_with_the_reason(
     args: tuple[str, ...], env: dict[str, str], message: str
 ) -> None:
-    result = run_cli(*args, env=base_env(**env))
+    result = run_cli(*args, env=clean_env(**env))
     assert result.returncode == 2
     assert result.stderr.startswith(f"arinova: error: {message}")
     assert result.stderr.count("\n") == 1
 
 
 def test_usage_errors() -> None:
-    result = run_cli(env=base_env())
+    result = run_cli(env=clean_env())
     assert result.returncode == 2
     assert "usage: arinova" in result.stderr
-    result = run_cli("--help", env=base_env())
+    result = run_cli("--help", env=clean_env())
     assert result.returncode == 0
     assert "serve" in result.stdout and "migrate" in result.stdout
 
@@ -87,7 +79,7 @@ def test_port_in_use_is_reported() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=base_env())
+        result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=clean_env())
     assert result.returncode == 1
     assert result.stderr.startswith(f"arinova: error: cannot listen on 127.0.0.1:{port}: ")
 
@@ -97,7 +89,7 @@ def test_port_in_use_is_reported() -> None:
 
 async def test_migrate_creates_migrates_and_is_idempotent() -> None:
     name = testdb.unique_name("arinova_cli")
-    env = base_env(DATABASE_URL=testdb.dsn(name))
+    env = clean_env(DATABASE_URL=testdb.dsn(name))
     try:
         first = await asyncio.to_thread(run_cli, "migrate", env=env)
         assert first.returncode == 0, first.stderr
@@ -110,7 +102,7 @@ async def test_migrate_creates_migrates_and_is_idempotent() -> None:
 
 
 async def test_migrate_reports_an_unreachable_database() -> None:
-    env = base_env(DATABASE_URL="postgresql://root@127.0.0.1:1/nothing")
+    env = clean_env(DATABASE_URL="postgresql://root@127.0.0.1:1/nothing")
     result = await asyncio.to_thread(run_cli, "migrate", env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("arinova: error: migration failed: ")
@@ -157,14 +149,7 @@ async def start_serve(database: str, tmp_path: Path) -> AsyncIterator[object]:
     async def start(*args: str) -> Running:
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
-        env = base_env(
-            DATABASE_URL=database,
-            REDIS_URL=TEST_REDIS_URL,
-            UPLOAD_DIR=str(tmp_path),
-            LOG_LEVEL="WARNING",
-            SHUTDOWN_TIMEOUT="5",
-            RATE_LIMIT_MAX="1000000",
-        )
+        env = server_env(database, tmp_path, SHUTDOWN_TIMEOUT="5")
         process = await asyncio.create_subprocess_exec(
             *ARINOVA,
             "serve",

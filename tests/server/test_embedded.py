@@ -11,7 +11,8 @@ import pytest
 
 from arinova.db import embedded
 from arinova.settings import DEFAULT_DATABASE_URL, Settings
-from tests.server.test_cli import ARINOVA, base_env, free_port, wait_healthy
+from tests.server.test_cli import ARINOVA, free_port, wait_healthy
+from tests.support.config import clean_env
 
 needs_pgserver = pytest.mark.skipif(not embedded.available(), reason="pgserver not installed")
 
@@ -28,7 +29,7 @@ async def test_serve_without_database_url_creates_migrates_and_stops_its_postgre
 ) -> None:
     data_dir = tmp_path / "pgdata"
     port = free_port()
-    env = base_env(ARINOVA_DATA_DIR=str(data_dir), UPLOAD_DIR=str(tmp_path), LOG_LEVEL="WARNING")
+    env = clean_env(ARINOVA_DATA_DIR=str(data_dir), UPLOAD_DIR=str(tmp_path), LOG_LEVEL="WARNING")
     log = tmp_path / "serve.log"
     process = await asyncio.create_subprocess_exec(
         *ARINOVA,

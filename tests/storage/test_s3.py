@@ -5,17 +5,14 @@ files never reach the bucket, and a failed insert removes the object it stored."
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
-from tests.support.s3 import PUBLIC_URL, S3Server, moto_server
 from tests.http.uploads_fixtures import (
     MAX_FILE_SIZE,
-    NO_RATE_LIMIT,
     PDF,
     PNG,
     Owner,
@@ -26,6 +23,8 @@ from tests.http.uploads_fixtures import (
     start_upload_server,
     stored_files,
 )
+from tests.support.s3 import PUBLIC_URL, S3Server, moto_server
+from tests.support.servers import StartServer
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
@@ -37,17 +36,13 @@ async def s3() -> AsyncIterator[S3Server]:
 
 
 @pytest.fixture(scope="module")
-async def s3_server(make_settings: Callable[..., Settings], s3: S3Server) -> AsyncIterator[Server]:
-    server = await start_upload_server(
-        make_settings(
-            count_queries=True,
-            rate_limit_max=NO_RATE_LIMIT,
-            max_file_size=MAX_FILE_SIZE,
-            **s3.settings_overrides(),
-        )
+async def s3_server(start_module_server: StartServer, s3: S3Server) -> Server:
+    return await start_upload_server(
+        start_module_server,
+        count_queries=True,
+        max_file_size=MAX_FILE_SIZE,
+        **s3.settings_overrides(),
     )
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -152,26 +147,21 @@ async def test_avatar_goes_to_the_avatars_prefix(
 
 
 async def test_storage_failure_is_500_and_writes_no_rows(
-    make_settings: Callable[..., Settings], s3: S3Server
+    start_server: StartServer, s3: S3Server
 ) -> None:
     """A bucket that does not exist: the upload fails before any row is written."""
     overrides = {**s3.settings_overrides(), "r2_bucket": "no-such-bucket"}
-    server = await start_upload_server(
-        make_settings(rate_limit_max=NO_RATE_LIMIT, max_file_size=MAX_FILE_SIZE, **overrides)
-    )
+    server = await start_upload_server(start_server, max_file_size=MAX_FILE_SIZE, **overrides)
+    owner = await new_owner(server)
+    response = await upload(server, owner, file_part(PNG))
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error", "code": "INTERNAL_ERROR"}
+    conn = await db_connect(server)
     try:
-        owner = await new_owner(server)
-        response = await upload(server, owner, file_part(PNG))
-        assert response.status_code == 500
-        assert response.json() == {"error": "Internal server error", "code": "INTERNAL_ERROR"}
-        conn = await db_connect(server)
-        try:
-            count = await conn.fetchval(
-                "SELECT count(*) FROM messages WHERE conversation_id = $1::uuid",
-                owner.conversation_id,
-            )
-        finally:
-            await conn.close()
-        assert count == 0
+        count = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE conversation_id = $1::uuid",
+            owner.conversation_id,
+        )
     finally:
-        await server.stop()
+        await conn.close()
+    assert count == 0

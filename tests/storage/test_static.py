@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from arinova.server import Server
-from arinova.settings import Settings
 from tests.http.uploads_fixtures import PNG, upload_server  # noqa: F401 - fixture
+from tests.support.servers import StartServer
 
 TEXT = b"0123456789abcdefghij"
 FORBIDDEN = {"error": "Forbidden", "code": "INTERNAL_ERROR"}
@@ -375,20 +375,16 @@ async def test_no_session_is_needed_and_post_is_no_route(
 
 
 async def test_static_files_are_rate_limited_with_the_custom_body(
-    make_settings: Callable[..., Settings],
+    start_server: StartServer,
 ) -> None:
     """rest.md §3.13: /uploads/* counts against the global limit and its 429 has the
     custom body (the original's static plugin forwarded to the custom error handler)."""
-    server = Server(make_settings(rate_limit_max=2, redis_url=""))  # a counter of its own
-    await server.start()
-    try:
-        put_file(server, "limited.txt", b"x")
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            first = await client.get("/uploads/limited.txt")
-            await client.get("/uploads/limited.txt")
-            third = await client.get("/uploads/limited.txt")
-    finally:
-        await server.stop()
+    server = await start_server(rate_limit_max=2, redis_url="")  # a counter of its own
+    put_file(server, "limited.txt", b"x")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        first = await client.get("/uploads/limited.txt")
+        await client.get("/uploads/limited.txt")
+        third = await client.get("/uploads/limited.txt")
     assert first.status_code == 200
     assert first.headers["x-ratelimit-limit"] == "2"
     assert third.status_code == 429
