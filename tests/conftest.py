@@ -1,9 +1,10 @@
 """What every test module shares: its own database, the one test configuration, servers
-started and stopped for it."""
+started and stopped for it, and a guard against errors nobody sees."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -12,7 +13,16 @@ from arinova.server import Server
 from arinova.settings import Settings
 from tests.support import db as testdb
 from tests.support.config import TEST_LOOP, server_settings
+from tests.support.loop_errors import EXPECTS_LOOP_ERRORS, LoopErrors
 from tests.support.servers import ServerPool, StartServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{EXPECTS_LOOP_ERRORS}: the event loop's exception handler may be called during "
+        "the test (the loop_errors fixture has what it was given)",
+    )
 
 
 def pytest_asyncio_loop_factories(
@@ -23,6 +33,31 @@ def pytest_asyncio_loop_factories(
     import uvloop
 
     return {"uvloop": uvloop.new_event_loop}
+
+
+# -- the guard -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def module_loop_errors(request: pytest.FixtureRequest) -> AsyncIterator[LoopErrors]:
+    """Fails the module when the loop's exception handler was called outside its tests
+    (a module's servers starting or stopping, a task collected late)."""
+    with LoopErrors().installed(asyncio.get_running_loop()) as errors:
+        yield errors
+        gc.collect()  # a task in a reference cycle reports its lost exception when collected
+        await asyncio.sleep(0)
+    errors.check(request.node)
+
+
+@pytest.fixture(autouse=True)
+async def loop_errors(request: pytest.FixtureRequest) -> AsyncIterator[LoopErrors]:
+    """Fails the test when the loop's exception handler was called during it, unless the
+    test is marked ``expects_loop_errors`` (it may then look at what was collected)."""
+    with LoopErrors().installed(asyncio.get_running_loop()) as errors:
+        yield errors
+        for _ in range(3):  # the callbacks the test's last steps scheduled
+            await asyncio.sleep(0)
+    errors.check(request.node)
 
 
 # -- databases, settings, servers ----------------------------------------------------------

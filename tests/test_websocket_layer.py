@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
@@ -27,19 +26,6 @@ CHUNK = b"z" * 65536
 
 def client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return encode_frame(opcode, payload, fin=fin, mask=MASK)
-
-
-@pytest.fixture(autouse=True)
-async def no_loop_errors() -> AsyncIterator[None]:
-    """Fail a test whose server hit the event loop's exception handler."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, object]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: errors.append(context))
-    yield
-    await asyncio.sleep(0.01)
-    loop.set_exception_handler(previous)
-    assert errors == []
 
 
 class Probe(Endpoint):
