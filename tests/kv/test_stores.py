@@ -12,14 +12,41 @@ from arinova.kv import KV, create_kv
 from arinova.kv.base import KVError
 from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
+from tests.support.clock import ManualClock
 from tests.support.config import TEST_REDIS_URL
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
 @pytest.fixture(params=["memory", "redis"])
-async def kv(request: pytest.FixtureRequest) -> AsyncIterator[KV]:
-    store: KV = MemoryKV() if request.param == "memory" else await RedisKV.connect(TEST_REDIS_URL)
+async def kv(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[KV]:
+    store: KV
+    if request.param == "memory":
+        store = MemoryKV(clock=clock)
+    else:
+        store = await RedisKV.connect(TEST_REDIS_URL)
     yield store
     await store.close()
+
+
+Elapse = Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture
+def elapse(kv: KV, clock: ManualClock) -> Elapse:
+    """Lets time pass for ``kv``: the memory store's clock moves on at once, Redis (a real
+    server with its own clock) is waited for."""
+
+    async def elapse(seconds: float) -> None:
+        if isinstance(kv, MemoryKV):
+            clock.advance(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    return elapse
 
 
 @pytest.fixture
@@ -66,9 +93,9 @@ async def test_ttl_semantics(kv: KV, key: str) -> None:
         await kv.set(key, b"v", ex=0)
 
 
-async def test_keys_expire(kv: KV, key: str) -> None:
+async def test_keys_expire(kv: KV, key: str, elapse: Elapse) -> None:
     await kv.set(key, b"v", ex=1)
-    await asyncio.sleep(1.1)
+    await elapse(1.1)
     assert await kv.get(key) is None
     assert await kv.ttl(key) == -2
 
@@ -90,16 +117,16 @@ async def test_incr(kv: KV, key: str) -> None:
     await kv.delete(key)
 
 
-async def test_incr_with_ttl_starts_a_window_once(kv: KV, key: str) -> None:
+async def test_incr_with_ttl_starts_a_window_once(kv: KV, key: str, elapse: Elapse) -> None:
     assert await kv.incr_with_ttl(key, 60_000) == (1, 60_000)
-    await asyncio.sleep(0.05)
+    await elapse(0.05)
     value, ttl = await kv.incr_with_ttl(key, 60_000)
     assert value == 2
     assert 59_000 < ttl < 60_000  # the window is not restarted
     await kv.delete(key)
     short = key + ":short"
     assert (await kv.incr_with_ttl(short, 200))[0] == 1
-    await asyncio.sleep(0.3)
+    await elapse(0.3)
     assert (await kv.incr_with_ttl(short, 200))[0] == 1  # a new window
     await kv.delete(short)
 
@@ -201,13 +228,13 @@ async def test_shared_flag() -> None:
 # -- MemoryKV's bounds --------------------------------------------------------------------
 
 
-async def test_memory_is_bounded_dropping_expired_then_oldest() -> None:
-    kv = MemoryKV(max_keys=100)
+async def test_memory_is_bounded_dropping_expired_then_oldest(clock: ManualClock) -> None:
+    kv = MemoryKV(max_keys=100, clock=clock)
     await kv.set("expiring", b"x", ex=1)
     for i in range(99):
         await kv.set(f"k{i}", b"v")
     assert len(kv) == 100
-    await asyncio.sleep(1.05)
+    clock.advance(1.05)
     await kv.set("new", b"v")  # full: the expired key makes room
     assert await kv.get("k0") == b"v"
     assert len(kv) == 100
