@@ -16,11 +16,14 @@ install: $(VENV)/.installed
 serve: install
 	$(VENV)/bin/arinova serve
 
-# The whole suite twice: compiled _fast modules on uvloop, then their pure-Python twins on
-# the stock asyncio loop.
+# The whole suite on the compiled _fast modules and uvloop, then only what differs under
+# their pure-Python twins on the stock asyncio loop: the codec, the socket layer and the
+# dispatch in front of it, one realtime module end to end, and the suite's own checks.
+PURE_TESTS := tests/ws tests/server/test_dispatch.py tests/realtime/test_client.py tests/test_suite.py
+
 test: install
 	ARINOVA_REQUIRE_COMPILED=1 ARINOVA_TEST_LOOP=uvloop $(PY) -m pytest -q
-	ARINOVA_PURE=1 ARINOVA_TEST_LOOP=asyncio $(PY) -m pytest -q
+	ARINOVA_PURE=1 ARINOVA_TEST_LOOP=asyncio $(PY) -m pytest -q $(PURE_TESTS)
 
 lint: install
 	$(VENV)/bin/ruff check arinova tests benchmarks

@@ -13,10 +13,15 @@ import time
 import asyncpg
 
 from arinova.server import Server
-from tests.conftest import database, make_settings, pg_template  # noqa: F401 - fixtures
+from tests.conftest import (  # noqa: F401 - fixtures
+    database,
+    make_settings,
+    pg_template,
+    start_module_server,
+)
+from tests.realtime.test_sync import db, seed, server, sync  # noqa: F401 - fixtures
 from tests.support.auth import sign_up
 from tests.support.ws import Chat, user_socket
-from tests.test_ws_sync import db, seed, server, sync  # noqa: F401 - fixtures
 
 ORIGINAL_MS = 590.0
 

@@ -1,17 +1,28 @@
+"""What every test module shares: its own database, the one test configuration, servers
+started and stopped for it, and a guard against errors nobody sees."""
+
 from __future__ import annotations
 
 import asyncio
-import os
+import gc
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from arinova.server import Server
 from arinova.settings import Settings
 from tests.support import db as testdb
+from tests.support.config import TEST_LOOP, server_settings
+from tests.support.loop_errors import EXPECTS_LOOP_ERRORS, LoopErrors
+from tests.support.servers import ServerPool, StartServer
 
-TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
-#: the event loop the async tests run on: ``uvloop`` (production's) or ``asyncio``
-TEST_LOOP = os.environ.get("ARINOVA_TEST_LOOP", "uvloop")
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{EXPECTS_LOOP_ERRORS}: the event loop's exception handler may be called during "
+        "the test (the loop_errors fixture has what it was given)",
+    )
 
 
 def pytest_asyncio_loop_factories(
@@ -22,6 +33,34 @@ def pytest_asyncio_loop_factories(
     import uvloop
 
     return {"uvloop": uvloop.new_event_loop}
+
+
+# -- the guard -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def module_loop_errors(request: pytest.FixtureRequest) -> AsyncIterator[LoopErrors]:
+    """Fails the module when the loop's exception handler was called outside its tests
+    (a module's servers starting or stopping, a task collected late)."""
+    with LoopErrors().installed(asyncio.get_running_loop()) as errors:
+        yield errors
+        gc.collect()  # a task in a reference cycle reports its lost exception when collected
+        await asyncio.sleep(0)
+    errors.check(request.node)
+
+
+@pytest.fixture(autouse=True)
+async def loop_errors(request: pytest.FixtureRequest) -> AsyncIterator[LoopErrors]:
+    """Fails the test when the loop's exception handler was called during it, unless the
+    test is marked ``expects_loop_errors`` (it may then look at what was collected)."""
+    with LoopErrors().installed(asyncio.get_running_loop()) as errors:
+        yield errors
+        for _ in range(3):  # the callbacks the test's last steps scheduled
+            await asyncio.sleep(0)
+    errors.check(request.node)
+
+
+# -- databases, settings, servers ----------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -44,31 +83,33 @@ async def database(pg_template: str) -> AsyncIterator[str]:
 def make_settings(
     database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., Settings]:
+    """The test settings (tests/support/config.py) on the module's database and upload
+    directory; keyword arguments override fields."""
     upload_dir = tmp_path_factory.mktemp("uploads")
 
     def make(**overrides: object) -> Settings:
-        base = Settings(
-            host="127.0.0.1",
-            port=0,
-            database_url=database,
-            redis_url=TEST_REDIS_URL,
-            upload_dir=upload_dir,
-            log_level="WARNING",
-            # every test server counts requests from 127.0.0.1 in the same Redis: tests of
-            # the limit itself set their own
-            rate_limit_max=1_000_000,
-        )
-        return base.replace(**overrides)
+        return server_settings(database, upload_dir, **overrides)
 
     return make
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[object]:
-    """A real server on a free port, with the module's database and Redis."""
-    from arinova.server import Server
+async def start_module_server(make_settings: Callable[..., Settings]) -> AsyncIterator[StartServer]:
+    """Starts servers that run until the module's tests are done (``ServerPool.start``)."""
+    pool = ServerPool(make_settings)
+    yield pool.start
+    await pool.close()
 
-    srv = Server(make_settings())
-    await srv.start()
-    yield srv
-    await srv.stop()
+
+@pytest.fixture
+async def start_server(make_settings: Callable[..., Settings]) -> AsyncIterator[StartServer]:
+    """Starts servers that run until the test is done (``ServerPool.start``)."""
+    pool = ServerPool(make_settings)
+    yield pool.start
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def server(start_module_server: StartServer) -> Server:
+    """A real server on a free port, with the module's database and Redis."""
+    return await start_module_server()

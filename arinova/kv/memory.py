@@ -2,7 +2,8 @@
 
 Bounded: at most ``max_keys`` keys (when full, expired keys go first, then the oldest
 written) and at most ``max_zset_members`` members per sorted set (the lowest scores go).
-Expiry is lazy (checked on access) plus a sweep whenever the store is full.
+Expiry is lazy (checked on access) plus a sweep whenever the store is full; it reads the
+monotonic clock it is given (``arinova.clock``), so tests can move time on.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from typing import Final
 
+from arinova.clock import Clock, SystemClock
 from arinova.kv.base import KVError, MessageHandler
 
 DEFAULT_MAX_KEYS: Final = 100_000
@@ -43,9 +44,11 @@ class MemoryKV:
         *,
         max_keys: int = DEFAULT_MAX_KEYS,
         max_zset_members: int = DEFAULT_MAX_ZSET_MEMBERS,
+        clock: Clock | None = None,
     ) -> None:
         self.max_keys = max_keys
         self.max_zset_members = max_zset_members
+        self._clock = clock or SystemClock()
         self._data: dict[str, _Entry] = {}
         self._handlers: dict[str, list[MessageHandler]] = {}
 
@@ -61,7 +64,7 @@ class MemoryKV:
         entry = self._data.get(key)
         if entry is None:
             return None
-        if entry.expires_at is not None and entry.expires_at <= time.monotonic():
+        if entry.expires_at is not None and entry.expires_at <= self._clock.monotonic():
             del self._data[key]
             return None
         return entry
@@ -90,7 +93,7 @@ class MemoryKV:
         self._data[key] = entry
 
     def _make_room(self) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for key in [
             k for k, e in self._data.items() if e.expires_at is not None and e.expires_at <= now
         ]:
@@ -130,7 +133,7 @@ class MemoryKV:
     async def set(self, key: str, value: bytes | str, ex: int | None = None) -> None:
         if ex is not None and ex <= 0:
             raise KVError("ERR invalid expire time in 'set' command")
-        expires_at = time.monotonic() + ex if ex is not None else None
+        expires_at = self._clock.monotonic() + ex if ex is not None else None
         self._insert(key, _Entry(_b(value), expires_at))
 
     async def delete(self, *keys: str) -> int:
@@ -162,7 +165,7 @@ class MemoryKV:
     async def incr_with_ttl(self, key: str, ttl_ms: int) -> tuple[int, int]:
         value, entry = self._incr(key)
         assert entry is not None
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if entry.expires_at is None:
             entry.expires_at = now + ttl_ms / 1000
             return value, ttl_ms
@@ -175,7 +178,7 @@ class MemoryKV:
         if seconds <= 0:
             del self._data[key]
         else:
-            entry.expires_at = time.monotonic() + seconds
+            entry.expires_at = self._clock.monotonic() + seconds
         return True
 
     async def pttl(self, key: str) -> int:
@@ -184,7 +187,7 @@ class MemoryKV:
             return -2
         if entry.expires_at is None:
             return -1
-        return max(round((entry.expires_at - time.monotonic()) * 1000), 0)
+        return max(round((entry.expires_at - self._clock.monotonic()) * 1000), 0)
 
     async def ttl(self, key: str) -> int:
         ms = await self.pttl(key)

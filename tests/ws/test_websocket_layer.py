@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,10 +13,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from arinova._fast.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, encode_frame
 from arinova.server import Server
-from arinova.settings import Settings
 from arinova.ws import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
+from tests.server.test_dispatch import SWITCHING, upgrade_request, ws_error
+from tests.support.servers import StartServer
 from tests.support.stub import PingPongHandler, stub_endpoints
-from tests.test_dispatch import SWITCHING, upgrade_request, ws_error
 
 MASK = b"\x01\x02\x03\x04"
 PING = '{"type":"ping"}'
@@ -27,19 +26,6 @@ CHUNK = b"z" * 65536
 
 def client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return encode_frame(opcode, payload, fin=fin, mask=MASK)
-
-
-@pytest.fixture(autouse=True)
-async def no_loop_errors() -> AsyncIterator[None]:
-    """Fail a test whose server hit the event loop's exception handler."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, object]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: errors.append(context))
-    yield
-    await asyncio.sleep(0.01)
-    loop.set_exception_handler(previous)
-    assert errors == []
 
 
 class Probe(Endpoint):
@@ -108,23 +94,15 @@ PROBE_LIMITS = SocketLimits(
 
 
 @pytest.fixture(scope="module")
-async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[Server]:
+async def server(start_module_server: StartServer) -> Server:
     """The stub socket logic on the real paths (this module tests the socket layer)."""
-    srv = Server(make_settings(), socket_endpoints=stub_endpoints)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_module_server(socket_endpoints=stub_endpoints)
 
 
 @pytest.fixture(scope="module")
-async def probe_server(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[tuple[Server, Probe]]:
+async def probe_server(start_module_server: StartServer) -> tuple[Server, Probe]:
     probe = Probe(PROBE_LIMITS)
-    server = Server(make_settings(), socket_endpoints=lambda state: {"/ws": probe})
-    await server.start()
-    yield server, probe
-    await server.stop()
+    return await start_module_server(socket_endpoints=lambda state: {"/ws": probe}), probe
 
 
 @pytest.fixture
@@ -356,7 +334,7 @@ async def test_endpoint_sees_the_request_head(port: int, probe: Probe) -> None:
 
 
 async def test_endpoint_may_refuse_with_http(port: int) -> None:
-    from tests.test_dispatch import exchange
+    from tests.server.test_dispatch import exchange
 
     answer = await exchange(port, upgrade_request("/ws?reject=1"))
     assert answer == ws_error("401 Unauthorized", "Unauthorized")

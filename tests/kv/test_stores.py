@@ -1,0 +1,263 @@
+"""One contract for both key-value stores: MemoryKV and RedisKV (real Redis, db 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from arinova.kv import KV, create_kv
+from arinova.kv.base import KVError
+from arinova.kv.memory import MemoryKV
+from arinova.kv.redis import RedisKV
+from tests.support.clock import ManualClock
+from tests.support.config import TEST_REDIS_URL
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def kv(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[KV]:
+    store: KV
+    if request.param == "memory":
+        store = MemoryKV(clock=clock)
+    else:
+        store = await RedisKV.connect(TEST_REDIS_URL)
+    yield store
+    await store.close()
+
+
+Elapse = Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture
+def elapse(kv: KV, clock: ManualClock) -> Elapse:
+    """Lets time pass for ``kv``: the memory store's clock moves on at once, Redis (a real
+    server with its own clock) is waited for."""
+
+    async def elapse(seconds: float) -> None:
+        if isinstance(kv, MemoryKV):
+            clock.advance(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    return elapse
+
+
+@pytest.fixture
+def key() -> str:
+    """A key no other test (or test run) uses; Redis cleans it up through its TTL."""
+    return f"test:kv:{uuid.uuid4().hex}"
+
+
+async def test_get_set_delete(kv: KV, key: str) -> None:
+    assert await kv.get(key) is None
+    await kv.set(key, "héllo")
+    assert await kv.get(key) == "héllo".encode()
+    await kv.set(key, b"\x00\xff")
+    assert await kv.get(key) == b"\x00\xff"
+    assert await kv.delete(key, key + ":other") == 1
+    assert await kv.get(key) is None
+    assert await kv.delete() == 0
+
+
+async def test_mget(kv: KV, key: str) -> None:
+    await kv.set(key + ":a", b"1", ex=60)
+    await kv.set(key + ":c", b"3", ex=60)
+    assert await kv.mget([key + ":a", key + ":b", key + ":c"]) == [b"1", None, b"3"]
+    assert await kv.mget([]) == []
+    await kv.delete(key + ":a", key + ":c")
+
+
+async def test_ttl_semantics(kv: KV, key: str) -> None:
+    assert await kv.ttl(key) == -2
+    assert await kv.pttl(key) == -2
+    assert await kv.expire(key, 10) is False
+    await kv.set(key, b"v")
+    assert await kv.ttl(key) == -1
+    await kv.set(key, b"v", ex=100)
+    assert 99 <= await kv.ttl(key) <= 100
+    assert 99_000 < await kv.pttl(key) <= 100_000
+    await kv.set(key, b"w")  # a plain SET clears the TTL
+    assert await kv.ttl(key) == -1
+    assert await kv.expire(key, 50) is True
+    assert 49 <= await kv.ttl(key) <= 50
+    assert await kv.expire(key, 0) is True  # non-positive: deleted
+    assert await kv.get(key) is None
+    with pytest.raises(KVError):
+        await kv.set(key, b"v", ex=0)
+
+
+async def test_keys_expire(kv: KV, key: str, elapse: Elapse) -> None:
+    await kv.set(key, b"v", ex=1)
+    await elapse(1.1)
+    assert await kv.get(key) is None
+    assert await kv.ttl(key) == -2
+
+
+async def test_incr(kv: KV, key: str) -> None:
+    assert await kv.incr(key) == 1
+    assert await kv.incr(key) == 2
+    await kv.expire(key, 30)
+    assert await kv.incr(key) == 3
+    assert 29 <= await kv.ttl(key) <= 30  # INCR keeps the TTL
+    await kv.set(key, b"41")
+    assert await kv.incr(key) == 42
+    await kv.set(key, b"not a number")
+    with pytest.raises(KVError):
+        await kv.incr(key)
+    await kv.set(key, b"01")
+    with pytest.raises(KVError):
+        await kv.incr(key)
+    await kv.delete(key)
+
+
+async def test_incr_with_ttl_starts_a_window_once(kv: KV, key: str, elapse: Elapse) -> None:
+    assert await kv.incr_with_ttl(key, 60_000) == (1, 60_000)
+    await elapse(0.05)
+    value, ttl = await kv.incr_with_ttl(key, 60_000)
+    assert value == 2
+    assert 59_000 < ttl < 60_000  # the window is not restarted
+    await kv.delete(key)
+    short = key + ":short"
+    assert (await kv.incr_with_ttl(short, 200))[0] == 1
+    await elapse(0.3)
+    assert (await kv.incr_with_ttl(short, 200))[0] == 1  # a new window
+    await kv.delete(short)
+
+
+async def test_sorted_sets(kv: KV, key: str) -> None:
+    assert await kv.zcard(key) == 0
+    assert await kv.zrange(key, 0, -1) == []
+    assert await kv.zadd(key, 3, "c") == 1
+    assert await kv.zadd(key, 1, b"a") == 1
+    assert await kv.zadd(key, 2, "b") == 1
+    assert await kv.zadd(key, 2, "b2") == 1
+    assert await kv.zadd(key, 0.5, "c") == 0  # score update only
+    assert await kv.zcard(key) == 4
+    assert await kv.zrange(key, 0, -1) == [b"c", b"a", b"b", b"b2"]
+    assert await kv.zrange(key, 1, 2) == [b"a", b"b"]
+    assert await kv.zrange(key, -2, -1) == [b"b", b"b2"]
+    assert await kv.zrange(key, 5, 10) == []
+    assert await kv.zrange(key, 2, 1) == []
+    # keep the newest 2 (what the offline queue does)
+    assert await kv.zremrangebyrank(key, 0, -3) == 2
+    assert await kv.zrange(key, 0, -1) == [b"b", b"b2"]
+    await kv.expire(key, 30)
+    assert 29 <= await kv.ttl(key) <= 30
+    assert await kv.zremrangebyrank(key, 0, -1) == 2
+    assert await kv.zcard(key) == 0
+    assert await kv.ttl(key) == -2  # an emptied set is gone
+
+
+async def test_wrong_type(kv: KV, key: str) -> None:
+    await kv.zadd(key, 1, "m")
+    with pytest.raises(KVError):
+        await kv.get(key)
+    with pytest.raises(KVError):
+        await kv.incr(key)
+    await kv.delete(key)
+    await kv.set(key, b"v")
+    with pytest.raises(KVError):
+        await kv.zadd(key, 1, "m")
+    await kv.delete(key)
+
+
+async def test_publish_subscribe(kv: KV, key: str) -> None:
+    channel = key + ":events"
+    received: list[tuple[str, bytes]] = []
+    got = asyncio.Event()
+
+    def on_message(ch: str, data: bytes) -> None:
+        received.append((ch, data))
+        got.set()
+
+    assert await kv.publish(channel, b"nobody listens") == 0
+    await kv.subscribe(channel, on_message)
+    # subscriptions are asynchronous on Redis: publish until it is in place
+    async with asyncio.timeout(5):
+        await _until(lambda: kv.publish(channel, "hello"), lambda n: n == 1)
+        await got.wait()
+    assert received[0] == (channel, b"hello")
+
+    await kv.unsubscribe(channel, on_message)
+    async with asyncio.timeout(5):
+        await _until(lambda: kv.publish(channel, b"gone"), lambda n: n == 0)
+
+
+async def _until(action: Callable[[], Awaitable[int]], done: Callable[[int], bool]) -> None:
+    """Repeat ``action`` until its result satisfies ``done``."""
+    for _ in range(250):
+        if done(await action()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never reached")
+
+
+async def test_a_failing_handler_does_not_stop_delivery(kv: KV, key: str) -> None:
+    channel = key + ":events"
+    got = asyncio.Event()
+
+    def broken(ch: str, data: bytes) -> None:
+        raise RuntimeError("handler bug")
+
+    await kv.subscribe(channel, broken)
+    await kv.subscribe(channel, lambda ch, data: got.set())
+    async with asyncio.timeout(5):
+        while not got.is_set():
+            await kv.publish(channel, b"x")
+            await asyncio.sleep(0.02)
+
+
+async def test_shared_flag() -> None:
+    memory = await create_kv("")
+    assert isinstance(memory, MemoryKV)
+    assert memory.shared is False
+    redis = await create_kv(TEST_REDIS_URL)
+    assert isinstance(redis, RedisKV)
+    assert redis.shared is True
+    await memory.close()
+    await redis.close()
+
+
+# -- MemoryKV's bounds --------------------------------------------------------------------
+
+
+async def test_memory_is_bounded_dropping_expired_then_oldest(clock: ManualClock) -> None:
+    kv = MemoryKV(max_keys=100, clock=clock)
+    await kv.set("expiring", b"x", ex=1)
+    for i in range(99):
+        await kv.set(f"k{i}", b"v")
+    assert len(kv) == 100
+    clock.advance(1.05)
+    await kv.set("new", b"v")  # full: the expired key makes room
+    assert await kv.get("k0") == b"v"
+    assert len(kv) == 100
+    await kv.set("newer", b"v")  # full, nothing expired: the oldest go
+    assert len(kv) <= 100
+    assert await kv.get("k0") is None
+    assert await kv.get("newer") == b"v"
+    assert await kv.get("new") == b"v"
+
+
+async def test_memory_rewritten_key_counts_as_new() -> None:
+    kv = MemoryKV(max_keys=3)
+    await kv.set("a", b"1")
+    await kv.set("b", b"1")
+    await kv.set("c", b"1")
+    await kv.set("a", b"2")  # now the newest
+    await kv.set("d", b"1")
+    assert await kv.get("a") == b"2"
+    assert await kv.get("b") is None
+
+
+async def test_memory_sorted_set_is_capped() -> None:
+    kv = MemoryKV(max_zset_members=3)
+    for score in range(5):
+        await kv.zadd("z", score, f"m{score}")
+    assert await kv.zrange("z", 0, -1) == [b"m2", b"m3", b"m4"]

@@ -1,0 +1,231 @@
+"""The ``arinova`` command as an operator runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from tests.support import db as testdb
+from tests.support.config import clean_env, server_env
+
+ARINOVA = (sys.executable, "-m", "arinova")
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        (*ARINOVA, *args), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- refusing to start -----------------------------------------------------------------------
+
+
+def test_production_without_secret_refuses_to_start(tmp_path: Path) -> None:
+    result = run_cli("serve", env=clean_env(NODE_ENV="production", UPLOAD_DIR=str(tmp_path)))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("arinova: error: BETTER_AUTH_SECRET must be set explicitly")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("serve", "--workers", "2"), {}, "WORKERS > 1 needs REDIS_URL"),
+        (("serve",), {"WORKERS": "3"}, "WORKERS > 1 needs REDIS_URL"),
+        (("serve",), {"PORT": "abc"}, "PORT must be an integer, got 'abc'"),
+        (("serve", "--port", "70000"), {}, "--port must be between 0 and 65535, got 70000"),
+        (("serve", "--workers", "0"), {}, "WORKERS must be at least 1"),
+    ],
+)
+def test_bad_settings_exit_2_with_the_reason(
+    args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    result = run_cli(*args, env=clean_env(**env))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"arinova: error: {message}")
+    assert result.stderr.count("\n") == 1
+
+
+def test_usage_errors() -> None:
+    result = run_cli(env=clean_env())
+    assert result.returncode == 2
+    assert "usage: arinova" in result.stderr
+    result = run_cli("--help", env=clean_env())
+    assert result.returncode == 0
+    assert "serve" in result.stdout and "migrate" in result.stdout
+
+
+def test_port_in_use_is_reported() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=clean_env())
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"arinova: error: cannot listen on 127.0.0.1:{port}: ")
+
+
+# -- migrate ---------------------------------------------------------------------------------
+
+
+async def test_migrate_creates_migrates_and_is_idempotent() -> None:
+    name = testdb.unique_name("arinova_cli")
+    env = clean_env(DATABASE_URL=testdb.dsn(name))
+    try:
+        first = await asyncio.to_thread(run_cli, "migrate", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith(f"migrations: database '{name}'; created")
+        second = await asyncio.to_thread(run_cli, "migrate", env=env)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout == f"migrations: database '{name}'; already current\n"
+    finally:
+        await testdb.drop_database(name)
+
+
+async def test_migrate_reports_an_unreachable_database() -> None:
+    env = clean_env(DATABASE_URL="postgresql://root@127.0.0.1:1/nothing")
+    result = await asyncio.to_thread(run_cli, "migrate", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("arinova: error: migration failed: ")
+
+
+# -- serve -----------------------------------------------------------------------------------
+
+
+class Running:
+    def __init__(self, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [
+            int(child)
+            for child in children
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+
+
+async def wait_healthy(url: str) -> None:
+    async with httpx.AsyncClient() as client, asyncio.timeout(30):
+        while True:
+            try:
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def start_serve(database: str, tmp_path: Path) -> AsyncIterator[object]:
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str) -> Running:
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        env = server_env(database, tmp_path, SHUTDOWN_TIMEOUT="5")
+        process = await asyncio.create_subprocess_exec(
+            *ARINOVA,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log.open("wb"),  # a file, not a pipe nobody drains
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        started.append(process)
+        running = Running(process, port, log)
+        await wait_healthy(running.url)
+        return running
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def ping_pong(port: int, path: str = "/ws/agent") -> None:
+    """``ping`` before ``agent_auth`` (/ws needs a session: 4401 without one)."""
+    async with connect(f"ws://127.0.0.1:{port}{path}") as ws:
+        await ws.send('{"type":"ping"}')
+        assert await ws.recv() == '{"type":"pong"}'
+
+
+async def sigterm_closes_sockets_and_exits_0(running: Running) -> None:
+    ws = await connect(f"ws://127.0.0.1:{running.port}/ws/agent")
+    await ws.send('{"type":"ping"}')
+    assert await ws.recv() == '{"type":"pong"}'
+    running.process.send_signal(signal.SIGTERM)
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(15):
+            await ws.recv()
+    assert ws.protocol.close_rcvd is not None
+    assert ws.protocol.close_rcvd.code == 1001
+    async with asyncio.timeout(20):
+        await running.process.wait()
+    assert running.process.returncode == 0, running.log.read_text()
+
+
+async def test_serve_one_process(start_serve: object) -> None:
+    running = await start_serve()  # type: ignore[operator]
+    assert running.workers() == []
+    await ping_pong(running.port)
+    await ping_pong(running.port, "/ws/agent")
+    await sigterm_closes_sockets_and_exits_0(running)
+
+
+async def test_serve_two_workers_restart_and_stop(start_serve: object) -> None:
+    running = await start_serve("--workers", "2")  # type: ignore[operator]
+    async with asyncio.timeout(10):
+        while True:
+            workers = running.workers()
+            if len(workers) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert len(workers) == 2
+    for _ in range(4):
+        await ping_pong(running.port)
+    # a worker that dies is replaced
+    os.kill(workers[0], signal.SIGKILL)
+    async with asyncio.timeout(15):
+        while True:
+            now = running.workers()
+            if len(now) == 2 and workers[0] not in now:
+                break
+            await asyncio.sleep(0.1)
+    await wait_healthy(running.url)
+    await ping_pong(running.port, "/ws/agent")
+    await sigterm_closes_sockets_and_exits_0(running)
+    for pid in running.workers() if running.process.returncode is None else []:
+        pytest.fail(f"worker {pid} survived")
