@@ -11,6 +11,8 @@ window; the stored replies are checked at the end.
 
     .venv/bin/python -m benchmarks.stream_load                      # 50 x 200 x 64 B, unpaced
     .venv/bin/python -m benchmarks.stream_load --rate 2500          # paced
+    .venv/bin/python -m benchmarks.stream_load --interval 0.02      # 20 ms between chunks
+    .venv/bin/python -m benchmarks.stream_load --pure               # the pure-Python twins
     .venv/bin/python -m benchmarks.stream_load -k 10 -m 1000 -b 256
     .venv/bin/python -m benchmarks.stream_load --processes 2   # user on one, agent on another
 
@@ -250,6 +252,11 @@ async def main(args: argparse.Namespace) -> None:
         "LOG_LEVEL": "WARNING",
         "WORKERS": "1",
     }
+    if args.pure:
+        env["ARINOVA_PURE"] = "1"
+    if args.interval:
+        # every stream paced as models produce text: one chunk per stream per interval
+        args.rate = args.replies / args.interval
     processes: list[subprocess.Popen[bytes]] = []
     bases: list[str] = []
     try:
@@ -301,7 +308,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
     parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds between two chunks of one stream (sets --rate to replies/interval)",
+    )
+    parser.add_argument(
         "--processes", type=int, default=1, help="server processes (2: user and agent apart)"
+    )
+    parser.add_argument(
+        "--pure", action="store_true", help="servers on the pure-Python twins of arinova/_fast"
     )
     return parser.parse_args(argv)
 
