@@ -1,7 +1,8 @@
 """What the REST layer needs from the realtime layer, as an interface.
 
-The realtime layer (sockets, pipeline, hub) implements ``Realtime`` and installs itself on
-``AppState.realtime``; until then ``NoRealtime`` answers as a server with no agent connected.
+The realtime layer (``arinova.realtime.node.RealtimeNode``) implements ``Realtime``; the
+composition root hands it to the REST areas as ``AppState.realtime``. ``NoRealtime`` answers
+as a server with no agent connected.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class Realtime(Protocol):
         """Run the agent pipeline for a user message already stored (REST upload)."""
         ...
 
+    def streaming_text(self, message_id: str) -> str | None:
+        """The text streamed so far of a reply this process runs (exactly what its
+        recipients were sent); None when it runs elsewhere or has ended."""
+        ...
+
 
 class NoRealtime:
     """No sockets: no agent is connected, nothing to close, no reply is started."""
@@ -64,4 +70,7 @@ class NoRealtime:
     async def reply_to_stored_message(
         self, user_id: str, conversation_id: str, content: str
     ) -> None:
+        return None
+
+    def streaming_text(self, message_id: str) -> str | None:
         return None

@@ -55,9 +55,19 @@ def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict
 
 
 async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> None:
-    """Replace the content of replies still streaming with the stream cache's text
-    (when the cache has a non-empty value); a cache failure leaves the stored text."""
-    streaming = [m for m in messages if m["status"] == "streaming"]
+    """Replace the content of replies still streaming with the text streamed so far: this
+    process's own when it runs the reply (exactly what the user's sockets were sent), else
+    the stream cache's (when it has a non-empty value); a cache failure leaves the stored
+    text."""
+    streaming = []
+    for message in messages:
+        if message["status"] != "streaming":
+            continue
+        text = state.realtime.streaming_text(message["id"])
+        if text is None:
+            streaming.append(message)
+        elif text:
+            message["content"] = text
     if not streaming:
         return
     try:

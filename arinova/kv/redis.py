@@ -56,28 +56,35 @@ class Script:
 
 class Publisher:
     """One connection, one ``PUBLISH`` in flight; a failed publish drops the connection
-    so the next one reconnects."""
+    so the next one reconnects. Once closed it stays closed (a late publish fails)."""
 
-    __slots__ = ("_client", "_conn")
+    __slots__ = ("_client", "_closed", "_conn")
 
     def __init__(self, client: Redis) -> None:
         self._client = client
         self._conn: Redis | None = None
+        self._closed = False
 
     async def publish(self, channel: str, message: bytes) -> None:
+        if self._closed:
+            raise ConnectionError("the publisher is closed")
         if self._conn is None:
             self._conn = self._client.client()
         try:
             await self._conn.publish(channel, message)
         except BaseException:
-            await self.aclose()
+            await self._drop()
             raise
 
-    async def aclose(self) -> None:
+    async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._drop()
 
 
 def _kv_error(exc: ResponseError) -> KVError:

@@ -66,12 +66,13 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "last_seen", "services", "user_id", "visible")
+    __slots__ = ("_inbox", "last_seen", "services", "socket_id", "user_id", "visible")
 
     def __init__(self, services: ClientServices, user_id: str) -> None:
         super().__init__()
         self.services = services
         self.user_id = user_id
+        self.socket_id = 0
         self.visible = False
         self.last_seen = services.clock.monotonic()
         #: frames waiting for the running worker; None when no worker runs
@@ -151,7 +152,7 @@ class ClientHandler(SocketHandler):
                 return
             await s.pipeline.send_message(self.user_id, conversation_id, event["content"])
         elif kind == "sync":
-            await s.sync.run(self.user_id, event["conversations"])
+            await s.sync.run(self, event["conversations"])
         elif kind == "mark_read":
             await s.db.execute(q.MARK_READ.sql, self.user_id, event["conversationId"], event["seq"])
 

@@ -61,8 +61,9 @@ class Inbound(Protocol):
         """``cancel_stream`` of a reply running here; False when it is not here."""
         ...
 
-    def reattach(self, user_id: str) -> None:
-        """The user synced elsewhere: re-send the replies running here."""
+    def reattach_events(self, user_id: str, named: list[str]) -> list[str]:
+        """The user synced on a socket elsewhere: the re-attach events of the user's
+        replies running here, in conversations the sync's map does not name."""
         ...
 
     def close_agent(self, agent_id: str, code: int, reason: str) -> None:
@@ -149,4 +150,7 @@ class Coordinator(Protocol):
 
     def cancel_elsewhere(self, user_id: str, message_id: str) -> None: ...
 
-    def resync_elsewhere(self, user_id: str) -> None: ...
+    def reattach_elsewhere(self, user_id: str, socket_id: int, named: list[str]) -> None:
+        """A socket of this process synced: the other processes re-attach the user's
+        replies they run to that socket (in order with their own stream of events)."""
+        ...

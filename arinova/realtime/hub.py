@@ -19,6 +19,8 @@ class ClientSocket(Protocol):
     user_id: str
     visible: bool
     last_seen: float
+    #: this process's name of the socket (other processes address it by it)
+    socket_id: int
 
     def send_frame(self, frame: bytes) -> bool: ...
 
@@ -115,10 +117,16 @@ class Hub:
     unauthenticated: set[AgentSocket] = field(default_factory=set)
     #: task id (= the reply's message id) -> task
     tasks: dict[str, AgentTask] = field(default_factory=dict)
+    #: socket id -> the open ``/ws`` socket
+    clients: dict[int, ClientSocket] = field(default_factory=dict)
+    _last_socket_id: int = 0
 
     # -- users ---------------------------------------------------------------------------
     def add_client(self, socket: ClientSocket) -> bool:
         """True when it is the user's first socket here."""
+        self._last_socket_id += 1
+        socket.socket_id = self._last_socket_id
+        self.clients[socket.socket_id] = socket
         sockets = self.users.get(socket.user_id)
         if sockets is None:
             self.users[socket.user_id] = {socket}
@@ -130,6 +138,7 @@ class Hub:
         """True when it was the user's last socket here."""
         user_id = socket.user_id
         self.set_visible(socket, False)
+        self.clients.pop(socket.socket_id, None)
         sockets = self.users.get(user_id)
         if sockets is None:
             return False

@@ -124,5 +124,5 @@ class LocalCoordinator:
     def cancel_elsewhere(self, user_id: str, message_id: str) -> None:
         return None
 
-    def resync_elsewhere(self, user_id: str) -> None:
+    def reattach_elsewhere(self, user_id: str, socket_id: int, named: list[str]) -> None:
         return None

@@ -69,6 +69,10 @@ class RealtimeNode:
     ) -> None:
         await self.pipeline.submit(QueuedReply(user_id, conversation_id, content))
 
+    def streaming_text(self, message_id: str) -> str | None:
+        task = self.hub.tasks.get(message_id)
+        return None if task is None else task.text
+
     # -- Inbound -------------------------------------------------------------------------
     def run_reply(self, item: QueuedReply) -> None:
         self.pipeline.run_reply(item)
@@ -76,8 +80,8 @@ class RealtimeNode:
     def cancel_reply(self, user_id: str, message_id: str) -> bool:
         return self.pipeline.cancel_reply(user_id, message_id)
 
-    def reattach(self, user_id: str) -> None:
-        self.sync.reattach(user_id)
+    def reattach_events(self, user_id: str, named: list[str]) -> list[str]:
+        return self.sync.reattach_events(user_id, named)
 
     def close_agent(self, agent_id: str, code: int, reason: str) -> None:
         self.hub.close_agent(agent_id, code, reason)

@@ -101,6 +101,7 @@ class RedisCoordinator:
             "cancel": self._on_cancel,
             "kick": self._on_kick,
             "resync": self._on_resync,
+            "to": self._on_to_socket,
         }
 
     @property
@@ -429,11 +430,25 @@ class RedisCoordinator:
     def _on_cancel(self, origin: str, args: list[Any]) -> None:
         self.inbound.cancel_reply(args[0], args[1])
 
-    def resync_elsewhere(self, user_id: str) -> None:
-        self.send("resync", user_id)
+    def reattach_elsewhere(self, user_id: str, socket_id: int, named: list[str]) -> None:
+        self.send("resync", user_id, socket_id, named)
 
     def _on_resync(self, origin: str, args: list[Any]) -> None:
-        self.inbound.reattach(args[0])
+        user_id, socket_id, named = args
+        found = self.inbound.reattach_events(user_id, named)
+        if found:
+            # on the bus after this process's earlier events of those replies, before
+            # its later ones: the socket gets each chunk once
+            self.send("to", origin, socket_id, user_id, found)
+
+    def _on_to_socket(self, origin: str, args: list[Any]) -> None:
+        pid, socket_id, user_id, found = args
+        if pid != self.pid:
+            return
+        socket = self._hub.clients.get(socket_id)
+        if socket is not None and socket.user_id == user_id:
+            for event in found:
+                socket.send_frame(events.frame(event))
 
 
 def _item_json(item: QueuedReply) -> str:

@@ -2,6 +2,12 @@
 conversations: repair stuck replies (decision Q45: all the user's conversations, before the
 summaries), the summaries, the missed messages, one MGET for texts still streaming. Then
 the re-attach events of the replies in flight, wherever they run.
+
+Decision Q19: the response and the re-attach go to the socket that asked, and only. A reply
+in flight is re-attached (``stream_start`` and one ``stream_chunk`` with the text so far)
+only in a conversation the sync's map does not name: where the map names it, the client
+already shows the reply (its seq is covered) or gets it among the missed messages, and a
+``stream_start`` would make the web app show it twice.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
 
     from arinova.kv import KV
     from arinova.realtime.coordinator import Coordinator
-    from arinova.realtime.hub import Hub
+    from arinova.realtime.hub import ClientSocket, Hub
     from arinova.settings import RealtimeSettings
 
 
@@ -39,7 +45,8 @@ class Sync:
         self._config = config
         self._log = log
 
-    async def run(self, user_id: str, known: dict[str, int]) -> None:
+    async def run(self, socket: ClientSocket, known: dict[str, int]) -> None:
+        user_id = socket.user_id
         active = await self._coordinator.active_conversations(user_id)
         async with self._db.acquire() as conn:
             await conn.execute(q.REPAIR_STUCK_STREAMS.sql, user_id, active)
@@ -56,21 +63,25 @@ class Sync:
         summaries = [_summary(row) for row in rows]
         missed = [_missed(row) for row in missed_rows]
         await self._streaming_texts(missed)
-        self._coordinator.emit(user_id, events.sync_response(summaries, missed))
-        self.reattach(user_id)
-        self._coordinator.resync_elsewhere(user_id)
+        socket.send_frame(events.frame(events.sync_response(summaries, missed)))
+        named = list(known)
+        for event in self.reattach_events(user_id, named):
+            socket.send_frame(events.frame(event))
+        self._coordinator.reattach_elsewhere(user_id, socket.socket_id, named)
 
-    def reattach(self, user_id: str) -> None:
-        """``stream_start`` (and the text so far) of the user's replies run here."""
-        emit = self._coordinator.emit
+    def reattach_events(self, user_id: str, named: list[str]) -> list[str]:
+        """``stream_start`` (and the text so far) of the user's replies run here, in the
+        conversations a sync's map does not name."""
+        skip = set(named)
+        out: list[str] = []
         for task in self._hub.tasks_of_user(user_id):
-            emit(user_id, events.stream_start(task.conversation_id, task.id, task.seq))
-            if task.text:
-                emit(
-                    user_id,
-                    events.stream_chunk(task.conversation_id, task.id, task.seq, task.text),
-                    offline=False,
-                )
+            if task.conversation_id in skip:
+                continue
+            out.append(events.stream_start(task.conversation_id, task.id, task.seq))
+            text = task.text
+            if text:
+                out.append(events.stream_chunk(task.conversation_id, task.id, task.seq, text))
+        return out
 
     async def _streaming_texts(self, missed: list[dict[str, Any]]) -> None:
         """A reply still streaming shows the text streamed so far: from memory when this

@@ -140,12 +140,18 @@ async def test_cancel_and_sync_from_another_process(
         task = await recv(bot)
         await send(bot, {"type": "agent_chunk", "taskId": task["taskId"], "chunk": "part"})
         await recv_until(ws, "stream_chunk")
-        # a sync in the user's process re-attaches the reply running in the agent's
+        # a sync whose map covers the reply: the client shows it already (decision Q19)
         await send(ws, {"type": "sync", "conversations": {conv: 2}})
+        got = await recv(ws)
+        assert got["type"] == "sync_response"
+        assert got["conversations"][0]["lastMessage"]["status"] == "streaming"
+        assert await silent(ws, 0.2)
+        # a sync that does not name the conversation: the reply running in the agent's
+        # process is re-attached to the asking socket
+        await send(ws, {"type": "sync", "conversations": {}})
         got = await recv_until(ws, "stream_chunk")
         assert [e["type"] for e in got] == ["sync_response", "stream_start", "stream_chunk"]
         assert got[-1]["chunk"] == "part"
-        assert got[0]["conversations"][0]["lastMessage"]["status"] == "streaming"
         cancel = {"type": "cancel_stream", "conversationId": conv, "messageId": task["taskId"]}
         await send(ws, cancel)
         error = await recv(ws)

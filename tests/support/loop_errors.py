@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,19 +16,6 @@ import pytest
 EXPECTS_LOOP_ERRORS = "expects_loop_errors"
 #: contexts kept for the report (the rest are only counted)
 KEPT = 20
-#: a known server bug, tolerated (with a warning) until it is fixed: redis-py reports a
-#: single-connection client collected while still connected; the only one the server
-#: makes is the realtime cluster's publisher (``Cluster._publisher``, arinova/realtime/
-#: cluster.py), which nothing closes when the process stops, and a last PUBLISH after
-#: ``Cluster.stop`` opens again
-UNCLOSED_PUBLISHER = "Unclosed Redis client"
-
-
-def _known_bug(context: dict[str, Any]) -> bool:
-    client = context.get("client")
-    return context.get("message") == UNCLOSED_PUBLISHER and bool(
-        getattr(client, "single_connection_client", False)
-    )
 
 
 class LoopErrors:
@@ -38,13 +24,8 @@ class LoopErrors:
     def __init__(self) -> None:
         self.contexts: list[dict[str, Any]] = []
         self.count = 0
-        #: how often the known bug above was seen
-        self.known = 0
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if _known_bug(context):
-            self.known += 1
-            return
         self.count += 1
         if len(self.contexts) < KEPT:
             self.contexts.append(context)
@@ -64,12 +45,6 @@ class LoopErrors:
     def check(self, node: pytest.Item | pytest.Collector) -> None:
         """Fail ``node`` (a test or module) if anything was collected, unless it is marked
         ``expects_loop_errors``."""
-        if self.known:
-            warnings.warn(
-                f"known server bug seen {self.known} time(s): the realtime cluster's "
-                "publisher Redis client is left open (tests/support/loop_errors.py)",
-                stacklevel=1,
-            )
         if self.count and node.get_closest_marker(EXPECTS_LOOP_ERRORS) is None:
             pytest.fail(self.report(), pytrace=False)
 
