@@ -12,8 +12,9 @@ import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.support.auth import SignedIn, sign_up
+from tests.support.auth import SignedIn, authed_client, sign_up
 from tests.support.servers import StartServer
+from tests.support.webapp import WebAppView
 from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
 
 CONFIG = RealtimeSettings(sweep_interval_s=0.05)
@@ -259,42 +260,88 @@ async def seed_messages(db: asyncpg.Connection, conversation_id: str, count: int
     )
 
 
-async def test_reattach_sends_the_whole_text_so_far(server: Server) -> None:
+async def test_sync_answers_the_asking_socket_and_reattaches_once(server: Server) -> None:
+    """Decision Q19: the response and the re-attach go to the socket that asked; a reply is
+    re-attached only where the sync's map does not name its conversation; every tab ends
+    with the reply's text once."""
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
     async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
+        first = WebAppView(conv)
         await send(ws, {"type": "send_message", "conversationId": conv, "content": "go"})
         task_id = (await recv(bot))["taskId"]
         for chunk in ["Hel", "lo"]:
             await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": chunk})
-        await recv_until(ws, "stream_chunk")
-        await recv_until(ws, "stream_chunk")
-        async with user_socket(server, chat.user) as tab:
-            await send(tab, {"type": "sync", "conversations": {conv: 0}})
-            got = [await recv(tab) for _ in range(3)]
-            # sync answers go to every socket of the user (quirk Q19, kept)
-            assert [e["type"] for e in await recv_until(ws, "stream_chunk")] == [
-                "sync_response",
-                "stream_start",
-                "stream_chunk",
+        for event in await recv_until(ws, "stream_chunk") + await recv_until(ws, "stream_chunk"):
+            first.apply(event)
+        async with user_socket(server, chat.user) as tab, user_socket(server, chat.user) as new:
+            # a tab that knows the conversation up to the question: the reply comes among
+            # the missed messages, with the text so far, and is not re-attached
+            await send(tab, {"type": "sync", "conversations": {conv: 1}})
+            answer = await recv(tab)
+            assert answer["type"] == "sync_response"
+            streaming = answer["missedMessages"][-1]
+            assert (streaming["id"], streaming["status"], streaming["content"]) == (
+                task_id,
+                "streaming",
+                "Hello",
+            )
+            assert await silent(tab, 0.1)
+            second = WebAppView(conv)
+            second.apply(answer)
+            # a tab that knows nothing of the conversation: the reply is re-attached to it
+            await send(new, {"type": "sync", "conversations": {}})
+            got = [await recv(new) for _ in range(3)]
+            assert [e["type"] for e in got] == ["sync_response", "stream_start", "stream_chunk"]
+            assert got[1:] == [
+                {"type": "stream_start", "conversationId": conv, "messageId": task_id, "seq": 2},
+                {
+                    "type": "stream_chunk",
+                    "conversationId": conv,
+                    "messageId": task_id,
+                    "seq": 2,
+                    "chunk": "Hello",
+                },
             ]
-        assert got[0]["type"] == "sync_response"
-        streaming = got[0]["missedMessages"][-1]
-        assert (streaming["id"], streaming["status"], streaming["content"]) == (
-            task_id,
-            "streaming",
-            "Hello",
-        )
-        assert got[1:] == [
-            {"type": "stream_start", "conversationId": conv, "messageId": task_id, "seq": 2},
-            {
-                "type": "stream_chunk",
-                "conversationId": conv,
-                "messageId": task_id,
-                "seq": 2,
-                "chunk": "Hello",
-            },
-        ]
-        await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "Hello"})
-        assert (await recv(ws))["type"] == "stream_end"
-        assert await silent(ws, 0.1)
+            third = WebAppView(conv)
+            for event in got:
+                third.apply(event)
+            # the first socket's own sync covers the reply: only its answer, to it alone
+            await send(ws, {"type": "sync", "conversations": {conv: 2}})
+            assert (await recv(ws))["type"] == "sync_response"
+            assert await silent(ws, 0.1) and await silent(tab, 0) and await silent(new, 0)
+            await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": " you"})
+            await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "Hello you"})
+            for view, socket in ((first, ws), (second, tab), (third, new)):
+                for event in await recv_until(socket, "stream_end"):
+                    view.apply(event)
+                assert view.texts_of(task_id) == ["Hello you"]
+            assert await silent(ws, 0.1)
+
+
+async def test_every_reader_sees_exactly_what_the_socket_was_sent(server: Server) -> None:
+    """After each chunk, the REST message list and a sync's missed message carry exactly
+    the text the user's socket has received (the reply runs in this process)."""
+    chat = await Chat.create(server, await sign_up(server.url))
+    conv = chat.conversation_id
+    received = ""
+    async with (
+        agent_socket(server, chat.token) as bot,
+        user_socket(server, chat.user) as ws,
+        user_socket(server, chat.user) as syncer,
+        authed_client(server.url, chat.user) as client,
+    ):
+        await send(ws, {"type": "send_message", "conversationId": conv, "content": "go"})
+        task_id = (await recv(bot))["taskId"]
+        await recv(syncer)  # its stream_start
+        for i in range(30):
+            await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": f"c{i};"})
+            received += (await recv_until(ws, "stream_chunk"))[-1]["chunk"]
+            await recv(syncer)  # the chunk
+            listed = (await client.get(f"/api/conversations/{conv}/messages")).json()
+            reply = next(m for m in listed["messages"] if m["id"] == task_id)
+            assert (reply["status"], reply["content"]) == ("streaming", received)
+            answer = await sync(syncer, {conv: 1})
+            assert answer["missedMessages"][-1]["content"] == received
+        await send(bot, {"type": "agent_complete", "taskId": task_id, "content": received})
+        await recv_until(ws, "stream_end")
