@@ -66,17 +66,20 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "last_seen", "services", "socket_id", "user_id", "visible")
+    __slots__ = ("_inbox", "last_seen", "services", "user_id", "visible")
 
     def __init__(self, services: ClientServices, user_id: str) -> None:
         super().__init__()
         self.services = services
         self.user_id = user_id
-        self.socket_id = 0
         self.visible = False
         self.last_seen = services.clock.monotonic()
         #: frames waiting for the running worker; None when no worker runs
         self._inbox: deque[object] | None = None
+
+    @property
+    def socket_id(self) -> int:
+        return id(self)
 
     # -- connection callbacks ------------------------------------------------------------
     def on_open(self) -> None:

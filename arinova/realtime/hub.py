@@ -19,8 +19,11 @@ class ClientSocket(Protocol):
     user_id: str
     visible: bool
     last_seen: float
-    #: this process's name of the socket (other processes address it by it)
-    socket_id: int
+
+    @property
+    def socket_id(self) -> int:
+        """This process's name of the socket (other processes address it by it)."""
+        ...
 
     def send_frame(self, frame: bytes) -> bool: ...
 
@@ -117,16 +120,10 @@ class Hub:
     unauthenticated: set[AgentSocket] = field(default_factory=set)
     #: task id (= the reply's message id) -> task
     tasks: dict[str, AgentTask] = field(default_factory=dict)
-    #: socket id -> the open ``/ws`` socket
-    clients: dict[int, ClientSocket] = field(default_factory=dict)
-    _last_socket_id: int = 0
 
     # -- users ---------------------------------------------------------------------------
     def add_client(self, socket: ClientSocket) -> bool:
         """True when it is the user's first socket here."""
-        self._last_socket_id += 1
-        socket.socket_id = self._last_socket_id
-        self.clients[socket.socket_id] = socket
         sockets = self.users.get(socket.user_id)
         if sockets is None:
             self.users[socket.user_id] = {socket}
@@ -138,7 +135,6 @@ class Hub:
         """True when it was the user's last socket here."""
         user_id = socket.user_id
         self.set_visible(socket, False)
-        self.clients.pop(socket.socket_id, None)
         sockets = self.users.get(user_id)
         if sockets is None:
             return False
@@ -172,6 +168,12 @@ class Hub:
         for socket in sockets:
             socket.send_frame(frame)
         return True
+
+    def client(self, user_id: str, socket_id: int) -> ClientSocket | None:
+        for socket in self.users.get(user_id, ()):
+            if socket.socket_id == socket_id:
+                return socket
+        return None
 
     def client_count(self) -> int:
         return sum(len(s) for s in self.users.values())

@@ -445,8 +445,8 @@ class RedisCoordinator:
         pid, socket_id, user_id, found = args
         if pid != self.pid:
             return
-        socket = self._hub.clients.get(socket_id)
-        if socket is not None and socket.user_id == user_id:
+        socket = self._hub.client(user_id, socket_id)
+        if socket is not None:
             for event in found:
                 socket.send_frame(events.frame(event))
 
