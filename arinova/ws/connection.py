@@ -81,9 +81,11 @@ class SocketConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         handler = self.handler
-        for message in self.protocol.receive_data(data):
+        protocol = self.protocol
+        for message in protocol.receive_data(data):
             deliver(handler, message)
-        self._carry_out()
+        if protocol.wants or (protocol.queued and not self._scheduled):
+            self._carry_out()
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; no close frame -> 1006
@@ -109,15 +111,14 @@ class SocketConnection(asyncio.Protocol):
     # -- called by the handler, the outbox and the server --------------------------------
     def send_frame(self, frame: bytes) -> bool:
         """Queue a frame for the end of this loop iteration; False when the socket is no
-        longer open, or when the frame would overflow what a peer may have queued (the
-        connection is then dropped)."""
+        longer open, or when the frames queued in this iteration alone exceed what a peer
+        may have queued (the connection is then dropped; the transport's own buffer is
+        checked after each write)."""
         queued = self.protocol.send(frame)
         if not queued:
             return False
-        transport = self.transport
-        assert transport is not None
-        if queued + transport.get_write_buffer_size() > self._limits.max_write_buffer:
-            self._overflow(queued + transport.get_write_buffer_size())
+        if queued > self._limits.max_write_buffer:
+            self._overflow(queued)
             return False
         if not self._scheduled:
             self._scheduled = True

@@ -19,7 +19,7 @@ handshake is dropped when it fires (the application then sees the code we sent).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import cast
 
 from arinova._fast.frames import (
@@ -76,7 +76,7 @@ class Protocol:
         self._out: list[bytes] | None = None
 
     # -- input ---------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> Iterator[str | bytes]:
+    def receive_data(self, data: bytes) -> Iterable[str | bytes]:
         """The messages in ``data``, in order: text as ``str``, binary as ``bytes``.
 
         Iterate to the end: control frames are handled as the iteration reaches them (a
@@ -85,12 +85,16 @@ class Protocol:
         handed out only while the connection is open.
         """
         if self.state >= ENDING:
-            return iter(_NO_MESSAGES)
+            return _NO_MESSAGES
         try:
             frames = self._decoder.feed(data)
         except FrameError as error:
             self._fail(error.code, error.reason)
-            return iter(_NO_MESSAGES)
+            return _NO_MESSAGES
+        if len(frames) == 1:
+            opcode, payload = frames[0]
+            if opcode <= OP_BINARY:  # the common read: one message, nothing else to do
+                return (payload,)
         return self._process(frames)
 
     def _process(self, frames: list[tuple[int, bytes | str]]) -> Iterator[str | bytes]:
@@ -134,7 +138,13 @@ class Protocol:
         once the connection no longer takes messages."""
         if self.state != OPEN:
             return 0
-        return self._queue(frame)
+        out = self._out  # ``_queue``, inlined: this runs for every frame sent
+        if out is None:
+            self._out = [frame]
+        else:
+            out.append(frame)
+        self.queued += len(frame)
+        return self.queued
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake (only while open)."""

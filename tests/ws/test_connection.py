@@ -157,6 +157,26 @@ async def test_frames_over_the_write_bound_drop_the_connection() -> None:
         assert pair.pending() == b""  # nothing of it was written
 
 
+async def test_a_peer_that_does_not_read_is_dropped_once_the_transport_holds_too_much() -> None:
+    """Frames within the bound in each iteration, but the peer reads nothing: the bytes
+    the transport holds grow until they pass the bound after a write."""
+    limits = SocketLimits(max_write_buffer=100_000, write_high_water=1_000)
+    async with socket_pair(limits=limits) as pair:
+        assert pair.conn.transport is not None
+        sock = pair.conn.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        pair.peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        frame = encode_frame(OP_TEXT, b"x" * 30_000)
+        sent = 0
+        async with asyncio.timeout(5):
+            while pair.handler.send_frame(frame):
+                sent += 1
+                await asyncio.sleep(0)
+            assert await pair.handler.closed == (1006, "")
+        # the kernel holds a few frames at most; the transport the bound's worth
+        assert 3 <= sent <= 8
+
+
 async def test_shutdown_closes_with_going_away() -> None:
     async with socket_pair() as pair:
         pair.conn.shutdown()
