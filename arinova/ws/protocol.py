@@ -91,7 +91,7 @@ class Protocol:
         except FrameError as error:
             self._fail(error.code, error.reason)
             return _NO_MESSAGES
-        if len(frames) == 1:
+        if len(frames) == 1 and self.state == OPEN:
             opcode, payload = frames[0]
             if opcode <= OP_BINARY:  # the common read: one message, nothing else to do
                 return (payload,)

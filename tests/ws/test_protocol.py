@@ -137,6 +137,9 @@ def test_while_closing_messages_are_dropped_and_pings_not_answered(protocol: Pro
     protocol.take_wants()
     got = receive(protocol, peer(OP_TEXT, b"late"), peer(OP_PING, b"p"), peer(OP_BINARY, b"b"))
     assert got == []
+    # one frame per read alike
+    for frame in (peer(OP_TEXT, b"late"), peer(OP_BINARY, b"b"), peer(OP_PING, b"p")):
+        assert receive(protocol, frame) == []
     assert (protocol.queued, protocol.wants, protocol.state) == (0, 0, CLOSING)
 
 
