@@ -91,10 +91,13 @@ class Protocol:
         except FrameError as error:
             self._fail(error.code, error.reason)
             return _NO_MESSAGES
-        if len(frames) == 1 and self.state == OPEN:
+        count = len(frames)
+        if count == 1 and self.state == OPEN:
             opcode, payload = frames[0]
             if opcode <= OP_BINARY:  # the common read: one message, nothing else to do
                 return (payload,)
+        elif count == 0:  # a frame that is not complete yet
+            return _NO_MESSAGES
         return self._process(frames)
 
     def _process(self, frames: list[tuple[int, bytes | str]]) -> Iterator[str | bytes]:
