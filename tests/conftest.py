@@ -3,11 +3,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from arinova.settings import Settings
 from tests.support import db as testdb
+from tests.support.redis_server import RedisServer
 
 TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 #: the event loop the async tests run on: ``uvloop`` (production's) or ``asyncio``
@@ -72,3 +74,11 @@ async def server(make_settings: Callable[..., Settings]) -> AsyncIterator[object
     await srv.start()
     yield srv
     await srv.stop()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A private redis-server for the test alone, to stop, restart or pause at will;
+    killed at teardown however the test ends (support/redis_server.py)."""
+    async with RedisServer(tmp_path / "redis") as redis:
+        yield redis
