@@ -9,6 +9,7 @@ import pytest
 
 from arinova.settings import Settings
 from tests.support import db as testdb
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 TEST_REDIS_URL = os.environ.get("ARINOVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -82,3 +83,10 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     killed at teardown however the test ends (support/redis_server.py)."""
     async with RedisServer(tmp_path / "redis") as redis:
         yield redis
+
+
+@pytest.fixture
+async def redis_cluster(tmp_path: Path) -> AsyncIterator[RedisCluster]:
+    """A private three-master Redis Cluster for the test alone (support/redis_cluster.py)."""
+    async with RedisCluster(tmp_path / "redis-cluster") as cluster:
+        yield cluster
