@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from arinova.settings import Settings
 from tests.support import db as testdb
+from tests.support.proxy import TcpProxy
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
@@ -90,3 +92,15 @@ async def redis_cluster(tmp_path: Path) -> AsyncIterator[RedisCluster]:
     """A private three-master Redis Cluster for the test alone (support/redis_cluster.py)."""
     async with RedisCluster(tmp_path / "redis-cluster") as cluster:
         yield cluster
+
+
+@pytest.fixture
+async def make_proxy() -> AsyncIterator[Callable[[str, int], Awaitable[TcpProxy]]]:
+    """``await make_proxy(host, port)``: a listening ``TcpProxy`` in front of that
+    service (support/proxy.py); every proxy made is closed at teardown."""
+    async with contextlib.AsyncExitStack() as proxies:
+
+        async def make(host: str, port: int) -> TcpProxy:
+            return await proxies.enter_async_context(TcpProxy(host, port))
+
+        yield make
