@@ -99,7 +99,9 @@ class TcpProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        await self.cut()
+        # a connection accepted just before may start its relay after a cut began
+        while self._relays:
+            await self.cut()
         if server is not None:
             await server.wait_closed()
 
@@ -135,7 +137,8 @@ class TcpProxy:
         upstream_out: asyncio.StreamWriter | None = None
         clean = False
         try:
-            if self._refusing or len(self._relays) > self.max_connections:
+            closing = self._server is None
+            if closing or self._refusing or len(self._relays) > self.max_connections:
                 self.refused += 1
                 return
             try:
