@@ -4,8 +4,10 @@ started and stopped for it, and a guard against errors nobody sees."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,9 @@ from arinova.settings import Settings
 from tests.support import db as testdb
 from tests.support.config import TEST_LOOP, server_settings
 from tests.support.loop_errors import EXPECTS_LOOP_ERRORS, LoopErrors
+from tests.support.proxy import TcpProxy
+from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerPool, StartServer
 
 
@@ -113,3 +118,30 @@ async def start_server(make_settings: Callable[..., Settings]) -> AsyncIterator[
 async def server(start_module_server: StartServer) -> Server:
     """A real server on a free port, with the module's database and Redis."""
     return await start_module_server()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A private redis-server for the test alone, to stop, restart or pause at will;
+    killed at teardown however the test ends (support/redis_server.py)."""
+    async with RedisServer(tmp_path / "redis") as redis:
+        yield redis
+
+
+@pytest.fixture
+async def redis_cluster(tmp_path: Path) -> AsyncIterator[RedisCluster]:
+    """A private three-master Redis Cluster for the test alone (support/redis_cluster.py)."""
+    async with RedisCluster(tmp_path / "redis-cluster") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def make_proxy() -> AsyncIterator[Callable[[str, int], Awaitable[TcpProxy]]]:
+    """``await make_proxy(host, port)``: a listening ``TcpProxy`` in front of that
+    service (support/proxy.py); every proxy made is closed at teardown."""
+    async with contextlib.AsyncExitStack() as proxies:
+
+        async def make(host: str, port: int) -> TcpProxy:
+            return await proxies.enter_async_context(TcpProxy(host, port))
+
+        yield make
