@@ -5,13 +5,13 @@ in the KV store, shared by every socket and process; a bounded in-memory window 
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Final
 
 from arinova.kv import keys
 from arinova.ratelimit.window import FixedWindow
 
 if TYPE_CHECKING:
+    from arinova.clock import Clock
     from arinova.kv import KV
 
 _MINUTE_MS: Final = 60_000
@@ -20,10 +20,13 @@ _KEY_TTL_MS: Final = 120_000
 
 
 class MessageRateLimit:
-    __slots__ = ("_fallback", "_kv", "_limit", "_log", "_per_minute", "_per_user")
+    __slots__ = ("_clock", "_fallback", "_kv", "_limit", "_log", "_per_minute", "_per_user")
 
-    def __init__(self, kv: KV, limit: int, max_entries: int, log: logging.Logger) -> None:
+    def __init__(
+        self, kv: KV, limit: int, max_entries: int, log: logging.Logger, clock: Clock
+    ) -> None:
         self._kv = kv
+        self._clock = clock
         self._limit = limit
         self._log = log
         self._per_minute = FixedWindow(_KEY_TTL_MS)
@@ -31,7 +34,7 @@ class MessageRateLimit:
         self._fallback = FixedWindow.in_memory(max_entries)
 
     async def allow(self, user_id: str) -> bool:
-        minute = int(time.time() * 1000) // _MINUTE_MS
+        minute = int(self._clock.time() * 1000) // _MINUTE_MS
         try:
             hit = await self._per_minute.hit(self._kv, keys.ws_rate(user_id, minute))
         except Exception:

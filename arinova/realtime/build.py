@@ -87,7 +87,7 @@ def build_realtime(
     sync = Sync(db, kv, hub, coordinator, config, log)
     sweep = Sweep(hub, pipeline, config, clock, log)
     rate_limit = MessageRateLimit(
-        kv, settings.ws_message_rate_limit, config.max_fallback_rate_entries, log
+        kv, settings.ws_message_rate_limit, config.max_fallback_rate_entries, log, clock
     )
     client = ClientServices(
         db, hub, coordinator, pipeline, sync, offline, rate_limit, sweep, tasks, config, clock, log

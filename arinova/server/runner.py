@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import uvicorn
 
 from arinova import compat
+from arinova.clock import Clock
 from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http.app import Area
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
@@ -75,7 +76,8 @@ class Server:
     gracefully.
 
     ``socket_endpoints`` replaces the endpoint of each socket path (tests of the socket
-    layer alone); ``dispatch_limits`` bounds the first request head of every connection."""
+    layer alone); ``dispatch_limits`` bounds the first request head of every connection;
+    ``clock`` replaces the real clocks of the realtime layer (tests)."""
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class Server:
         socket_endpoints: EndpointsFactory | None = None,
         dispatch_limits: DispatchLimits = DEFAULT_LIMITS,
         extra_areas: Iterable[Area] = (),
+        clock: Clock | None = None,
     ) -> None:
         settings.validate()
         if settings.cors_any and settings.production:
@@ -92,6 +95,7 @@ class Server:
         self._socket_endpoints = socket_endpoints
         self._dispatch_limits = dispatch_limits
         self._extra_areas = tuple(extra_areas)
+        self._clock = clock
         self._process: Process | None = None
         self._uv: uvicorn.Server | None = None
         self._sock: socket.socket | None = None
@@ -125,6 +129,7 @@ class Server:
                 self.settings,
                 extra_areas=self._extra_areas,
                 socket_endpoints=self._socket_endpoints,
+                clock=self._clock,
             )
         except Exception as exc:
             log.exception("startup failed")

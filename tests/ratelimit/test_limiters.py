@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from arinova.clock import SystemClock
 from arinova.kv import KV
 from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
@@ -42,7 +43,7 @@ async def test_fixed_window_counts_until_the_window_ends(kv: KV) -> None:
 async def test_message_limit_counts_in_memory_while_the_store_is_down() -> None:
     dead = await RedisKV.connect("redis://127.0.0.1:1/1")
     try:
-        limit = MessageRateLimit(dead, limit=2, max_entries=3, log=log)
+        limit = MessageRateLimit(dead, limit=2, max_entries=3, log=log, clock=SystemClock())
         assert await limit.allow("a") and await limit.allow("a")
         assert not await limit.allow("a")
         for user in ("b", "c", "d", "e"):
@@ -54,7 +55,10 @@ async def test_message_limit_counts_in_memory_while_the_store_is_down() -> None:
 
 async def test_message_limit_shares_the_minute_key(kv: KV) -> None:
     user = str(uuid.uuid4())
-    one, other = MessageRateLimit(kv, 2, 10, log), MessageRateLimit(kv, 2, 10, log)
+    one, other = (
+        MessageRateLimit(kv, 2, 10, log, SystemClock()),
+        MessageRateLimit(kv, 2, 10, log, SystemClock()),
+    )
     assert await one.allow(user)
     assert await other.allow(user)
     assert not await one.allow(user)

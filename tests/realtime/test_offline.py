@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,16 +13,19 @@ import redis.asyncio as redis
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
 from tests.support.auth import authed_client, sign_up
+from tests.support.clock import ManualClock
 from tests.support.config import TEST_REDIS_URL
 from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, post, recv, recv_text, send, silent, user_socket
 
+#: the wall clock stands mid-minute: the per-minute rate limit never straddles two
+CLOCK = ManualClock()
 CONFIG = RealtimeSettings(sweep_interval_s=0.05)
 
 
 @pytest.fixture(scope="module")
 async def server(start_module_server: StartServer) -> Server:
-    return await start_module_server(realtime=CONFIG)
+    return await start_module_server(realtime=CONFIG, clock=CLOCK)
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +105,7 @@ async def test_rate_limit_is_10_messages_a_minute(server: Server, kv: redis.Redi
         group = await post(
             client, "/api/conversations/group", {"title": "G", "agentIds": [chat.agent_id]}
         )
-    if time.time() % 60 > 57:  # stay inside one calendar minute
-        await asyncio.sleep(4)
-    minute = int(time.time() * 1000) // 60_000
+    minute = int(CLOCK.time() * 1000) // 60_000
     async with user_socket(server, chat.user) as ws:
         for i in range(11):
             await send(

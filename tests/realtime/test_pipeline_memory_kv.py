@@ -4,30 +4,30 @@ same stream, offline queue and rate limit, one process."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
 from tests.support.auth import authed_client, sign_up
+from tests.support.clock import ManualClock
 from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, post, recv, recv_until, send, user_socket
 
+#: the wall clock stands mid-minute: the per-minute rate limit never straddles two
+CLOCK = ManualClock()
 CONFIG = RealtimeSettings(sweep_interval_s=0.05, stream_cache_interval_s=0)
 
 
 @pytest.fixture(scope="module")
 async def server(start_module_server: StartServer) -> Server:
-    return await start_module_server(redis_url="", realtime=CONFIG)
+    return await start_module_server(redis_url="", realtime=CONFIG, clock=CLOCK)
 
 
 async def test_stream_offline_queue_and_rate_limit_in_memory(server: Server) -> None:
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
     kv = server.state.kv
-    if time.time() % 60 > 55:  # the rate limit counts per calendar minute
-        await asyncio.sleep(6)
     async with agent_socket(server, chat.token) as bot:
         async with user_socket(server, chat.user) as ws:
             await send(ws, {"type": "send_message", "conversationId": conv, "content": "hi"})
