@@ -1,5 +1,5 @@
 """Read routes whose answers grow with the data cost a fixed number of statements
-(issue 4 acceptance): the same with 1 row as with many. The routes with their own
+(no N+1): the same with 1 row as with many. The routes with their own
 tests of this (conversation list, message pages and search, agent list, batch health,
 export, group creation, uploads) are not repeated here."""
 

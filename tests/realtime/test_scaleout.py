@@ -1,4 +1,4 @@
-"""Several server processes on one Redis behave as one server (issue 5 item 6): the agent's
+"""Several server processes on one Redis behave as one server (decisions.md Q10): the agent's
 socket, the user's sockets and REST uploads each in a different process."""
 
 from __future__ import annotations
