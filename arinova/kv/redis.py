@@ -30,6 +30,9 @@ COMMAND_TIMEOUT_S: Final = 2.0
 #: how long a command waits for a free pooled connection
 POOL_WAIT_S: Final = 2.0
 PUBSUB_POLL_S: Final = 5.0
+#: the bus's connections (the ordered publisher, the subscriber) wait this long for Redis
+#: before giving up on a command: a stall shorter than this loses and reorders nothing
+STALL_TOLERANCE_S: Final = 35.0
 RECONNECT_MAX_DELAY_S: Final = 2.0
 
 # INCR, then start the window when the key has no TTL yet; one round trip
@@ -55,13 +58,14 @@ class Script:
 
 
 class Publisher:
-    """One connection, one ``PUBLISH`` in flight; a failed publish drops the connection
-    so the next one reconnects. Once closed it stays closed (a late publish fails)."""
+    """One connection of its own, one ``PUBLISH`` in flight, waiting out a stall of up to
+    ``STALL_TOLERANCE_S``; a failed publish drops the connection so the next one
+    reconnects. Once closed it stays closed (a late publish fails)."""
 
-    __slots__ = ("_client", "_closed", "_conn")
+    __slots__ = ("_closed", "_conn", "_url")
 
-    def __init__(self, client: Redis) -> None:
-        self._client = client
+    def __init__(self, url: str) -> None:
+        self._url = url
         self._conn: Redis | None = None
         self._closed = False
 
@@ -69,7 +73,14 @@ class Publisher:
         if self._closed:
             raise ConnectionError("the publisher is closed")
         if self._conn is None:
-            self._conn = self._client.client()
+            self._conn = Redis.from_url(
+                self._url,
+                single_connection_client=True,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=STALL_TOLERANCE_S,
+                socket_keepalive=True,
+                retry=Retry(NoBackoff(), 0),
+            )
         try:
             await self._conn.publish(channel, message)
         except BaseException:
@@ -92,8 +103,22 @@ def _kv_error(exc: ResponseError) -> KVError:
 
 
 class RedisKV:
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, url: str = "") -> None:
         self._r = client
+        self._url = url
+        #: the subscriber's own client (long command timeout: it rides out a stall)
+        self._sub = (
+            Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=STALL_TOLERANCE_S,
+                socket_keepalive=True,
+                health_check_interval=int(STALL_TOLERANCE_S),
+                retry=Retry(NoBackoff(), 0),
+            )
+            if url
+            else client
+        )
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
         self._pubsub: PubSub | None = None
@@ -111,7 +136,7 @@ class RedisKV:
             retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
         )
-        kv = cls(Redis.from_pool(pool))
+        kv = cls(Redis.from_pool(pool), url)
         try:
             await kv._r.ping()
         except Exception as exc:
@@ -136,7 +161,7 @@ class RedisKV:
     def ordered_publisher(self) -> Publisher:
         """A publisher on a connection of its own: messages published one after the
         other arrive in that order, with no pool round per message."""
-        return Publisher(self._r)
+        return Publisher(self._url)
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
@@ -251,7 +276,7 @@ class RedisKV:
         while not self._closed:
             try:
                 if self._pubsub is None:
-                    pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                    pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
                     self._pubsub = pubsub
                     if self._handlers:
                         await pubsub.subscribe(*self._handlers)
@@ -299,4 +324,6 @@ class RedisKV:
             self._pump = None
         await self._drop_pubsub()
         self._handlers.clear()
+        if self._sub is not self._r:
+            await self._sub.aclose()
         await self._r.aclose()

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arinova.kv import keys
+from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
@@ -52,6 +53,9 @@ MAX_PENDING = 100_000
 #: presence counts outlive a process that died without cleaning them this long
 PRESENCE_TTL_S = 86_400
 RELEASE_ATTEMPTS = 6
+#: first and longest pause between two attempts of a failed publish
+PUBLISH_RETRY_S = 0.05
+PUBLISH_RETRY_MAX_S = 1.0
 
 BusHandler = Callable[[str, list[Any]], None]
 
@@ -79,8 +83,18 @@ class RedisCoordinator:
         #: replies started while Redis was unreachable
         self._fallback = ReplyLocks(config.max_queued_replies)
         self._inbound: Inbound | None = None
+        self._stopped = False
         self._pending: list[list[Any]] = []
         self._publishing = False
+        #: number of the last batch published; receivers drop a batch they already had
+        self._seq = 0
+        #: process id -> number of the last batch received from it
+        self._received: dict[str, int] = {}
+        #: when the last beat reached Redis, and before when no dead process is taken over
+        #: (loop time)
+        self._last_beat = 0.0
+        self._take_over_after = 0.0
+        self._beat_failed = False
         self._publisher = kv.ordered_publisher()
         self._beat: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -114,6 +128,7 @@ class RedisCoordinator:
         """Subscribe and beat once; with Redis unreachable the process still starts (the
         beat loop keeps trying) and works alone until Redis answers."""
         self._inbound = inbound
+        self._last_beat = asyncio.get_running_loop().time()
         try:
             await self._kv.subscribe(keys.RT_CHANNEL, self._on_message)
             await self.beat()
@@ -129,6 +144,7 @@ class RedisCoordinator:
             self._beat = asyncio.get_running_loop().create_task(self._beat_loop())
 
     async def stop(self) -> None:
+        self._stopped = True
         beat, self._beat = self._beat, None
         if beat is not None:
             beat.cancel()
@@ -149,12 +165,25 @@ class RedisCoordinator:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._beat_failed = True
                 self.log.warning("cluster beat failed", exc_info=True)
 
     async def beat(self) -> None:
         ttl_ms = int(self._config.process_ttl_s * 1000)
         alive, dead = await self._beat_script([keys.RT_PROCS], [self.pid, ttl_ms])
+        now = asyncio.get_running_loop().time()
+        ttl = self._config.process_ttl_s
+        if self._beat_failed and now - self._last_beat > ttl:
+            # this process was cut off from Redis for a TTL, as the others may have been (a
+            # stall): it gives them time to beat again before taking any of them over
+            self._take_over_after = now + 2 * ttl + COMMAND_TIMEOUT_S
+        self._beat_failed = False
+        self._last_beat = now
         self.peers = frozenset(p.decode() for p in alive) - {self.pid}
+        for origin in [o for o in self._received if o not in self.peers]:
+            del self._received[origin]
+        if now < self._take_over_after:
+            return
         for pid in dead:
             await self._take_over(pid.decode())
 
@@ -190,20 +219,34 @@ class RedisCoordinator:
             self._tasks.spawn(self._publish())
 
     async def _publish(self) -> None:
+        """Batches go out in order; one that fails is sent again (same number, so a
+        receiver that had it drops it) until Redis answers or the process stops."""
+        delay = PUBLISH_RETRY_S
         try:
-            while self._pending:
+            while self._pending and not self._stopped:
                 batch, self._pending = self._pending, []
-                try:
-                    await self._publisher.publish(keys.RT_CHANNEL, orjson.dumps([self.pid, batch]))
-                except Exception:
-                    self.log.warning("cluster publish failed", exc_info=True)
+                self._seq += 1
+                payload = orjson.dumps([self.pid, self._seq, batch])
+                while True:
+                    try:
+                        await self._publisher.publish(keys.RT_CHANNEL, payload)
+                        delay = PUBLISH_RETRY_S
+                        break
+                    except Exception:
+                        if self._stopped:
+                            return
+                        if delay == PUBLISH_RETRY_S:
+                            self.log.warning("cluster publish failed; retrying", exc_info=True)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
         finally:
             self._publishing = False
 
     def _on_message(self, channel: str, data: bytes) -> None:
-        origin, batch = orjson.loads(data)
-        if origin == self.pid:
+        origin, seq, batch = orjson.loads(data)
+        if origin == self.pid or seq <= self._received.get(origin, 0):
             return
+        self._received[origin] = seq
         for kind, *args in batch:
             handler = self._handlers.get(kind)
             if handler is not None:
