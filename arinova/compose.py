@@ -7,10 +7,13 @@ settings → resources (PostgreSQL pool, KV store, storage, outbound client) →
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+import asyncpg
 
 from arinova.auth import Authenticator
 from arinova.clock import Clock, SystemClock
@@ -33,6 +36,20 @@ from arinova.ws import Endpoint
 
 #: replaces the socket endpoints (tests of the socket layer alone)
 EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
+
+
+#: how long closing the pool waits for connections still in use before dropping them
+POOL_CLOSE_S = 10.0
+
+
+async def close_pool(db: asyncpg.Pool) -> None:
+    """Close the pool; a connection some task never gives back cannot hold the process
+    open: past ``POOL_CLOSE_S`` every connection is dropped."""
+    try:
+        await asyncio.wait_for(db.close(), POOL_CLOSE_S)
+    except TimeoutError:
+        logging.getLogger("arinova").warning("database connections still in use; dropped")
+        db.terminate()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -64,7 +81,7 @@ async def compose(
         db = await create_pool(
             settings.database_url, on_query=queries if settings.count_queries else None
         )
-        stack.push_async_callback(db.close)
+        stack.push_async_callback(close_pool, db)
         redis = await RedisKV.connect(settings.redis_url) if settings.redis_url else None
         kv: KV = redis if redis is not None else MemoryKV()
         stack.push_async_callback(kv.close)

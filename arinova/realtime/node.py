@@ -45,8 +45,10 @@ class RealtimeNode:
 
     async def stop(self) -> None:
         self.sweep.stop()
-        await self.tasks.drain(STOP_DRAIN_S)
+        # the coordinator first: a publish still retrying against an unreachable Redis
+        # gives up instead of holding the drain
         await self.coordinator.stop()
+        await self.tasks.drain(STOP_DRAIN_S)
 
     # -- arinova.hooks.Realtime ----------------------------------------------------------
     def agent_connected(self, agent_id: str) -> bool:
