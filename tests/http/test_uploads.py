@@ -21,12 +21,12 @@ from tests.http.uploads_fixtures import (
     WEBP,
     Owner,
     Part,
-    add_conversation,
     agent_replies,
     db_connect,
     file_part,
     make_png,
     multipart,
+    new_group,
     new_owner,
     stored_files,
     upload_server,  # noqa: F401 - fixture
@@ -297,11 +297,7 @@ async def test_sequence_numbers_follow_existing_messages_and_never_repeat(
 ) -> None:
     """Quirk Q06: concurrent uploads to one conversation get distinct, gapless seqs (a group
     conversation: no agent reply takes a seq in between)."""
-    conn = await db_connect(upload_server)
-    try:
-        group_id = await add_conversation(conn, owner.id, None, kind="group")
-    finally:
-        await conn.close()
+    group_id = await new_group(upload_server, owner)
     async with owner.client(upload_server) as client:
         responses = await asyncio.gather(
             *(
@@ -369,11 +365,7 @@ async def test_group_conversation_gets_the_message_but_no_agent_reply(
     upload_server: Server,  # noqa: F811
     owner: Owner,
 ) -> None:
-    conn = await db_connect(upload_server)
-    try:
-        group_id = await add_conversation(conn, owner.id, None, kind="group")
-    finally:
-        await conn.close()
+    group_id = await new_group(upload_server, owner)
     async with owner.client(upload_server) as client:
         response = await post_form(client, group_id, file_part(PNG))
     assert response.status_code == 200
@@ -387,11 +379,7 @@ async def test_upload_runs_a_fixed_number_of_queries(
     owner: Owner,
 ) -> None:
     """Counted on a group conversation, where no agent reply runs statements of its own."""
-    conn = await db_connect(upload_server)
-    try:
-        group_id = await add_conversation(conn, owner.id, None, kind="group")
-    finally:
-        await conn.close()
+    group_id = await new_group(upload_server, owner)
     counter = upload_server.state.queries
     async with owner.client(upload_server) as client:
         await post_form(client, group_id, file_part(PNG))  # session now cached
@@ -717,11 +705,7 @@ async def test_get_attachment_answers_the_attachment_view(
     upload_server: Server,  # noqa: F811
     owner: Owner,
 ) -> None:
-    conn = await db_connect(upload_server)
-    try:  # a group conversation: no agent reply runs statements while they are counted
-        group_id = await add_conversation(conn, owner.id, None, kind="group")
-    finally:
-        await conn.close()
+    group_id = await new_group(upload_server, owner)
     async with owner.client(upload_server) as client:
         uploaded = await post_form(client, group_id, file_part(PDF, "r.pdf", "application/pdf"))
         attachment = uploaded.json()["message"]["attachments"][0]

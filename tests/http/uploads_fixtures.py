@@ -163,6 +163,16 @@ async def add_conversation(
     )
 
 
+async def new_group(server: Server, owner: Owner) -> str:
+    """A group conversation of the owner's: uploads there start no agent reply, so their
+    rows, seqs and statements are the upload's alone."""
+    conn = await db_connect(server)
+    try:
+        return await add_conversation(conn, owner.id, None, kind="group")
+    finally:
+        await conn.close()
+
+
 async def new_owner(server: Server) -> Owner:
     signed_in = await sign_up(server.url)
     conn = await db_connect(server)
