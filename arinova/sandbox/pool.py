@@ -7,7 +7,9 @@ it cannot interrupt (a backtracking regular expression) meets the worker's RLIMI
 and the kernel ends the process (answered as a timeout). A worker that still has not
 answered ``hard_timeout_s`` after it got the script is killed, as is a worker that
 crashed or broke the protocol. Workers start lazily, are reused, and are
-replaced after ``max_runs`` scripts. Worker processes get an empty environment: none of
+replaced after ``max_runs`` scripts, or at once after a script that ran out of memory
+(QuickJS' heap is not reliable after that: a second out-of-memory run in one process
+reports a bare ``Error`` or crashes it). Worker processes get an empty environment: none of
 the server's secrets.
 """
 
@@ -21,7 +23,7 @@ import signal
 import sys
 from typing import Final
 
-from arinova.sandbox.engine import TIME_LIMIT_S, TIMEOUT_MESSAGE, Result
+from arinova.sandbox.engine import OUT_OF_MEMORY_MESSAGE, TIME_LIMIT_S, TIMEOUT_MESSAGE, Result
 
 log = logging.getLogger("arinova.sandbox")
 
@@ -159,7 +161,8 @@ class WorkerPool:
         except BaseException:
             await self._discard(worker)  # cancelled mid-run: the worker's state is unknown
             raise
-        if worker.runs >= self._max_runs or self._closed:
+        spent = result["error"] == OUT_OF_MEMORY_MESSAGE
+        if spent or worker.runs >= self._max_runs or self._closed:
             await self._discard(worker)
         else:
             self._idle.append(worker)

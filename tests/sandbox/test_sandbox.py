@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from arinova.ratelimit.sandbox import SlidingWindowLimiter
-from arinova.sandbox.engine import TIMEOUT_MESSAGE, run_javascript
+from arinova.sandbox.engine import OUT_OF_MEMORY_MESSAGE, TIMEOUT_MESSAGE, run_javascript
 from arinova.sandbox.pool import CRASH_MESSAGE, SandboxBusy, WorkerPool
 from arinova.server import Server
 from tests.support.auth import SignedIn, authed_client, sign_up
@@ -326,6 +326,22 @@ async def test_pool_survives_a_worker_crash() -> None:
         result = await run
         assert result["error"] == CRASH_MESSAGE
         assert (await pool.run("3"))["output"] == "3"
+    finally:
+        await pool.close()
+
+
+async def test_pool_answers_every_memory_bomb_of_one_worker_slot() -> None:
+    # one QuickJS heap survives one out-of-memory run, not several (a bare "Error", then
+    # a crash): the worker that ran out is replaced before the next script
+    pool = WorkerPool(size=1)
+    bombs = [
+        'let a = []; while (true) a.push("x".repeat(1000) + a.length)',
+        "const a = []; for (;;) a.push({})",
+    ]
+    try:
+        for bomb in bombs * 3:
+            assert (await pool.run(bomb))["error"] == OUT_OF_MEMORY_MESSAGE
+        assert (await pool.run("'after'"))["output"] == "after"
     finally:
         await pool.close()
 
