@@ -104,3 +104,8 @@ def rt_replies(process: str) -> str:
 def rt_presence(user_id: str) -> str:
     """Hash: process (``<process>:fg`` for visible ones) -> the user's sockets there."""
     return f"rt:presence:{user_id}"
+
+
+def rt_user_channel(user_id: str) -> str:
+    """channel: the events of one user, subscribed by the processes holding its sockets"""
+    return f"rt:u:{user_id}"

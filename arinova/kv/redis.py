@@ -10,6 +10,7 @@ reconnecting (and resubscribing) with backoff when Redis goes away.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from typing import Any, Final, cast
@@ -57,10 +58,12 @@ class Script:
         return await self._script(keys=keys, args=args)
 
 
-class Publisher:
-    """One connection of its own, one ``PUBLISH`` in flight, waiting out a stall of up to
-    ``STALL_TOLERANCE_S``; a failed publish drops the connection so the next one
-    reconnects. Once closed it stays closed (a late publish fails)."""
+class OrderedConnection:
+    """One connection of its own with one pipeline in flight: commands sent one batch after
+    the other run (and their publishes arrive) in that order. It waits out a stall of up to
+    ``STALL_TOLERANCE_S``; a failed batch drops the connection so the next one reconnects
+    (what the failed batch did is unknown: the caller decides what to send again). Once
+    closed it stays closed (a late batch fails)."""
 
     __slots__ = ("_closed", "_conn", "_url")
 
@@ -69,9 +72,9 @@ class Publisher:
         self._conn: Redis | None = None
         self._closed = False
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         if self._closed:
-            raise ConnectionError("the publisher is closed")
+            raise ConnectionError("the connection is closed")
         if self._conn is None:
             self._conn = Redis.from_url(
                 self._url,
@@ -82,7 +85,10 @@ class Publisher:
                 retry=Retry(NoBackoff(), 0),
             )
         try:
-            await self._conn.publish(channel, message)
+            pipe = self._conn.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
         except BaseException:
             await self._drop()
             raise
@@ -121,6 +127,12 @@ class RedisKV:
         )
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
+        #: channels followed one by one (a user's), all read by one handler
+        self._followed: set[str] = set()
+        self._follow_handler: MessageHandler | None = None
+        #: the channels the current pub/sub connection was told to subscribe
+        self._subscribed: set[str] = set()
+        self._reconciler: asyncio.Task[None] | None = None
         self._pubsub: PubSub | None = None
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
@@ -158,10 +170,10 @@ class RedisKV:
     async def hset(self, key: str, field: str, value: bytes | str) -> None:
         await self._r.hset(key, field, value)  # type: ignore[misc]
 
-    def ordered_publisher(self) -> Publisher:
-        """A publisher on a connection of its own: messages published one after the
-        other arrive in that order, with no pool round per message."""
-        return Publisher(self._url)
+    def ordered_connection(self) -> OrderedConnection:
+        """A connection of its own: batches sent one after the other run in that order,
+        with no pool round per batch."""
+        return OrderedConnection(self._url)
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
@@ -248,28 +260,63 @@ class RedisKV:
             handlers.append(handler)
             return
         self._handlers[channel] = [handler]
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._run_pump(), name="arinova-kv-pubsub")
-        elif self._pubsub is not None:
-            try:
-                await self._pubsub.subscribe(channel)
-            except Exception as exc:
-                # the pump resubscribes every channel once it reconnects
-                log.warning("redis subscribe to %s deferred: %s", channel, exc)
+        self._changed()
 
     async def unsubscribe(self, channel: str, handler: MessageHandler) -> None:
         handlers = self._handlers.get(channel)
         if not handlers or handler not in handlers:
             return
         handlers.remove(handler)
-        if handlers:
-            return
-        del self._handlers[channel]
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe(channel)
-            except Exception as exc:
-                log.warning("redis unsubscribe from %s failed: %s", channel, exc)
+        if not handlers:
+            del self._handlers[channel]
+            self._changed()
+
+    # -- followed channels (the realtime coordinator's per-user channels) --------------
+    def on_followed(self, handler: MessageHandler) -> None:
+        """The handler of every channel followed with ``follow``."""
+        self._follow_handler = handler
+
+    def follow(self, channel: str) -> None:
+        """Subscribe to the channel soon (in order with ``unfollow`` of it: the last call
+        wins); 10 000 channels cost one set entry each and a few batched commands."""
+        if channel not in self._followed:
+            self._followed.add(channel)
+            self._changed()
+
+    def unfollow(self, channel: str) -> None:
+        if channel in self._followed:
+            self._followed.discard(channel)
+            self._changed()
+
+    def _wanted(self) -> builtins.set[str]:
+        return self._followed.union(self._handlers)
+
+    def _changed(self) -> None:
+        """Bring the connection's subscriptions to what is wanted: one task at a time, in
+        batches; the pump subscribes everything wanted on each new connection."""
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run_pump(), name="arinova-kv-pubsub")
+        elif self._pubsub is not None and self._reconciler is None:
+            self._reconciler = asyncio.create_task(self._reconcile(self._pubsub))
+
+    async def _reconcile(self, pubsub: PubSub) -> None:
+        try:
+            while self._pubsub is pubsub:
+                wanted = self._wanted()
+                added = wanted - self._subscribed
+                removed = self._subscribed - wanted
+                if not (added or removed):
+                    return
+                self._subscribed = wanted
+                if added:
+                    await pubsub.subscribe(*added)
+                if removed:
+                    await pubsub.unsubscribe(*removed)
+        except Exception as exc:
+            # the pump notices the broken connection and subscribes everything again
+            log.warning("redis subscription change deferred: %s", exc)
+        finally:
+            self._reconciler = None
 
     async def _run_pump(self) -> None:
         delay = 0.05
@@ -278,8 +325,11 @@ class RedisKV:
                 if self._pubsub is None:
                     pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
                     self._pubsub = pubsub
-                    if self._handlers:
-                        await pubsub.subscribe(*self._handlers)
+                    self._subscribed = self._wanted()
+                    if self._subscribed:
+                        await pubsub.subscribe(*self._subscribed)
+                    if self._wanted() != self._subscribed:
+                        self._changed()
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=PUBSUB_POLL_S
                 )
@@ -301,7 +351,12 @@ class RedisKV:
         data = message["data"]
         if isinstance(data, str):
             data = data.encode()
-        for handler in tuple(self._handlers.get(channel, ())):
+        handlers = self._handlers.get(channel)
+        if handlers is None:
+            if self._follow_handler is None or channel not in self._followed:
+                return
+            handlers = [self._follow_handler]
+        for handler in tuple(handlers):
             try:
                 handler(channel, data)
             except Exception:
@@ -317,6 +372,10 @@ class RedisKV:
 
     async def close(self) -> None:
         self._closed = True
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -324,6 +383,7 @@ class RedisKV:
             self._pump = None
         await self._drop_pubsub()
         self._handlers.clear()
+        self._followed.clear()
         if self._sub is not self._r:
             await self._sub.aclose()
         await self._r.aclose()

@@ -54,15 +54,17 @@ class RealtimeLayer:
 
 
 def create_coordinator(
+    kv: KV,
     redis: RedisKV | None,
     hub: Hub,
     offline: OfflineQueue,
     tasks: Background,
     config: RealtimeSettings,
+    log: logging.Logger,
 ) -> Coordinator:
     """One process on its own without Redis; with Redis, one of many."""
     if redis is None:
-        return LocalCoordinator(hub, offline, tasks, config.max_queued_replies)
+        return LocalCoordinator(kv, hub, offline, tasks, config, log)
     return RedisCoordinator(redis, hub, offline, tasks, config)
 
 
@@ -81,7 +83,7 @@ def build_realtime(
     tasks = Background(log)
     hub = Hub()
     offline = OfflineQueue(kv, config.offline_cap, config.offline_ttl_s, log)
-    coordinator = create_coordinator(redis, hub, offline, tasks, config)
+    coordinator = create_coordinator(kv, redis, hub, offline, tasks, config, log)
     trigger = PushTrigger(push, hub, coordinator, tasks, log)
     pipeline = Pipeline(db, kv, hub, coordinator, trigger, tasks, config, clock, log)
     sync = Sync(db, kv, hub, coordinator, config, log)

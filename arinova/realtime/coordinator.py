@@ -9,6 +9,8 @@ processes and machines through Redis). It owns
   the user has none anywhere (websocket.md §7);
 - presence: which processes hold sockets of a user, and how many are visible (push);
 - the agent registry: which process holds an agent's socket;
+- ``stream:<id>``, the text of each reply streamed so far, for readers in other processes
+  (websocket.md §9);
 - the per-conversation reply lock and FIFO (one active reply per conversation, later
   messages queued in order: quirks Q07, Q44), and the hand-over of a reply to the process
   that holds the agent's socket.
@@ -43,6 +45,25 @@ class RunningReply:
     conversation_id: str
     message_id: str
     seq: int
+
+
+class TextSource(Protocol):
+    @property
+    def text(self) -> str:
+        """Everything streamed so far."""
+        ...
+
+
+class StreamText(Protocol):
+    """The writer of one reply's ``stream:<id>``."""
+
+    def update(self, delta: str) -> None:
+        """``delta`` was just sent to the user's sockets."""
+        ...
+
+    def finish(self) -> None:
+        """The reply is stored: the text is no longer needed."""
+        ...
 
 
 #: ``claim`` results besides the reply to start now
@@ -89,6 +110,10 @@ class Coordinator(Protocol):
         """Send an event (JSON text) to every socket of the user, encoded once per
         process; with none anywhere, keep it in the offline queue unless ``offline`` is
         False."""
+        ...
+
+    def stream_text(self, message_id: str, source: TextSource) -> StreamText:
+        """The writer of the reply's streamed text (``source`` holds all of it)."""
         ...
 
     # -- presence ------------------------------------------------------------------------

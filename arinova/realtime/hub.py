@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from arinova.js import well_formed
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from arinova.hooks import Skill
-    from arinova.realtime.streamcache import StreamCache
+    from arinova.realtime.coordinator import StreamText
 
 
 class ClientSocket(Protocol):
@@ -71,7 +75,7 @@ class AgentTask:
         agent_name: str,
         user_id: str,
         conversation_id: str,
-        cache: StreamCache,
+        stream_text: Callable[[AgentTask], StreamText],
         now: float,
     ) -> None:
         self.id = task_id
@@ -80,9 +84,9 @@ class AgentTask:
         self.agent_name = agent_name
         self.user_id = user_id
         self.conversation_id = conversation_id
-        self.cache = cache
         self._parts: list[str] = []
         self._length = 0
+        self.cache = stream_text(self)
         self.last_activity = now
 
     @property
@@ -120,6 +124,8 @@ class Hub:
     unauthenticated: set[AgentSocket] = field(default_factory=set)
     #: task id (= the reply's message id) -> task
     tasks: dict[str, AgentTask] = field(default_factory=dict)
+    #: tasks that ended and are being stored: their text is still the one to read
+    ending: dict[str, AgentTask] = field(default_factory=dict)
 
     # -- users ---------------------------------------------------------------------------
     def add_client(self, socket: ClientSocket) -> bool:
@@ -207,6 +213,12 @@ class Hub:
 
     def tasks_of_agent(self, agent_id: str) -> list[AgentTask]:
         return [t for t in self.tasks.values() if t.agent_id == agent_id]
+
+    def streaming_text(self, task_id: str) -> str | None:
+        """The text of a reply running (or being stored) here, well formed (a pair split
+        between two chunks is one character, as the client joins it)."""
+        task = self.tasks.get(task_id) or self.ending.get(task_id)
+        return None if task is None else well_formed(task.text)
 
     def tasks_of_user(self, user_id: str) -> list[AgentTask]:
         return [t for t in self.tasks.values() if t.user_id == user_id]

@@ -7,12 +7,18 @@ from typing import TYPE_CHECKING
 
 from arinova.realtime import events
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
+from arinova.realtime.streamcache import StreamCache
 
 if TYPE_CHECKING:
+    import logging
+
     from arinova.hooks import Skill
+    from arinova.kv import KV
+    from arinova.realtime.coordinator import StreamText, TextSource
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.tasks import Background
+    from arinova.settings import RealtimeSettings
 
 
 class ReplyLocks:
@@ -59,13 +65,24 @@ class ReplyLocks:
 
 
 class LocalCoordinator:
-    __slots__ = ("_hub", "_locks", "_offline", "_tasks")
+    __slots__ = ("_config", "_hub", "_kv", "_locks", "_log", "_offline", "_tasks")
 
-    def __init__(self, hub: Hub, offline: OfflineQueue, tasks: Background, max_queued: int) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        hub: Hub,
+        offline: OfflineQueue,
+        tasks: Background,
+        config: RealtimeSettings,
+        log: logging.Logger,
+    ) -> None:
+        self._kv = kv
         self._hub = hub
         self._offline = offline
         self._tasks = tasks
-        self._locks = ReplyLocks(max_queued)
+        self._config = config
+        self._log = log
+        self._locks = ReplyLocks(config.max_queued_replies)
 
     async def start(self, inbound: Inbound) -> None:
         return None
@@ -76,6 +93,18 @@ class LocalCoordinator:
     def emit(self, user_id: str, event: str, *, offline: bool = True) -> None:
         if not self._hub.deliver(user_id, events.frame(event)) and offline:
             self._tasks.spawn(self._offline.push(user_id, event))
+
+    def stream_text(self, message_id: str, source: TextSource) -> StreamText:
+        config = self._config
+        return StreamCache(
+            self._kv,
+            message_id,
+            source,
+            config.stream_ttl_s,
+            config.stream_cache_interval_s,
+            self._tasks.spawn,
+            self._log,
+        )
 
     def user_online(self, user_id: str) -> None:
         return None

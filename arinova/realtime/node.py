@@ -72,8 +72,7 @@ class RealtimeNode:
         await self.pipeline.submit(QueuedReply(user_id, conversation_id, content))
 
     def streaming_text(self, message_id: str) -> str | None:
-        task = self.hub.tasks.get(message_id)
-        return None if task is None else task.text
+        return self.hub.streaming_text(message_id)
 
     # -- Inbound -------------------------------------------------------------------------
     def run_reply(self, item: QueuedReply) -> None:

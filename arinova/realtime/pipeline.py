@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from arinova.db.messages_seq import insert_message, lock_conversation
@@ -18,7 +19,6 @@ from arinova.js import well_formed
 from arinova.realtime import events
 from arinova.realtime.coordinator import FULL, QUEUED, QueuedReply, RunningReply
 from arinova.realtime.hub import AgentTask
-from arinova.realtime.streamcache import StreamCache
 from arinova.sanitize import sanitize_content
 
 if TYPE_CHECKING:
@@ -168,15 +168,6 @@ class Pipeline:
     def _new_task(
         self, message_id: str, seq: int, agent_id: str, name: str, item: QueuedReply
     ) -> AgentTask:
-        config = self._config
-        cache = StreamCache(
-            self._kv,
-            message_id,
-            config.stream_ttl_s,
-            config.stream_cache_interval_s,
-            self._tasks.spawn,
-            self._log,
-        )
         return AgentTask(
             message_id,
             seq,
@@ -184,7 +175,7 @@ class Pipeline:
             name,
             item.user_id,
             item.conversation_id,
-            cache,
+            partial(self._coordinator.stream_text, message_id),
             self._clock.monotonic(),
         )
 
@@ -242,23 +233,29 @@ class Pipeline:
             events.stream_chunk(task.conversation_id, task.id, task.seq, delta),
             offline=False,
         )
-        task.cache.update(task.text)
+        task.cache.update(delta)
 
     def complete(self, task: AgentTask, content: str) -> None:
-        if self._hub.tasks.pop(task.id, None) is None:
+        if not self._end(task):
             return
-        task.cache.finish()
         self._tasks.spawn(self._finish(task, content, "completed"))
 
     def fail(self, task: AgentTask, error: str, *, cancelled: bool = False) -> None:
-        if self._hub.tasks.pop(task.id, None) is None:
+        if not self._end(task):
             return
-        task.cache.finish()
         if cancelled:
             # decision Q32: status cancelled, the text streamed so far kept
             self._tasks.spawn(self._finish(task, task.text or error, "cancelled", error))
         else:
             self._tasks.spawn(self._finish(task, error, "error", error))
+
+    def _end(self, task: AgentTask) -> bool:
+        """The task takes no more events; readers keep seeing its text until it is stored
+        (``_finish``). False when it had already ended."""
+        if self._hub.tasks.pop(task.id, None) is None:
+            return False
+        self._hub.ending[task.id] = task
+        return True
 
     def fail_agent_tasks(self, agent_id: str, error: str) -> None:
         for task in self._hub.tasks_of_agent(agent_id):
@@ -292,6 +289,8 @@ class Pipeline:
                 assert error is not None
                 emit(task.user_id, events.stream_error(conversation_id, task.id, task.seq, error))
         finally:
+            self._hub.ending.pop(task.id, None)
+            task.cache.finish()
             await self._release(task.user_id, conversation_id, task.id)
 
     async def _store_internal_error(self, message_id: str) -> None:

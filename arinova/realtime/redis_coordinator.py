@@ -3,12 +3,21 @@
 Each process has a random id, a liveness entry in ``rt:procs`` (a sorted set scored by
 expiry, refreshed by a periodic beat) and one subscription to the bus.
 
-- Bus: everything a process tells the others goes through one ordered publisher (messages
-  queued during a publish go out together in the next one), and only when another live
-  process exists. User events are delivered by each process to its own sockets of that
-  user (encoded once per process).
-- Presence: ``rt:presence:<user>`` counts the user's sockets per process, so "no socket
-  anywhere" (offline queue) and "visible anywhere" (push) are decided across processes.
+- Bus: everything a process tells the others goes through one ordered connection, in
+  batches (what is queued while a batch is out goes in the next), and only when another
+  live process exists. Routed: a user's events are published on ``rt:u:<user>``, which a
+  process subscribes while it holds a socket of that user (a process without one receives
+  none of them); the receiver count of that publish says whether the user has a socket
+  anywhere else, else the events that wait for offline users are queued (websocket.md §7).
+  The rest (processes, agents, hand-overs) goes on ``rt:all``. Each published message is
+  numbered per process; a batch that fails is sent again whole (Redis answered nothing, or
+  part of it: receivers drop what they already had), so a Redis stall or restart reorders
+  and duplicates nothing; while Redis is away the queue of messages is bounded.
+- Stream text: ``stream:<id>`` is written by the same batches, before their publishes
+  (``shared_stream.py``): a process that receives a chunk can read its text. With no other
+  process the text is written at most every ``stream_cache_interval_s``.
+- Presence: ``rt:presence:<user>`` counts the user's visible sockets per process, so
+  "visible anywhere" (push) is decided across processes.
 - Agents: ``rt:agents`` maps agent -> process; every process mirrors it (``up``/``down``
   messages) so the REST hooks answer without a round trip.
 - Replies: ``rt:active:<conv>`` (the process running the conversation's reply) and
@@ -39,10 +48,12 @@ from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
+from arinova.realtime.shared_stream import SharedStreamText
 
 if TYPE_CHECKING:
     from arinova.hooks import Skill
     from arinova.kv.redis import RedisKV
+    from arinova.realtime.coordinator import StreamText, TextSource
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.tasks import Background
@@ -58,6 +69,20 @@ PUBLISH_RETRY_S = 0.05
 PUBLISH_RETRY_MAX_S = 1.0
 
 BusHandler = Callable[[str, list[Any]], None]
+
+
+class _Outgoing:
+    """Consecutive bus messages for one channel: one publish."""
+
+    __slots__ = ("channel", "messages", "offline", "payload", "user_id")
+
+    def __init__(self, channel: str, user_id: str | None) -> None:
+        self.channel = channel
+        self.user_id = user_id
+        self.messages: list[list[Any]] = []
+        #: the events to queue for the user if nobody else hears them
+        self.offline: list[str] = []
+        self.payload = b""
 
 
 class RedisCoordinator:
@@ -84,18 +109,26 @@ class RedisCoordinator:
         self._fallback = ReplyLocks(config.max_queued_replies)
         self._inbound: Inbound | None = None
         self._stopped = False
-        self._pending: list[list[Any]] = []
+        #: what the next batch publishes, in order
+        self._pending: list[_Outgoing] = []
+        self._pending_messages = 0
+        #: stream texts with something to write
+        self._streams: dict[SharedStreamText, None] = {}
+        self._streams_due = False
+        self._stream_timer: asyncio.TimerHandle | None = None
         self._publishing = False
-        #: number of the last batch published; receivers drop a batch they already had
+        #: number of the last message published; receivers drop one they already had
         self._seq = 0
-        #: process id -> number of the last batch received from it
+        #: process id -> number of the last message received from it
         self._received: dict[str, int] = {}
+        #: user events received from the other processes (what routing saves is counted)
+        self.events_received = 0
         #: when the last beat reached Redis, and before when no dead process is taken over
         #: (loop time)
         self._last_beat = 0.0
         self._take_over_after = 0.0
         self._beat_failed = False
-        self._publisher = kv.ordered_publisher()
+        self._bus = kv.ordered_connection()
         self._beat: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._claim = kv.script(scripts.CLAIM)
@@ -130,6 +163,7 @@ class RedisCoordinator:
         self._inbound = inbound
         self._last_beat = asyncio.get_running_loop().time()
         try:
+            self._kv.on_followed(self._on_message)
             await self._kv.subscribe(keys.RT_CHANNEL, self._on_message)
             await self.beat()
             agents = await self._kv.hgetall(keys.RT_AGENTS)
@@ -150,7 +184,10 @@ class RedisCoordinator:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        await self._publisher.aclose()
+        if self._stream_timer is not None:
+            self._stream_timer.cancel()
+            self._stream_timer = None
+        await self._bus.aclose()
 
     async def _ready_wait(self) -> None:
         async with asyncio.timeout(5):
@@ -208,39 +245,120 @@ class RedisCoordinator:
 
     # -- the bus -------------------------------------------------------------------------
     def send(self, kind: str, *args: Any) -> None:
+        """A message to every other process (``rt:all``)."""
         if not self.peers and kind not in ("hello", "down"):
             return
-        if len(self._pending) >= MAX_PENDING:
+        self._queue(keys.RT_CHANNEL, None, [kind, *args], None)
+
+    def _send_to_user(self, user_id: str, message: list[Any], offline: str | None) -> None:
+        """A message to the processes holding sockets of the user; ``offline`` is queued
+        for the user when none does."""
+        self._queue(keys.rt_user_channel(user_id), user_id, message, offline)
+
+    def _queue(
+        self, channel: str, user_id: str | None, message: list[Any], offline: str | None
+    ) -> None:
+        if self._pending_messages >= MAX_PENDING:
             self.log.warning("cluster bus is backed up; a message is dropped")
             return
-        self._pending.append([kind, *args])
+        pending = self._pending
+        if pending and pending[-1].channel == channel:
+            out = pending[-1]
+        else:
+            out = _Outgoing(channel, user_id)
+            pending.append(out)
+        out.messages.append(message)
+        if offline is not None:
+            out.offline.append(offline)
+        self._pending_messages += 1
+        self._kick()
+
+    def _kick(self) -> None:
         if not self._publishing:
             self._publishing = True
             self._tasks.spawn(self._publish())
 
+    def _stream_dirty(self, stream: SharedStreamText) -> None:
+        self._streams[stream] = None
+        if self.peers or stream.finished:
+            self._kick()
+        elif self._stream_timer is None and not self._stopped:
+            loop = asyncio.get_running_loop()
+            self._stream_timer = loop.call_later(
+                self._config.stream_cache_interval_s, self._streams_waited
+            )
+
+    def _streams_waited(self) -> None:
+        self._stream_timer = None
+        self._streams_due = True
+        self._kick()
+
+    def _stream_commands(self) -> tuple[list[SharedStreamText], list[tuple[Any, ...]]]:
+        """The stream writes of the next batch: every pending one when another process may
+        read them now, else only deletions until the interval has passed."""
+        due = self._streams_due or bool(self.peers)
+        taken: list[SharedStreamText] = []
+        commands: list[tuple[Any, ...]] = []
+        for stream in list(self._streams):
+            if not (due or stream.finished):
+                continue
+            del self._streams[stream]
+            command = stream.command()
+            if command is not None:
+                taken.append(stream)
+                commands.append(command)
+        if due:
+            self._streams_due = False
+        return taken, commands
+
     async def _publish(self) -> None:
-        """Batches go out in order; one that fails is sent again (same number, so a
-        receiver that had it drops it) until Redis answers or the process stops."""
+        """Batches go out in order; one that fails is sent again (its messages keep their
+        numbers, so a receiver that had them drops them) until Redis answers or the
+        process stops."""
         delay = PUBLISH_RETRY_S
         try:
-            while self._pending and not self._stopped:
+            while not self._stopped:
                 batch, self._pending = self._pending, []
-                self._seq += 1
-                payload = orjson.dumps([self.pid, self._seq, batch])
+                self._pending_messages = 0
+                for out in batch:
+                    self._seq += 1
+                    out.payload = orjson.dumps([self.pid, self._seq, out.messages])
                 while True:
+                    streams, commands = self._stream_commands()
+                    if not (batch or commands):
+                        return
+                    commands.extend(("PUBLISH", out.channel, out.payload) for out in batch)
                     try:
-                        await self._publisher.publish(keys.RT_CHANNEL, payload)
-                        delay = PUBLISH_RETRY_S
-                        break
+                        results = await self._bus.execute(commands)
                     except Exception:
                         if self._stopped:
                             return
+                        for stream in streams:
+                            stream.failed()
                         if delay == PUBLISH_RETRY_S:
                             self.log.warning("cluster publish failed; retrying", exc_info=True)
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
+                        continue
+                    delay = PUBLISH_RETRY_S
+                    self._after(streams, batch, results)
+                    break
         finally:
             self._publishing = False
+
+    def _after(
+        self, streams: list[SharedStreamText], batch: list[_Outgoing], results: list[Any]
+    ) -> None:
+        for result in results[: len(streams)]:
+            if isinstance(result, Exception):
+                self.log.warning("stream text write failed: %s", result)
+        for out, heard in zip(batch, results[len(streams) :], strict=True):
+            if out.offline and out.user_id is not None and heard == 0:
+                self._tasks.spawn(self._offline_all(out.user_id, out.offline))
+
+    async def _offline_all(self, user_id: str, queued: list[str]) -> None:
+        for event in queued:
+            await self._offline.push(user_id, event)
 
     def _on_message(self, channel: str, data: bytes) -> None:
         origin, seq, batch = orjson.loads(data)
@@ -256,31 +374,26 @@ class RedisCoordinator:
     def emit(self, user_id: str, event: str, *, offline: bool = True) -> None:
         here = self._hub.deliver(user_id, events.frame(event))
         if self.peers:
-            self.send("e", user_id, event)
-            if not here and offline:
-                self._tasks.spawn(self._offline_unless_elsewhere(user_id, event))
+            self._send_to_user(
+                user_id, ["e", user_id, event], event if offline and not here else None
+            )
         elif not here and offline:
             self._tasks.spawn(self._offline.push(user_id, event))
 
-    async def _offline_unless_elsewhere(self, user_id: str, event: str) -> None:
-        try:
-            elsewhere = await self._present_elsewhere(user_id)
-        except Exception:
-            self.log.warning("presence lookup failed; event queued offline", exc_info=True)
-            elsewhere = False
-        if not elsewhere:
-            await self._offline.push(user_id, event)
-
     def _on_events(self, origin: str, args: list[Any]) -> None:
         user_id, event = args
+        self.events_received += 1
         self._hub.deliver(user_id, events.frame(event))
+
+    def stream_text(self, message_id: str, source: TextSource) -> StreamText:
+        return SharedStreamText(message_id, source, self._config.stream_ttl_s, self._stream_dirty)
 
     # -- presence ------------------------------------------------------------------------
     def user_online(self, user_id: str) -> None:
-        self._tasks.spawn(self._count(user_id, self.pid, 1))
+        self._kv.follow(keys.rt_user_channel(user_id))
 
     def user_offline(self, user_id: str) -> None:
-        self._tasks.spawn(self._count(user_id, self.pid, -1))
+        self._kv.unfollow(keys.rt_user_channel(user_id))
 
     def foreground(self, user_id: str, step: int) -> None:
         self._tasks.spawn(self._count(user_id, self.pid + ":fg", step))
@@ -296,9 +409,6 @@ class RedisCoordinator:
             for f, n in counts.items()
             if int(n) > 0 and f.decode().split(":")[0] in self.peers
         }
-
-    async def _present_elsewhere(self, user_id: str) -> bool:
-        return any(":" not in f for f in await self._counts_elsewhere(user_id))
 
     async def foreground_elsewhere(self, user_id: str) -> int:
         if not self.peers:
@@ -480,9 +590,9 @@ class RedisCoordinator:
         user_id, socket_id, named = args
         found = self.inbound.reattach_events(user_id, named)
         if found:
-            # on the bus after this process's earlier events of those replies, before
-            # its later ones: the socket gets each chunk once
-            self.send("to", origin, socket_id, user_id, found)
+            # on the user's channel after this process's earlier events of those replies,
+            # before its later ones: the socket gets each chunk once
+            self._send_to_user(user_id, ["to", origin, socket_id, user_id, found], None)
 
     def _on_to_socket(self, origin: str, args: list[Any]) -> None:
         pid, socket_id, user_id, found = args

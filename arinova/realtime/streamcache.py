@@ -1,11 +1,10 @@
 """``stream:<messageId>``: the text of a reply streamed so far (websocket.md §9).
 
-One writer per reply with at most one write in flight, and at most one write per
-``interval``: later chunks only mark the text dirty, and the next SET carries the latest
-text. A stream thus costs a few writes a second, not one full rewrite per chunk (the
-original's cost grew with the square of the reply's length); a reader (sync, the REST
-message list) may see text up to ``interval`` old. ``finish`` deletes the key after any
-write still in flight.
+The writer of a process on its own (``LocalCoordinator``): every reader of a reply runs
+in this process and reads the reply's own text, so the key is kept for the contract's sake
+only, cheaply. One writer per reply with at most one write in flight, and at most one write
+per ``interval``: later chunks only mark the text dirty, and the next SET carries the
+latest text. ``finish`` deletes the key after any write still in flight.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from arinova.kv import keys
 
 if TYPE_CHECKING:
     from arinova.kv import KV
+    from arinova.realtime.coordinator import TextSource
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
@@ -33,8 +33,8 @@ class StreamCache:
         "_kv",
         "_log",
         "_running",
+        "_source",
         "_spawn",
-        "_text",
         "_ttl",
         "_wait",
     )
@@ -43,6 +43,7 @@ class StreamCache:
         self,
         kv: KV,
         message_id: str,
+        source: TextSource,
         ttl_s: int,
         interval_s: float,
         spawn: Spawn,
@@ -54,15 +55,14 @@ class StreamCache:
         self._ttl = ttl_s
         self._spawn = spawn
         self._log = log
-        self._text = ""
+        self._source = source
         self._dirty = False
         self._finished = False
         self._running = False
         #: the pause between two writes
         self._wait: asyncio.TimerHandle | None = None
 
-    def update(self, text: str) -> None:
-        self._text = text
+    def update(self, delta: str) -> None:
         self._dirty = True
         if self._wait is None:
             self._kick()
@@ -94,7 +94,7 @@ class StreamCache:
                 if not self._dirty:
                     return
                 self._dirty = False
-                await self._kv.set(self._key, well_formed(self._text), ex=self._ttl)
+                await self._kv.set(self._key, well_formed(self._source.text), ex=self._ttl)
                 if self._interval > 0 and not self._finished:
                     loop = asyncio.get_running_loop()
                     self._wait = loop.call_later(self._interval, self._waited)

@@ -86,17 +86,15 @@ class Sync:
     async def _streaming_texts(self, missed: list[dict[str, Any]]) -> None:
         """A reply still streaming shows the text streamed so far: from memory when this
         process runs it, else from ``stream:<id>``."""
-        tasks = self._hub.tasks
         elsewhere = []
         for message in missed:
             if message["status"] != "streaming":
                 continue
-            task = tasks.get(message["id"])
-            if task is not None:
-                if task.text:
-                    message["content"] = task.text
-            else:
+            text = self._hub.streaming_text(message["id"])
+            if text is None:
                 elsewhere.append(message)
+            elif text:
+                message["content"] = text
         if not elsewhere:
             return
         try:
@@ -104,9 +102,9 @@ class Sync:
         except Exception:
             self._log.warning("sync: stream cache unavailable", exc_info=True)
             return
-        for message, text in zip(elsewhere, texts, strict=True):
-            if text is not None:
-                message["content"] = text.decode()
+        for message, value in zip(elsewhere, texts, strict=True):
+            if value is not None:
+                message["content"] = value.decode()
 
 
 def _summary(row: Any) -> dict[str, Any]:

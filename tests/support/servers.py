@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import io
 import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -13,6 +15,9 @@ from arinova.settings import Settings
 
 #: the keyword arguments of ``Server`` (``socket_endpoints=``, ``dispatch_limits=``,
 #: ``extra_areas=``...): the factory passes them on, the rest are settings overrides
+#: a server still stopping after this long fails the test, with every task's stack
+STOP_TIMEOUT_S = 30.0
+
 SERVER_OPTIONS = frozenset(
     name
     for name, parameter in inspect.signature(Server.__init__).parameters.items()
@@ -46,9 +51,22 @@ class ServerPool:
             raise TypeError(f"settings overrides next to complete settings: {sorted(options)}")
         server = Server(settings, **server_options)
         await server.start(sock)
-        self._started.push_async_callback(server.stop)
+        self._started.push_async_callback(_stop_or_report, server)
         return server
 
     async def close(self) -> None:
         """Stop the servers, the newest first (each one even if another fails to stop)."""
         await self._started.aclose()
+
+
+async def _stop_or_report(server: Server) -> None:
+    stopping = asyncio.ensure_future(server.stop())
+    done, _ = await asyncio.wait([stopping], timeout=STOP_TIMEOUT_S)
+    if not done:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=stacks)
+        raise AssertionError(
+            f"the server did not stop within {STOP_TIMEOUT_S:g} s; its tasks:\n" + stacks.getvalue()
+        )
+    stopping.result()
