@@ -71,7 +71,7 @@ class RealtimeSettings:
     task_idle_timeout_s: float = 600.0
     #: period of the one shared sweep that runs every timer above
     sweep_interval_s: float = 1.0
-    #: ``stream:<messageId>`` TTL, refreshed on every write
+    #: ``stream:<messageId>`` TTL, refreshed while the reply streams
     stream_ttl_s: int = 600
     #: at most one ``stream:<messageId>`` write per reply this often (the latest text)
     stream_cache_interval_s: float = 0.1
@@ -92,6 +92,10 @@ class RealtimeSettings:
     #: entry lives (a process silent this long is dead: its replies fail)
     process_beat_s: float = 1.0
     process_ttl_s: float = 5.0
+    #: with Redis: what a process tells the others waits this long to go out with what
+    #: follows (chunks of many streams in one publish, one read and one socket write on
+    #: the receiving side instead of one per chunk)
+    bus_batch_s: float = 0.002
 
 
 @dataclass(frozen=True)

@@ -3,25 +3,23 @@
 ``connect`` never fails: connections are made on demand, so the server starts while
 Redis is down and ``/health`` reports ``"redis": "error"`` until it is back. Timeouts
 are short so a dead Redis answers quickly instead of stalling requests.
-Pub/sub uses one connection per process for every channel; a background task reads it,
-reconnecting (and resubscribing) with backoff when Redis goes away.
+Pub/sub uses one connection per process for every channel, and the realtime bus one
+connection of its own for its batches (``resp.py``: the two connections a streamed chunk
+crosses, kept lean); both reconnect (and resubscribe) with backoff when Redis goes away.
 """
 
 from __future__ import annotations
 
-import asyncio
-import builtins
-import contextlib
 import logging
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from arinova.kv.base import KVError, MessageHandler
+from arinova.kv.resp import CommandConnection, SubscriberConnection
 
 log = logging.getLogger("arinova.kv")
 
@@ -30,7 +28,6 @@ CONNECT_TIMEOUT_S: Final = 1.0
 COMMAND_TIMEOUT_S: Final = 2.0
 #: how long a command waits for a free pooled connection
 POOL_WAIT_S: Final = 2.0
-PUBSUB_POLL_S: Final = 5.0
 #: the bus's connections (the ordered publisher, the subscriber) wait this long for Redis
 #: before giving up on a command: a stall shorter than this loses and reorders nothing
 STALL_TOLERANCE_S: Final = 35.0
@@ -58,52 +55,6 @@ class Script:
         return await self._script(keys=keys, args=args)
 
 
-class OrderedConnection:
-    """One connection of its own with one pipeline in flight: commands sent one batch after
-    the other run (and their publishes arrive) in that order. It waits out a stall of up to
-    ``STALL_TOLERANCE_S``; a failed batch drops the connection so the next one reconnects
-    (what the failed batch did is unknown: the caller decides what to send again). Once
-    closed it stays closed (a late batch fails)."""
-
-    __slots__ = ("_closed", "_conn", "_url")
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._conn: Redis | None = None
-        self._closed = False
-
-    async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        if self._closed:
-            raise ConnectionError("the connection is closed")
-        if self._conn is None:
-            self._conn = Redis.from_url(
-                self._url,
-                single_connection_client=True,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=STALL_TOLERANCE_S,
-                socket_keepalive=True,
-                retry=Retry(NoBackoff(), 0),
-            )
-        try:
-            pipe = self._conn.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            return await pipe.execute(raise_on_error=False)
-        except BaseException:
-            await self._drop()
-            raise
-
-    async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.aclose()
-
-    async def aclose(self) -> None:
-        self._closed = True
-        await self._drop()
-
-
 def _kv_error(exc: ResponseError) -> KVError:
     return KVError(str(exc))
 
@@ -112,29 +63,19 @@ class RedisKV:
     def __init__(self, client: Redis, url: str = "") -> None:
         self._r = client
         self._url = url
-        #: the subscriber's own client (long command timeout: it rides out a stall)
-        self._sub = (
-            Redis.from_url(
-                url,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=STALL_TOLERANCE_S,
-                socket_keepalive=True,
-                health_check_interval=int(STALL_TOLERANCE_S),
-                retry=Retry(NoBackoff(), 0),
-            )
-            if url
-            else client
-        )
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
         #: channels followed one by one (a user's), all read by one handler
         self._followed: set[str] = set()
         self._follow_handler: MessageHandler | None = None
-        #: the channels the current pub/sub connection was told to subscribe
-        self._subscribed: set[str] = set()
-        self._reconciler: asyncio.Task[None] | None = None
-        self._pubsub: PubSub | None = None
-        self._pump: asyncio.Task[None] | None = None
+        #: the one subscription connection (made when something is first subscribed)
+        self._subscriber = SubscriberConnection(
+            url or "redis://127.0.0.1:6379",
+            self._dispatch,
+            connect_s=CONNECT_TIMEOUT_S,
+            stall_s=STALL_TOLERANCE_S,
+            reconnect_max_s=RECONNECT_MAX_DELAY_S,
+        )
         self._closed = False
 
     @classmethod
@@ -170,10 +111,10 @@ class RedisKV:
     async def hset(self, key: str, field: str, value: bytes | str) -> None:
         await self._r.hset(key, field, value)  # type: ignore[misc]
 
-    def ordered_connection(self) -> OrderedConnection:
+    def ordered_connection(self) -> CommandConnection:
         """A connection of its own: batches sent one after the other run in that order,
-        with no pool round per batch."""
-        return OrderedConnection(self._url)
+        with no pool round per batch; it waits out a stall of up to ``STALL_TOLERANCE_S``."""
+        return CommandConnection(self._url, connect_s=CONNECT_TIMEOUT_S, stall_s=STALL_TOLERANCE_S)
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
@@ -288,69 +229,12 @@ class RedisKV:
             self._followed.discard(channel)
             self._changed()
 
-    def _wanted(self) -> builtins.set[str]:
-        return self._followed.union(self._handlers)
-
     def _changed(self) -> None:
-        """Bring the connection's subscriptions to what is wanted: one task at a time, in
-        batches; the pump subscribes everything wanted on each new connection."""
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._run_pump(), name="arinova-kv-pubsub")
-        elif self._pubsub is not None and self._reconciler is None:
-            self._reconciler = asyncio.create_task(self._reconcile(self._pubsub))
+        subscriber = self._subscriber
+        subscriber.wanted = self._followed.union(self._handlers)
+        subscriber.changed()
 
-    async def _reconcile(self, pubsub: PubSub) -> None:
-        try:
-            while self._pubsub is pubsub:
-                wanted = self._wanted()
-                added = wanted - self._subscribed
-                removed = self._subscribed - wanted
-                if not (added or removed):
-                    return
-                self._subscribed = wanted
-                if added:
-                    await pubsub.subscribe(*added)
-                if removed:
-                    await pubsub.unsubscribe(*removed)
-        except Exception as exc:
-            # the pump notices the broken connection and subscribes everything again
-            log.warning("redis subscription change deferred: %s", exc)
-        finally:
-            self._reconciler = None
-
-    async def _run_pump(self) -> None:
-        delay = 0.05
-        while not self._closed:
-            try:
-                if self._pubsub is None:
-                    pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
-                    self._pubsub = pubsub
-                    self._subscribed = self._wanted()
-                    if self._subscribed:
-                        await pubsub.subscribe(*self._subscribed)
-                    if self._wanted() != self._subscribed:
-                        self._changed()
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=PUBSUB_POLL_S
-                )
-                delay = 0.05
-                if message is not None and message.get("type") == "message":
-                    self._dispatch(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if delay == 0.05:
-                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
-                await self._drop_pubsub()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        raw_channel = message["channel"]
-        channel = raw_channel.decode() if isinstance(raw_channel, bytes) else str(raw_channel)
-        data = message["data"]
-        if isinstance(data, str):
-            data = data.encode()
+    def _dispatch(self, channel: str, data: bytes) -> None:
         handlers = self._handlers.get(channel)
         if handlers is None:
             if self._follow_handler is None or channel not in self._followed:
@@ -362,28 +246,9 @@ class RedisKV:
             except Exception:
                 log.exception("pub/sub handler failed on channel %s", channel)
 
-    async def _drop_pubsub(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except Exception:
-                log.debug("closing a broken pub/sub connection failed", exc_info=True)
-
     async def close(self) -> None:
         self._closed = True
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        await self._drop_pubsub()
+        await self._subscriber.aclose()
         self._handlers.clear()
         self._followed.clear()
-        if self._sub is not self._r:
-            await self._sub.aclose()
         await self._r.aclose()

@@ -4,7 +4,8 @@ Each process has a random id, a liveness entry in ``rt:procs`` (a sorted set sco
 expiry, refreshed by a periodic beat) and one subscription to the bus.
 
 - Bus: everything a process tells the others goes through one ordered connection, in
-  batches (what is queued while a batch is out goes in the next), and only when another
+  batches (gathered for ``bus_batch_s``; what is queued while a batch is out goes in the
+  next), and only when another
   live process exists. Routed: a user's events are published on ``rt:u:<user>``, which a
   process subscribes while it holds a socket of that user (a process without one receives
   none of them); the receiver count of that publish says whether the user has a socket
@@ -116,6 +117,7 @@ class RedisCoordinator:
         self._streams: dict[SharedStreamText, None] = {}
         self._streams_due = False
         self._stream_timer: asyncio.TimerHandle | None = None
+        self._batch_timer: asyncio.TimerHandle | None = None
         self._publishing = False
         #: number of the last message published; receivers drop one they already had
         self._seq = 0
@@ -184,9 +186,10 @@ class RedisCoordinator:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        if self._stream_timer is not None:
-            self._stream_timer.cancel()
-            self._stream_timer = None
+        for timer in (self._stream_timer, self._batch_timer):
+            if timer is not None:
+                timer.cancel()
+        self._stream_timer = self._batch_timer = None
         await self._bus.aclose()
 
     async def _ready_wait(self) -> None:
@@ -271,9 +274,27 @@ class RedisCoordinator:
         if offline is not None:
             out.offline.append(offline)
         self._pending_messages += 1
-        self._kick()
+        # what processes tell each other goes at once; a user's events may wait a moment
+        # for the ones that follow them
+        self._kick(wait=user_id is not None)
 
-    def _kick(self) -> None:
+    def _kick(self, *, wait: bool = False) -> None:
+        """Start a batch: at once, or (``wait``) after ``bus_batch_s`` so that what follows
+        goes with it."""
+        if self._publishing:
+            return
+        window = self._config.bus_batch_s
+        if wait and window > 0:
+            if self._batch_timer is None:
+                loop = asyncio.get_running_loop()
+                self._batch_timer = loop.call_later(window, self._publish_now)
+            return
+        self._publish_now()
+
+    def _publish_now(self) -> None:
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
         if not self._publishing:
             self._publishing = True
             self._tasks.spawn(self._publish())
@@ -281,7 +302,7 @@ class RedisCoordinator:
     def _stream_dirty(self, stream: SharedStreamText) -> None:
         self._streams[stream] = None
         if self.peers or stream.finished:
-            self._kick()
+            self._kick(wait=True)
         elif self._stream_timer is None and not self._stopped:
             loop = asyncio.get_running_loop()
             self._stream_timer = loop.call_later(
@@ -303,10 +324,10 @@ class RedisCoordinator:
             if not (due or stream.finished):
                 continue
             del self._streams[stream]
-            command = stream.command()
-            if command is not None:
+            written = stream.commands()
+            if written:
                 taken.append(stream)
-                commands.append(command)
+                commands.extend(written)
         if due:
             self._streams_due = False
         return taken, commands
@@ -341,18 +362,17 @@ class RedisCoordinator:
                         delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
                         continue
                     delay = PUBLISH_RETRY_S
-                    self._after(streams, batch, results)
+                    self._after(batch, results)
                     break
         finally:
             self._publishing = False
 
-    def _after(
-        self, streams: list[SharedStreamText], batch: list[_Outgoing], results: list[Any]
-    ) -> None:
-        for result in results[: len(streams)]:
+    def _after(self, batch: list[_Outgoing], results: list[Any]) -> None:
+        published = results[len(results) - len(batch) :]
+        for result in results[: len(results) - len(batch)]:
             if isinstance(result, Exception):
                 self.log.warning("stream text write failed: %s", result)
-        for out, heard in zip(batch, results[len(streams) :], strict=True):
+        for out, heard in zip(batch, published, strict=True):
             if out.offline and out.user_id is not None and heard == 0:
                 self._tasks.spawn(self._offline_all(out.user_id, out.offline))
 

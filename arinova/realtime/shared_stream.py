@@ -15,6 +15,7 @@ writers stored it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,17 @@ Command = tuple[str | bytes | int, ...]
 
 
 class SharedStreamText:
-    __slots__ = ("_carry", "_dirty", "_key", "_source", "_synced", "_ttl", "_unsent", "finished")
+    __slots__ = (
+        "_carry",
+        "_dirty",
+        "_key",
+        "_refresh_at",
+        "_source",
+        "_synced",
+        "_ttl",
+        "_unsent",
+        "finished",
+    )
 
     def __init__(
         self,
@@ -45,6 +56,8 @@ class SharedStreamText:
         self._carry = ""
         #: the key holds exactly the text written so far (false until the first write)
         self._synced = False
+        #: when the key's TTL is renewed with the next append (monotonic time)
+        self._refresh_at = 0.0
         self.finished = False
 
     def update(self, delta: str) -> None:
@@ -61,19 +74,27 @@ class SharedStreamText:
         self._synced = False
         self._dirty(self)
 
-    def command(self) -> Command | None:
-        """What the next batch carries for this stream, if anything."""
+    def commands(self) -> list[Command]:
+        """What the next batch carries for this stream."""
         if self.finished:
-            return ("DEL", self._key)
+            return [("DEL", self._key)]
         if self._synced:
             text = self._carry + "".join(self._unsent)
             self._unsent.clear()
             text, self._carry = _hold_high_surrogate(text)
-            return ("APPEND", self._key, well_formed(text).encode()) if text else None
+            if not text:
+                return []
+            out: list[Command] = [("APPEND", self._key, well_formed(text).encode())]
+            now = time.monotonic()
+            if now >= self._refresh_at:
+                self._refresh_at = now + self._ttl / 2
+                out.append(("EXPIRE", self._key, self._ttl))
+            return out
         self._unsent.clear()
         text, self._carry = _hold_high_surrogate(self._source.text)
         self._synced = True
-        return ("SET", self._key, well_formed(text).encode(), "EX", self._ttl)
+        self._refresh_at = time.monotonic() + self._ttl / 2
+        return [("SET", self._key, well_formed(text).encode(), "EX", self._ttl)]
 
 
 def _hold_high_surrogate(text: str) -> tuple[str, str]:

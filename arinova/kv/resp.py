@@ -1,0 +1,367 @@
+"""The realtime bus's two Redis connections, on asyncio protocols with hiredis' parser.
+
+redis-py's asyncio client costs tens of microseconds of Python per pipeline and per
+pub/sub message (a timeout context, tasks and futures per call, a polling reader): on the
+bus, where every streamed chunk is one of each, that was most of a chunk's cost across
+processes (docs/benchmarks.md). These connections do the least the bus needs:
+
+- ``CommandConnection``: commands written as packed RESP, replies parsed as they arrive,
+  one future per batch (batches answered in order). A connection that gives no reply for
+  ``stall_s`` is dropped (a stall shorter than that loses nothing).
+- ``SubscriberConnection``: SUBSCRIBE/UNSUBSCRIBE in batches, messages handed to the
+  handler from ``data_received`` (no task, no poll); a PING when quiet finds a dead peer;
+  after a loss it reconnects with backoff and subscribes every wanted channel again.
+
+Everything else about Redis stays with redis-py. URLs: ``redis://`` and ``rediss://``
+with user, password and database, as redis-py reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import unquote, urlparse
+
+import hiredis
+
+log = logging.getLogger("arinova.kv")
+
+MessageHandler = Callable[[str, bytes], None]
+Command = tuple[Any, ...]
+#: channels per SUBSCRIBE / UNSUBSCRIBE command
+SUBSCRIBE_BATCH = 1000
+
+
+class ConnectionLost(ConnectionError):
+    pass
+
+
+class _Address:
+    __slots__ = ("db", "host", "password", "port", "tls", "username")
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        self.tls = parsed.scheme == "rediss"
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 6379
+        self.username = unquote(parsed.username) if parsed.username else None
+        self.password = unquote(parsed.password) if parsed.password else None
+        path = parsed.path.strip("/")
+        self.db = int(path) if path.isdigit() else 0
+
+    def hello(self) -> list[Command]:
+        """The commands that set a fresh connection up."""
+        commands: list[Command] = []
+        if self.password is not None:
+            if self.username:
+                commands.append(("AUTH", self.username, self.password))
+            else:
+                commands.append(("AUTH", self.password))
+        return commands
+
+    async def open(self, protocol: Callable[[], asyncio.Protocol], connect_s: float) -> Any:
+        loop = asyncio.get_running_loop()
+        context = ssl.create_default_context() if self.tls else None
+        async with asyncio.timeout(connect_s):
+            _, proto = await loop.create_connection(protocol, self.host, self.port, ssl=context)
+        return proto
+
+
+def pack(commands: list[Command]) -> bytes:
+    out = bytearray()
+    for command in commands:
+        out += b"*%d\r\n" % len(command)
+        for arg in command:
+            if isinstance(arg, bytes):
+                value = arg
+            elif isinstance(arg, str):
+                value = arg.encode()
+            else:
+                value = str(arg).encode()
+            out += b"$%d\r\n" % len(value)
+            out += value
+            out += b"\r\n"
+    return bytes(out)
+
+
+class _CommandProtocol(asyncio.Protocol):
+    __slots__ = ("_lost", "_reader", "_waiting", "last_reply", "transport")
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader()
+        #: [future, replies still expected, replies so far], in order of the batches
+        self._waiting: deque[list[Any]] = deque()
+        self._lost = False
+        self.transport: asyncio.Transport | None = None
+        self.last_reply = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's is no subclass
+        self.last_reply = asyncio.get_running_loop().time()
+
+    def send(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        if self._lost or self.transport is None:
+            future.set_exception(ConnectionLost("the connection is closed"))
+            return future
+        if not self._waiting:
+            self.last_reply = asyncio.get_running_loop().time()
+        self._waiting.append([future, len(commands), []])
+        self.transport.write(pack(commands))
+        return future
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        waiting = self._waiting
+        while (reply := reader.gets()) is not False:
+            if not waiting:
+                continue  # nobody asked (cannot happen with this protocol's use)
+            entry = waiting[0]
+            entry[2].append(reply)
+            entry[1] -= 1
+            if entry[1] == 0:
+                waiting.popleft()
+                if not entry[0].done():
+                    entry[0].set_result(entry[2])
+        self.last_reply = asyncio.get_running_loop().time()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        while self._waiting:
+            future = self._waiting.popleft()[0]
+            if not future.done():
+                future.set_exception(ConnectionLost(str(exc) if exc else "connection closed"))
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class CommandConnection:
+    """One connection, made on first use and again after a loss; batches run in the order
+    they were sent. A failed batch raises: what of it ran is unknown."""
+
+    __slots__ = ("_address", "_closed", "_connect_s", "_proto", "_stall_s", "_watch")
+
+    def __init__(self, url: str, *, connect_s: float, stall_s: float) -> None:
+        self._address = _Address(url)
+        self._connect_s = connect_s
+        self._stall_s = stall_s
+        self._proto: _CommandProtocol | None = None
+        self._watch: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    async def execute(self, commands: list[Command]) -> list[Any]:
+        if self._closed:
+            raise ConnectionLost("the connection is closed")
+        proto = self._proto
+        if proto is None or proto.transport is None or proto.transport.is_closing():
+            proto = await self._connect()
+        replies = await proto.send(commands)
+        return [_error(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+
+    async def _connect(self) -> _CommandProtocol:
+        proto: _CommandProtocol = await self._address.open(_CommandProtocol, self._connect_s)
+        setup = self._address.hello()
+        if self._address.db:
+            setup.append(("SELECT", self._address.db))
+        if setup:
+            for reply in await proto.send(setup):
+                if isinstance(reply, hiredis.ReplyError):
+                    proto.abort()
+                    raise ConnectionLost(f"redis refused the connection: {reply}")
+        self._proto = proto
+        self._arm()
+        return proto
+
+    def _arm(self) -> None:
+        if self._watch is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._watch = loop.call_later(min(1.0, self._stall_s / 4), self._check)
+
+    def _check(self) -> None:
+        """Drop a connection whose reply is overdue (its batches fail; the caller resends)."""
+        self._watch = None
+        proto = self._proto
+        if proto is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if proto.busy and now - proto.last_reply > self._stall_s:
+            log.warning("redis gave no reply for %.0f s; the bus reconnects", self._stall_s)
+            proto.abort()
+            self._proto = None
+            return
+        self._arm()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto.abort()
+
+
+def _error(reply: hiredis.ReplyError) -> Exception:
+    return RuntimeError(str(reply))
+
+
+class _SubscriberProtocol(asyncio.Protocol):
+    __slots__ = ("_on_lost", "_owner", "_reader", "transport")
+
+    def __init__(self, owner: SubscriberConnection) -> None:
+        self._owner = owner
+        self._reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        owner = self._owner
+        owner.heard()
+        while (reply := reader.gets()) is not False:
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                owner.dispatch(reply[1].decode(), reply[2])
+            elif isinstance(reply, hiredis.ReplyError):
+                log.warning("redis pub/sub error: %s", reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner.lost(self)
+
+
+class SubscriberConnection:
+    """The process's one subscription connection: the wanted channels are kept here and
+    subscribed on every (re)connection; changes go out in batches, in call order."""
+
+    def __init__(
+        self,
+        url: str,
+        handler: Callable[[str, bytes], None],
+        *,
+        connect_s: float,
+        stall_s: float,
+        reconnect_max_s: float,
+    ) -> None:
+        self._address = _Address(url)
+        self._handler = handler
+        self._connect_s = connect_s
+        self._stall_s = stall_s
+        self._reconnect_max_s = reconnect_max_s
+        self.wanted: builtins.set[str] = set()
+        self._subscribed: builtins.set[str] = set()
+        self._proto: _SubscriberProtocol | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._last_heard = 0.0
+        self._closed = False
+
+    def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def changed(self) -> None:
+        """The wanted channels changed: bring the connection to them soon."""
+        self.start()
+        self._wake.set()
+
+    def heard(self) -> None:
+        self._last_heard = asyncio.get_running_loop().time()
+
+    def dispatch(self, channel: str, data: bytes) -> None:
+        try:
+            self._handler(channel, data)
+        except Exception:
+            log.exception("pub/sub handler failed on channel %s", channel)
+
+    def lost(self, proto: _SubscriberProtocol) -> None:
+        if proto is self._proto:
+            self._proto = None
+            self._wake.set()
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            try:
+                if self._proto is None:
+                    await self._connect()
+                    delay = 0.05
+                self._sync()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._stall_s / 4):
+                        await self._wake.wait()
+                self._keep_alive()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if delay == 0.05:
+                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                self._drop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._reconnect_max_s)
+
+    async def _connect(self) -> None:
+        proto: _SubscriberProtocol = await self._address.open(
+            lambda: _SubscriberProtocol(self), self._connect_s
+        )
+        setup = self._address.hello()
+        if setup and proto.transport is not None:
+            proto.transport.write(pack(setup))
+        self._proto = proto
+        self._subscribed = set()
+        self.heard()
+
+    def _sync(self) -> None:
+        proto = self._proto
+        if proto is None or proto.transport is None:
+            return
+        added = sorted(self.wanted - self._subscribed)
+        removed = sorted(self._subscribed - self.wanted)
+        commands: list[Command] = []
+        for start in range(0, len(added), SUBSCRIBE_BATCH):
+            commands.append(("SUBSCRIBE", *added[start : start + SUBSCRIBE_BATCH]))
+        for start in range(0, len(removed), SUBSCRIBE_BATCH):
+            commands.append(("UNSUBSCRIBE", *removed[start : start + SUBSCRIBE_BATCH]))
+        if commands:
+            proto.transport.write(pack(commands))
+        self._subscribed = set(self.wanted)
+
+    def _keep_alive(self) -> None:
+        """A PING when the connection has been quiet; no answer for ``stall_s``: lost."""
+        proto = self._proto
+        if proto is None or proto.transport is None:
+            return
+        quiet = asyncio.get_running_loop().time() - self._last_heard
+        if quiet > self._stall_s:
+            raise ConnectionLost(f"no answer from redis for {quiet:.0f} s")
+        if quiet > self._stall_s / 8 and self._subscribed:
+            proto.transport.write(pack([("PING",)]))
+
+    def _drop(self) -> None:
+        proto, self._proto = self._proto, None
+        if proto is not None and proto.transport is not None:
+            proto.transport.abort()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._drop()
