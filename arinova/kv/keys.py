@@ -82,7 +82,8 @@ RT_AGENTS: Final = "rt:agents"
 
 
 def rt_active(conversation_id: str) -> str:
-    """``<process>|<user>`` of the conversation's active reply."""
+    """``<process>|<user>|<token>`` of the conversation's active reply (expires unless
+    its owner's beat refreshes it)."""
     return f"rt:active:{conversation_id}"
 
 
@@ -99,6 +100,11 @@ def rt_user_active(user_id: str) -> str:
 def rt_replies(process: str) -> str:
     """Hash: message id -> the reply a process is streaming (for take-over)."""
     return f"rt:replies:{process}"
+
+
+def rt_marks(process: str) -> str:
+    """Hash: conversation id -> the ``rt:active`` mark a process holds (for take-over)."""
+    return f"rt:marks:{process}"
 
 
 def rt_presence(user_id: str) -> str:

@@ -14,9 +14,10 @@ import logging
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.retry import Retry
 
 from arinova.kv.base import KVError, MessageHandler
 from arinova.kv.resp import CommandConnection, SubscriberConnection
@@ -86,7 +87,10 @@ class RedisKV:
             timeout=POOL_WAIT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 1),
+            # a pooled connection that Redis closed (a restart) fails its next command:
+            # that command is sent again once on a new connection; a timeout is not (a
+            # stall would only last twice as long)
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=30,
         )
         kv = cls(Redis.from_pool(pool), url)

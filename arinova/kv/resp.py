@@ -22,6 +22,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import math
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -152,7 +153,16 @@ class CommandConnection:
     """One connection, made on first use and again after a loss; batches run in the order
     they were sent. A failed batch raises: what of it ran is unknown."""
 
-    __slots__ = ("_address", "_closed", "_connect_s", "_proto", "_stall_s", "_watch")
+    __slots__ = (
+        "_address",
+        "_closed",
+        "_connect_s",
+        "_connected_at",
+        "_proto",
+        "_reconnected",
+        "_stall_s",
+        "_watch",
+    )
 
     def __init__(self, url: str, *, connect_s: float, stall_s: float) -> None:
         self._address = _Address(url)
@@ -160,7 +170,18 @@ class CommandConnection:
         self._stall_s = stall_s
         self._proto: _CommandProtocol | None = None
         self._watch: asyncio.TimerHandle | None = None
+        self._connected_at = 0.0
+        self._reconnected = False
         self._closed = False
+
+    def reconnected_for(self) -> float:
+        """Seconds since the connection was made again after a loss (infinite while the
+        first one lasts; 0 while there is none)."""
+        if self._proto is None:
+            return 0.0 if self._connected_at else math.inf
+        if not self._reconnected:
+            return math.inf
+        return asyncio.get_running_loop().time() - self._connected_at
 
     async def execute(self, commands: list[Command]) -> list[Any]:
         if self._closed:
@@ -182,6 +203,8 @@ class CommandConnection:
                     proto.abort()
                     raise ConnectionLost(f"redis refused the connection: {reply}")
         self._proto = proto
+        self._reconnected = bool(self._connected_at)
+        self._connected_at = asyncio.get_running_loop().time()
         self._arm()
         return proto
 

@@ -156,8 +156,10 @@ class Coordinator(Protocol):
         an older one left behind), or ``QUEUED`` / ``FULL``."""
         ...
 
-    async def hand_over(self, item: QueuedReply, process: str) -> None:
-        """Give the conversation's mark and the reply to ``process`` (the agent's)."""
+    async def hand_over(self, item: QueuedReply, process: str) -> bool:
+        """Give the conversation's mark and the reply to ``process`` (the agent's): True
+        once that process has taken them; False when it did not (not live, unreachable,
+        or silent for a bound): the mark is still this process's, the reply to answer."""
         ...
 
     async def reply_started(self, reply: RunningReply) -> None: ...

@@ -136,7 +136,7 @@ class LocalCoordinator:
     async def claim(self, item: QueuedReply) -> QueuedReply | str:
         return self._locks.claim(item)
 
-    async def hand_over(self, item: QueuedReply, process: str) -> None:
+    async def hand_over(self, item: QueuedReply, process: str) -> bool:
         raise RuntimeError("a single process has no other process to hand a reply to")
 
     async def reply_started(self, reply: RunningReply) -> None:

@@ -124,11 +124,12 @@ class Pipeline:
         agent_id, name = agent["id"], agent["name"]
         if self._hub.connected_agent(agent_id) is None:
             elsewhere = await self._coordinator.locate_agent(agent_id)
-            if elsewhere is not None:
-                await self._coordinator.hand_over(item, elsewhere)
+            if elsewhere is not None and await self._coordinator.hand_over(item, elsewhere):
                 return True
-            await self._offline_reply(item, name)
-            return False
+            if self._hub.connected_agent(agent_id) is None:
+                # not connected, or its process did not take the reply
+                await self._offline_reply(item, name)
+                return False
         row = await self._insert_reply(item.conversation_id, "", "streaming", bump=True)
         if row is None:
             return False

@@ -21,16 +21,55 @@ expiry, refreshed by a periodic beat) and one subscription to the bus.
   "visible anywhere" (push) is decided across processes.
 - Agents: ``rt:agents`` maps agent -> process; every process mirrors it (``up``/``down``
   messages) so the REST hooks answer without a round trip.
-- Replies: ``rt:active:<conv>`` (the process running the conversation's reply) and
+- Replies: ``rt:active:<conv>`` (the mark: the conversation is busy, and whose it is) and
   ``rt:queue:<conv>`` (waiting messages), claimed and released by Lua scripts, so two
   processes never start two replies in one conversation (quirk Q07) and the queue drains
-  in order. A reply runs in the agent's process (a ``run`` hand-over). ``rt:replies:<proc>``
-  lists the replies a process runs: when it dies, the first live process to notice claims
-  them, fails them ("Agent disconnected") and releases their conversations.
+  in order.
+
+Ownership of a conversation. A mark exists only while a live owner holds it. It is
+written with a TTL (``MARK_TTL_PROCESS_TTLS`` process TTLs) by its owner alone, never on
+another process's behalf, and the owner's beat refreshes, in the beat's one round trip,
+the marks this process tracks: those of the replies it runs or is about to run (claimed,
+next in the queue, accepted, adopted) and of its hand-overs not yet accepted. A mark its
+owner does not track (a hand-over lost on the bus, a release that never reached Redis, a
+process that stopped) expires; a claim that finds the mark gone or its owner dead starts
+the reply, behind the ones already waiting. Each mark carries a token, so a release, a
+refresh or a hand-over touches only the mark it took, never a later one of the same
+conversation.
+
+Hand-over. A reply runs in the process holding the agent's socket. The giver keeps the
+mark in its own name and asks that process to take it (``run``, sent again every beat
+until taken): the receiver swaps the giver's mark for its own (same token) and only then
+runs the reply; a repeated ``run`` finds the mark no longer the giver's and is dropped.
+The giver looks at the mark every beat: once it is not the giver's any more, the reply is
+the receiver's (or already ran and ended). When the receiver is not live, or has not taken
+the mark within a mark TTL, the giver swaps the mark back (a late receiver then finds it
+changed) and the pipeline answers the message itself (the offline-agent reply, or the
+reply run here if the agent's socket is here now), then releases the conversation so its
+queue moves on. The mark is the confirmation because it is the one thing both processes
+change atomically: nothing depends on a bus message arriving exactly once (a lost ``run``
+is sent again, a duplicate is harmless) and no acknowledgement message is needed.
+
+``rt:replies:<proc>`` lists the replies a process streams and ``rt:marks:<proc>`` the
+marks it holds: when it dies, the first live process to notice claims both, fails the
+streaming replies ("Agent disconnected") and releases every one of its conversations, so
+a queue behind a dead process's claim or hand-over moves on.
 
 While Redis is unreachable the process works alone: a claim that fails takes this
-process's own lock, and releases are retried so a blip leaves no conversation marked by a
-live process.
+process's own lock (a hand-over is then impossible: the reply is answered here), and a
+release that fails is tried again after the next beat that reaches Redis.
+
+Redis losing everything (a restart without persistence) empties liveness, marks, queues
+and the agent registry. Replies running go on and end (their release finds no mark; until
+then a new message in their conversation may start a second reply beside them); the
+messages that were queued are lost with the queue. Each process sees at its next beat that
+its liveness entry is not the one it wrote: it lists its agents again and takes the
+processes it knew for live during one process TTL (they have not beaten yet), so bus
+messages and agent lookups do not stop meanwhile. A script writing a mark for a process
+also writes that process's liveness entry if it has none, so a fresh mark never looks
+dead. New messages claim fresh marks and are answered. One case is left: a hand-over
+whose mark is lost with Redis's data before the receiver took it, and whose ``run`` was
+lost as well, gets no reply (the giver cannot tell it from a reply that ran and ended).
 """
 
 from __future__ import annotations
@@ -65,9 +104,19 @@ MAX_PENDING = 100_000
 #: presence counts outlive a process that died without cleaning them this long
 PRESENCE_TTL_S = 86_400
 RELEASE_ATTEMPTS = 6
+#: a conversation's mark lives this many process TTLs unless its owner's beat refreshes it;
+#: a hand-over not taken within that long is taken back
+MARK_TTL_PROCESS_TTLS = 3
+#: releases kept for another try once Redis answers again (beyond: the marks expire)
+MAX_UNRELEASED = 10_000
 #: first and longest pause between two attempts of a failed publish
 PUBLISH_RETRY_S = 0.05
 PUBLISH_RETRY_MAX_S = 1.0
+#: for this long after the bus connected again (Redis restarted, or a cut healed) a user's
+#: events heard by no process are published again every REJOIN_RETRY_S before they count
+#: as "the user has no socket anywhere": the other processes are subscribing again
+REJOIN_S = 5.0
+REJOIN_RETRY_S = 0.1
 
 BusHandler = Callable[[str, list[Any]], None]
 
@@ -130,14 +179,31 @@ class RedisCoordinator:
         self._last_beat = 0.0
         self._take_over_after = 0.0
         self._beat_failed = False
+        #: the score the last beat wrote in ``rt:procs``; whether a beat reached Redis yet
+        self._score = 0
+        self._joined = False
+        #: the processes live before Redis lost this one's entry, taken for live until then
+        self._presumed: frozenset[str] = frozenset()
+        self._presumed_until = 0.0
+        #: conversation -> the mark this process holds there (see the module docstring);
+        #: one per conversation with a reply here or handed over from here
+        self._marks: dict[str, str] = {}
+        #: message id -> the mark of its reply, from ``reply_started`` to ``release``
+        self._bound: dict[str, str] = {}
+        #: conversation -> (user, message id, mark) of a release Redis did not take
+        self._unreleased: dict[str, tuple[str, str, str]] = {}
+        self._mark_ttl_ms = int(config.process_ttl_s * MARK_TTL_PROCESS_TTLS * 1000)
         self._bus = kv.ordered_connection()
         self._beat: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._claim = kv.script(scripts.CLAIM)
-        self._handover = kv.script(scripts.HANDOVER)
+        self._swap = kv.script(scripts.SWAP)
+        self._adopt_script = kv.script(scripts.ADOPT)
         self._release = kv.script(scripts.RELEASE)
         self._beat_script = kv.script(scripts.BEAT)
         self._claim_dead = kv.script(scripts.CLAIM_DEAD)
+        self._active_of = kv.script(scripts.ACTIVE_OF)
+        self._register = kv.script(scripts.REGISTER)
         self._agent_down = kv.script(scripts.AGENT_DOWN)
         self._agent_where = kv.script(scripts.AGENT_WHERE)
         self._count_script = kv.script(scripts.COUNT)
@@ -209,42 +275,84 @@ class RedisCoordinator:
                 self.log.warning("cluster beat failed", exc_info=True)
 
     async def beat(self) -> None:
-        ttl_ms = int(self._config.process_ttl_s * 1000)
-        alive, dead = await self._beat_script([keys.RT_PROCS], [self.pid, ttl_ms])
-        now = asyncio.get_running_loop().time()
+        """Refresh this process's liveness entry and the marks it holds (one round trip,
+        O(marks)); then take over the dead processes."""
         ttl = self._config.process_ttl_s
+        marks = list(self._marks.items())
+        script_keys = [keys.RT_PROCS]
+        script_keys += [keys.rt_active(conv) for conv, _ in marks]
+        script_keys += [keys.rt_user_active(_user(mark)) for _, mark in marks]
+        args: list[str | int | bytes] = [self.pid, int(ttl * 1000), self._mark_ttl_ms, self._score]
+        args += [mark for _, mark in marks]
+        alive, dead, score, fresh = await self._beat_script(script_keys, args)
+        now = asyncio.get_running_loop().time()
         if self._beat_failed and now - self._last_beat > ttl:
             # this process was cut off from Redis for a TTL, as the others may have been (a
             # stall): it gives them time to beat again before taking any of them over
             self._take_over_after = now + 2 * ttl + COMMAND_TIMEOUT_S
         self._beat_failed = False
         self._last_beat = now
-        self.peers = frozenset(p.decode() for p in alive) - {self.pid}
+        self._score = int(score)
+        gone = {p.decode() for p in dead}
+        peers = frozenset(p.decode() for p in alive) - {self.pid}
+        if fresh and self._joined:
+            self.log.warning("cluster: Redis had lost this process's liveness entry; rejoining")
+            self._presumed, self._presumed_until = self.peers, now + ttl
+            self._tasks.spawn(self._register_agents())
+        self._joined = True
+        if now < self._presumed_until:
+            peers |= self._presumed - gone
+        self.peers = peers
         for origin in [o for o in self._received if o not in self.peers]:
             del self._received[origin]
+        self._retry_releases()
         if now < self._take_over_after:
             return
-        for pid in dead:
-            await self._take_over(pid.decode())
+        for pid in gone:
+            await self._take_over(pid)
+
+    async def _register_agents(self) -> None:
+        """List this process's agents again in ``rt:agents`` (Redis lost it, or another
+        process took this one for dead and removed them)."""
+        here = [agent_id for agent_id, socket in self._hub.agents.items() if socket.open]
+        if here:
+            await self._register([keys.RT_AGENTS], [self.pid, *here])
 
     async def _take_over(self, dead: str) -> None:
         claimed = await self._claim_dead(
-            [keys.RT_PROCS, keys.RT_AGENTS, keys.rt_replies(dead)], [dead]
+            [keys.RT_PROCS, keys.RT_AGENTS, keys.rt_replies(dead), keys.rt_marks(dead)], [dead]
         )
         if not claimed:
             return
-        replies, agents = claimed
+        replies, agents, marks = claimed
         self.log.warning("process %s is gone: failing its %d replies", dead, len(replies))
         for agent_id in agents:
             self.send("down", agent_id.decode(), dead)
+        failed: set[str] = set()
         for raw in replies:
             user_id, conversation_id, message_id, seq = orjson.loads(raw)
+            failed.add(conversation_id)
             reply = RunningReply(user_id, conversation_id, message_id, seq)
             try:
-                await self._adopt(user_id, conversation_id)
+                self._bound[message_id] = await self._adopt(user_id, conversation_id)
                 await self.inbound.fail_orphan(reply, events.AGENT_DISCONNECTED)
             except Exception:
                 self.log.exception("failing reply %s of a dead process", message_id)
+            finally:
+                self._bound.pop(message_id, None)
+        # its other conversations: claimed, or handed over and not taken yet
+        for raw_conversation, raw_mark in zip(marks[::2], marks[1::2], strict=True):
+            conversation_id = raw_conversation.decode()
+            if conversation_id in failed:
+                continue
+            user_id = _user(raw_mark.decode())
+            try:
+                if await self._adopt(user_id, conversation_id):
+                    following = await self.release(user_id, conversation_id, "")
+                    if following is not None:
+                        self.inbound.run_reply(following)
+            except Exception:
+                self.log.exception("releasing conversation %s of a dead process", conversation_id)
 
     # -- the bus -------------------------------------------------------------------------
     def send(self, kind: str, *args: Any) -> None:
@@ -362,19 +470,37 @@ class RedisCoordinator:
                         delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
                         continue
                     delay = PUBLISH_RETRY_S
-                    self._after(batch, results)
+                    if self._after(batch, results):
+                        return  # what nobody heard goes again after a pause
                     break
         finally:
             self._publishing = False
 
-    def _after(self, batch: list[_Outgoing], results: list[Any]) -> None:
+    def _after(self, batch: list[_Outgoing], results: list[Any]) -> bool:
+        """Queue offline what no process heard; True when some goes again instead."""
         published = results[len(results) - len(batch) :]
         for result in results[: len(results) - len(batch)]:
             if isinstance(result, Exception):
                 self.log.warning("stream text write failed: %s", result)
+        rejoining = self._bus.reconnected_for() < REJOIN_S
+        unheard: list[_Outgoing] = []
         for out, heard in zip(batch, published, strict=True):
-            if out.offline and out.user_id is not None and heard == 0:
+            if out.user_id is None or heard != 0:
+                continue
+            if rejoining:
+                unheard.append(out)
+            elif out.offline:
                 self._tasks.spawn(self._offline_all(out.user_id, out.offline))
+        if unheard:
+            # Redis came back a moment ago: the processes of these users may not have
+            # subscribed again yet; heard by nobody, they go again (numbered anew) shortly
+            self._pending[:0] = unheard
+            self._pending_messages += sum(len(out.messages) for out in unheard)
+            if self._batch_timer is None:
+                loop = asyncio.get_running_loop()
+                self._batch_timer = loop.call_later(REJOIN_RETRY_S, self._publish_now)
+            return True
+        return False
 
     async def _offline_all(self, user_id: str, queued: list[str]) -> None:
         for event in queued:
@@ -513,6 +639,7 @@ class RedisCoordinator:
     # -- replies -------------------------------------------------------------------------
     async def claim(self, item: QueuedReply) -> QueuedReply | str:
         conv = item.conversation_id
+        mark = self._new_mark(item.user_id)
         try:
             await self._ready_wait()
             status, raw = await self._claim(
@@ -521,8 +648,16 @@ class RedisCoordinator:
                     keys.rt_active(conv),
                     keys.rt_queue(conv),
                     keys.rt_user_active(item.user_id),
+                    keys.rt_marks(self.pid),
                 ],
-                [self.pid, item.user_id, conv, _item_json(item), self._config.max_queued_replies],
+                [
+                    self.pid,
+                    conv,
+                    _item_json(item),
+                    self._config.max_queued_replies,
+                    mark,
+                    *self._ttls(),
+                ],
             )
         except Exception:
             self.log.warning(
@@ -535,30 +670,108 @@ class RedisCoordinator:
             return QUEUED
         if status == b"full":
             return FULL
+        self._marks[conv] = mark
         return _item(raw)
 
-    async def hand_over(self, item: QueuedReply, process: str) -> None:
-        """Give the conversation's mark to the agent's process and ask it to run the reply
-        (if that process dies first, the mark is free: its owner is not live)."""
+    async def hand_over(self, item: QueuedReply, process: str) -> bool:
+        """Ask ``process`` (the agent's) to take the conversation's mark and run the reply;
+        True once it has, False when it is not live or did not take it within a mark TTL
+        (the mark is then this process's again, to answer the message and release it)."""
         conv = item.conversation_id
-        await self._handover(
-            [keys.rt_active(conv), keys.rt_user_active(item.user_id)], [process, item.user_id, conv]
-        )
-        self.send("run", process, _item_json(item))
+        given = self._marks.get(conv)
+        if given is None or self._fallback.holds(conv):
+            return False  # claimed while Redis was unreachable: nobody could take it
+        loop = asyncio.get_running_loop()
+        raw = _item_json(item)
+        bound = self._mark_ttl_ms / 1000
+        deadline = loop.time() + bound
+        give_up = deadline + bound  # Redis unreachable: whether it was taken is unknown
+        while True:
+            if process in self.peers and loop.time() < deadline:
+                self.send("run", process, raw, given)
+            await asyncio.sleep(self._config.process_beat_s)
+            if self._stopped:
+                return True  # stopping: the mark expires, or is taken over with this process
+            try:
+                current = await self._kv.get(keys.rt_active(conv))
+                if current is None or current.decode() != given:
+                    # taken (or taken, run and released already; or lost with Redis's data)
+                    self._untrack(conv, given)
+                    return True
+                if process in self.peers and loop.time() < deadline:
+                    continue
+                back = self._new_mark(item.user_id)
+                if await self._swap_mark(conv, given, back):
+                    self._marks[conv] = back
+                    self.log.warning(
+                        "conversation %s: process %s did not take the reply", conv, process
+                    )
+                    return False
+            except Exception:
+                if loop.time() >= give_up:
+                    self.log.warning(
+                        "conversation %s: hand-over to %s unconfirmed", conv, process, exc_info=True
+                    )
+                    return False
 
     def _on_run(self, origin: str, args: list[Any]) -> None:
-        pid, raw = args
-        if pid == self.pid:
-            self.inbound.run_reply(_item(raw.encode()))
+        pid, raw, given = args
+        if pid != self.pid:
+            return
+        item = _item(raw.encode())
+        taken = _owned_by(given, self.pid)
+        if self._marks.get(item.conversation_id) == taken:
+            return  # taken already; the giver had not seen it yet
+        self._tasks.spawn(self._accept(item, given, taken))
 
-    async def _adopt(self, user_id: str, conversation_id: str) -> None:
-        """Take the conversation's mark (its owner died) so releasing it drains its queue."""
-        await self._handover(
-            [keys.rt_active(conversation_id), keys.rt_user_active(user_id)],
-            [self.pid, user_id, conversation_id],
+    async def _accept(self, item: QueuedReply, given: str, taken: str) -> None:
+        """Take the giver's mark, then run the reply (only one process ever takes it)."""
+        try:
+            accepted = await self._swap_mark(item.conversation_id, given, taken)
+        except Exception:
+            self.log.warning(
+                "conversation %s: taking the reply failed; the giver asks again",
+                item.conversation_id,
+                exc_info=True,
+            )
+            return
+        if accepted:
+            self._marks[item.conversation_id] = taken
+            self.inbound.run_reply(item)
+
+    async def _swap_mark(self, conversation_id: str, old: str, new: str) -> bool:
+        taken = await self._swap(
+            [
+                keys.RT_PROCS,
+                keys.rt_active(conversation_id),
+                keys.rt_user_active(_user(new)),
+                keys.rt_marks(_owner(old)),
+                keys.rt_marks(_owner(new)),
+            ],
+            [old, new, conversation_id, *self._ttls()],
         )
+        return bool(taken)
+
+    async def _adopt(self, user_id: str, conversation_id: str) -> str:
+        """Take a dead process's conversation so releasing it drains its queue: the mark,
+        or '' when a live process holds the conversation."""
+        mark = self._new_mark(user_id)
+        adopted = await self._adopt_script(
+            [
+                keys.RT_PROCS,
+                keys.rt_active(conversation_id),
+                keys.rt_user_active(user_id),
+                keys.rt_marks(self.pid),
+            ],
+            [self.pid, conversation_id, mark, *self._ttls()],
+        )
+        if not adopted:
+            return ""
+        self._marks[conversation_id] = mark
+        return mark
 
     async def reply_started(self, reply: RunningReply) -> None:
+        self._bound[reply.message_id] = self._marks.get(reply.conversation_id, "")
         value = orjson.dumps([reply.user_id, reply.conversation_id, reply.message_id, reply.seq])
         try:
             await self._kv.hset(keys.rt_replies(self.pid), reply.message_id, value)
@@ -569,33 +782,97 @@ class RedisCoordinator:
     async def release(
         self, user_id: str, conversation_id: str, message_id: str
     ) -> QueuedReply | None:
-        if self._fallback.holds(conversation_id):
-            return self._fallback.release(conversation_id)  # started while Redis was away
         conv = conversation_id
-        script_keys = [
-            keys.RT_PROCS,
-            keys.rt_active(conv),
-            keys.rt_queue(conv),
-            keys.rt_user_active(user_id),
-            keys.rt_replies(self.pid),
-        ]
+        bound = self._bound.pop(message_id, None) if message_id else None
+        if self._fallback.holds(conv):
+            return self._fallback.release(conv)  # started while Redis was away
+        mark = self._marks.get(conv, "") if bound is None else bound
+        if mark and self._marks.get(conv) == mark:
+            del self._marks[conv]  # not refreshed any more: released, or expiring
         for attempt in range(RELEASE_ATTEMPTS):
             try:
-                raw = await self._release(script_keys, [self.pid, conv, message_id])
+                return await self._release_mark(user_id, conv, message_id, mark)
             except Exception:
                 if attempt == RELEASE_ATTEMPTS - 1:
-                    self.log.exception("conversation %s: releasing the reply mark failed", conv)
-                    return None
-                await asyncio.sleep(0.1 * 2**attempt)
-            else:
-                return _item(raw) if raw else None
+                    self.log.warning(
+                        "conversation %s: releasing the reply mark failed; trying again later",
+                        conv,
+                        exc_info=True,
+                    )
+                else:
+                    await asyncio.sleep(0.1 * 2**attempt)
+        self._keep_unreleased(user_id, conv, message_id, mark)
         return None
 
+    async def _release_mark(
+        self, user_id: str, conversation_id: str, message_id: str, mark: str
+    ) -> QueuedReply | None:
+        """Release ``mark`` (or a dead owner's; '' releases nothing of a live process's):
+        the next queued reply, under a new mark of this process, or None."""
+        following = self._new_mark(user_id)
+        raw = await self._release(
+            [
+                keys.RT_PROCS,
+                keys.rt_active(conversation_id),
+                keys.rt_queue(conversation_id),
+                keys.rt_user_active(user_id),
+                keys.rt_replies(self.pid),
+                keys.rt_marks(self.pid),
+            ],
+            [self.pid, conversation_id, message_id, mark, following, *self._ttls()],
+        )
+        if not raw:
+            return None
+        self._marks[conversation_id] = following
+        return _item(raw)
+
+    def _keep_unreleased(
+        self, user_id: str, conversation_id: str, message_id: str, mark: str
+    ) -> None:
+        if len(self._unreleased) >= MAX_UNRELEASED:
+            oldest = next(iter(self._unreleased))
+            del self._unreleased[oldest]
+            self.log.warning("conversation %s: release dropped; its mark expires", oldest)
+        self._unreleased[conversation_id] = (user_id, message_id, mark)
+
+    def _retry_releases(self) -> None:
+        pending, self._unreleased = self._unreleased, {}
+        for conversation_id, (user_id, message_id, mark) in pending.items():
+            self._tasks.spawn(self._release_again(user_id, conversation_id, message_id, mark))
+
+    async def _release_again(
+        self, user_id: str, conversation_id: str, message_id: str, mark: str
+    ) -> None:
+        try:
+            following = await self._release_mark(user_id, conversation_id, message_id, mark)
+        except Exception:
+            self._keep_unreleased(user_id, conversation_id, message_id, mark)
+            return
+        if following is not None:
+            self.inbound.run_reply(following)
+
     async def active_conversations(self, user_id: str) -> list[str]:
-        owners = await self._kv.hgetall(keys.rt_user_active(user_id))
-        live = self.peers | {self.pid}
-        shared = [c.decode() for c, p in owners.items() if p.decode() in live]
+        uactive = keys.rt_user_active(user_id)
+        conversations = [c.decode() for c in await self._kv.hgetall(uactive)]
+        shared: list[str] = []
+        if conversations:
+            found = await self._active_of(
+                [keys.RT_PROCS, uactive, *(keys.rt_active(c) for c in conversations)],
+                [self.pid, *conversations],
+            )
+            shared = [c.decode() for c in found]
         return shared + [c for c in self._fallback.active_of(user_id) if c not in shared]
+
+    def _new_mark(self, user_id: str) -> str:
+        return f"{self.pid}|{user_id}|{uuid.uuid4().hex[:12]}"
+
+    def _untrack(self, conversation_id: str, mark: str) -> None:
+        if self._marks.get(conversation_id) == mark:
+            del self._marks[conversation_id]
+
+    def _ttls(self) -> tuple[int, int]:
+        """The mark TTL and the process TTL (ms), the scripts' last two arguments."""
+        return self._mark_ttl_ms, int(self._config.process_ttl_s * 1000)
 
     def cancel_elsewhere(self, user_id: str, message_id: str) -> None:
         self.send("cancel", user_id, message_id)
@@ -622,6 +899,19 @@ class RedisCoordinator:
         if socket is not None:
             for event in found:
                 socket.send_frame(events.frame(event))
+
+
+def _owner(mark: str) -> str:
+    return mark.split("|", 1)[0]
+
+
+def _user(mark: str) -> str:
+    return mark.split("|", 2)[1]
+
+
+def _owned_by(mark: str, process: str) -> str:
+    """The same mark (same token) in ``process``'s name."""
+    return f"{process}|{mark.split('|', 1)[1]}"
 
 
 def _item_json(item: QueuedReply) -> str:

@@ -1,5 +1,12 @@
 """Lua scripts of ``RedisCoordinator``: the reply marks, queues and liveness as atomic
-steps. Every key arrives in ``KEYS``; ``KEYS[1]`` is always the liveness set."""
+steps. Every key arrives in ``KEYS``; ``KEYS[1]`` is always the liveness set.
+
+A mark (``rt:active:<conv>``) is ``<owner>|<user>|<token>``, set with a TTL by its owner
+only (a claim, a release that starts the next reply, an accepted hand-over, an adoption)
+and refreshed by the owner's beat. A script that sets a mark for a process also adds that
+process's liveness entry when it has none (Redis lost it), so the mark never names a
+process the others take for dead.
+"""
 
 from __future__ import annotations
 
@@ -11,52 +18,79 @@ local function live(p)
   return s and tonumber(s) > now
 end
 local function owner(v) return string.match(v, '^([^|]*)') end
-local function user(v) return string.match(v, '|(.*)$') end
+local function mark(active, uactive, marks, conv, value, ttl, proc_ttl)
+  local p = owner(value)
+  redis.call('SET', active, value, 'PX', ttl)
+  redis.call('HSET', uactive, conv, p)
+  redis.call('PEXPIRE', uactive, ttl)
+  redis.call('HSET', marks, conv, value)
+  redis.call('ZADD', KEYS[1], 'NX', now + tonumber(proc_ttl), p)
+end
+local function unlist(marks, conv, value)
+  if redis.call('HGET', marks, conv) == value then redis.call('HDEL', marks, conv) end
+end
 """
 
-#: KEYS procs, active, queue, uactive; ARGV proc, user, conv, item, max queued
+#: KEYS procs, active, queue, uactive, marks of proc; ARGV proc, conv, item, max queued,
+#: mark, mark ttl ms, proc ttl ms. The conversation is free when it has no mark or its
+#: owner is dead; its queue keeps its order either way.
 CLAIM = (
     _PRELUDE
     + """
 local v = redis.call('GET', KEYS[2])
-local item = ARGV[4]
-if v then
-  if live(owner(v)) then
-    if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[5]) then return {'full', ''} end
-    redis.call('RPUSH', KEYS[3], item)
-    return {'queued', ''}
-  end
-  if redis.call('LLEN', KEYS[3]) > 0 then
-    redis.call('RPUSH', KEYS[3], item)
-    item = redis.call('LPOP', KEYS[3])
-  end
+local item = ARGV[3]
+if v and (owner(v) == ARGV[1] or live(owner(v))) then
+  if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[4]) then return {'full', ''} end
+  redis.call('RPUSH', KEYS[3], item)
+  return {'queued', ''}
 end
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2])
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[1])
+if redis.call('LLEN', KEYS[3]) > 0 then
+  redis.call('RPUSH', KEYS[3], item)
+  item = redis.call('LPOP', KEYS[3])
+end
+mark(KEYS[2], KEYS[4], KEYS[5], ARGV[2], ARGV[5], ARGV[6], ARGV[7])
 return {'start', item}
 """
 )
 
-#: KEYS active, uactive; ARGV new owner, user, conv
-HANDOVER = """
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+#: KEYS procs, active, uactive, marks of the old owner, marks of the new owner; ARGV old
+#: mark, new mark, conv, mark ttl ms, proc ttl ms: the mark changes hands only if it is
+#: still the old one (a hand-over accepted, or taken back by the giver)
+SWAP = (
+    _PRELUDE
+    + """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+unlist(KEYS[4], ARGV[3], ARGV[1])
+mark(KEYS[2], KEYS[3], KEYS[5], ARGV[3], ARGV[2], ARGV[4], ARGV[5])
 return 1
 """
+)
 
-#: KEYS procs, active, queue, uactive, replies of proc; ARGV proc, conv, message id or ''
+#: KEYS procs, active, uactive, marks of proc; ARGV proc, conv, mark, mark ttl ms, proc
+#: ttl ms: a dead process's conversation becomes proc's, unless a live process holds it
+ADOPT = (
+    _PRELUDE
+    + """
+local v = redis.call('GET', KEYS[2])
+if v and (owner(v) == ARGV[1] or live(owner(v))) then return 0 end
+mark(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+#: KEYS procs, active, queue, uactive, replies of proc, marks of proc; ARGV proc, conv,
+#: message id or '', the mark released ('' for none), the mark of the next reply, mark
+#: ttl ms, proc ttl ms -> the next queued reply, now proc's to run
 RELEASE = (
     _PRELUDE
     + """
 if ARGV[3] ~= '' then redis.call('HDEL', KEYS[5], ARGV[3]) end
+if ARGV[4] ~= '' then unlist(KEYS[6], ARGV[2], ARGV[4]) end
 local v = redis.call('GET', KEYS[2])
-if not v then return false end
-local o = owner(v)
-if o ~= ARGV[1] and live(o) then return false end
+if v and v ~= ARGV[4] and (owner(v) == ARGV[1] or live(owner(v))) then return false end
 local nxt = redis.call('LPOP', KEYS[3])
 if nxt then
-  redis.call('SET', KEYS[2], ARGV[1] .. '|' .. user(v))
-  redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
+  mark(KEYS[2], KEYS[4], KEYS[6], ARGV[2], ARGV[5], ARGV[6], ARGV[7])
   return nxt
 end
 redis.call('DEL', KEYS[2])
@@ -65,23 +99,38 @@ return false
 """
 )
 
-#: KEYS procs; ARGV proc, ttl ms -> {the live processes, the dead ones}
+#: KEYS procs, then n marks, then their n users' uactive; ARGV proc, ttl ms, mark ttl
+#: ms, the score this process's last beat wrote, then the n marks' values -> {the live
+#: processes, the dead ones, the score written, 1 when this process's entry was not the
+#: one its last beat wrote (Redis lost it, or another process took this one for dead)}
 BEAT = (
     _PRELUDE
     + """
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local score = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+  if redis.call('GET', KEYS[1 + i]) == ARGV[4 + i] then
+    redis.call('PEXPIRE', KEYS[1 + i], ARGV[3])
+    redis.call('PEXPIRE', KEYS[1 + n + i], ARGV[3])
+  end
+end
 local alive = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-return {alive, dead}
+local fresh = 1
+if before and tonumber(before) == tonumber(ARGV[4]) then fresh = 0 end
+return {alive, dead, score, fresh}
 """
 )
 
-#: KEYS procs, agents, replies of the dead proc; ARGV dead proc: the first caller takes
-#: its replies and agents
+#: KEYS procs, agents, replies of the dead proc, marks of the dead proc; ARGV dead proc:
+#: the first caller takes its replies, agents and marks
 CLAIM_DEAD = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return false end
 local replies = redis.call('HVALS', KEYS[3])
-redis.call('DEL', KEYS[3])
+local marks = redis.call('HGETALL', KEYS[4])
+redis.call('DEL', KEYS[3], KEYS[4])
 local agents = {}
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
@@ -90,8 +139,27 @@ for i = 1, #all, 2 do
     table.insert(agents, all[i])
   end
 end
-return {replies, agents}
+return {replies, agents, marks}
 """
+
+#: KEYS procs, uactive, then the n conversations' marks; ARGV proc, then the n
+#: conversations -> those whose mark names a live process; fields whose mark is gone
+#: (expired, or lost with Redis's data) are dropped
+ACTIVE_OF = (
+    _PRELUDE
+    + """
+local out = {}
+for i = 2, #ARGV do
+  local v = redis.call('GET', KEYS[1 + i])
+  if not v then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  elseif owner(v) == ARGV[1] or live(owner(v)) then
+    table.insert(out, ARGV[i])
+  end
+end
+return out
+"""
+)
 
 #: KEYS procs, agents; ARGV agent -> its process, if live
 AGENT_WHERE = (
@@ -110,6 +178,13 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return 1
 end
 return 0
+"""
+
+#: KEYS agents; ARGV proc, then agents: list again the agents whose socket is here,
+#: unless another process registered them meanwhile
+REGISTER = """
+for i = 2, #ARGV do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) end
+return 1
 """
 
 #: KEYS presence; ARGV field, step, ttl s: count the user's sockets of one process

@@ -14,6 +14,7 @@ from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
 from tests.support.clock import ManualClock
 from tests.support.config import TEST_REDIS_URL
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -212,6 +213,21 @@ async def test_a_failing_handler_does_not_stop_delivery(kv: KV, key: str) -> Non
         while not got.is_set():
             await kv.publish(channel, b"x")
             await asyncio.sleep(0.02)
+
+
+async def test_redis_connections_closed_by_a_restart_answer_the_next_command(
+    redis_server: RedisServer,
+) -> None:
+    """A command on a pooled connection that a Redis restart closed is sent again once, on
+    a new connection: the caller never sees the stale connection."""
+    store = await RedisKV.connect(redis_server.url())
+    try:
+        await asyncio.gather(*(store.get("k") for _ in range(8)))  # several pooled
+        await redis_server.stop()
+        await redis_server.start()
+        assert await asyncio.gather(*(store.get("k") for _ in range(8))) == [None] * 8
+    finally:
+        await store.close()
 
 
 async def test_shared_flag() -> None:
