@@ -82,6 +82,9 @@ async def test_a_subscriber_cut_off_subscribes_again(
                     await asyncio.sleep(0.02)
 
         await heard("resp:a")
+        async with asyncio.timeout(5):
+            while ("resp:a", b"x") not in got:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         await proxy.cut()
         await heard("resp:b")  # subscribed again on a new connection
         subscriber.wanted = {"resp:b"}
