@@ -158,6 +158,7 @@ class CommandConnection:
         "_closed",
         "_connect_s",
         "_connected_at",
+        "_connecting",
         "_proto",
         "_reconnected",
         "_stall_s",
@@ -172,6 +173,8 @@ class CommandConnection:
         self._watch: asyncio.TimerHandle | None = None
         self._connected_at = 0.0
         self._reconnected = False
+        #: the connection being made (batches sent meanwhile wait for it, in order)
+        self._connecting: asyncio.Future[_CommandProtocol] | None = None
         self._closed = False
 
     def reconnected_for(self) -> float:
@@ -188,7 +191,14 @@ class CommandConnection:
             raise ConnectionLost("the connection is closed")
         proto = self._proto
         if proto is None or proto.transport is None or proto.transport.is_closing():
-            proto = await self._connect()
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._connect())
+            connecting = self._connecting
+            try:
+                proto = await asyncio.shield(connecting)
+            finally:
+                if self._connecting is connecting and connecting.done():
+                    self._connecting = None
         replies = await proto.send(commands)
         return [_error(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
 
