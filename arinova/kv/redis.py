@@ -66,8 +66,7 @@ class RedisKV:
         self._url = url
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
-        #: channels followed one by one (a user's), all read by one handler
-        self._followed: set[str] = set()
+        #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
         #: the one subscription connection (made when something is first subscribed)
         self._subscriber = SubscriberConnection(
@@ -205,7 +204,7 @@ class RedisKV:
             handlers.append(handler)
             return
         self._handlers[channel] = [handler]
-        self._changed()
+        self._subscriber.subscribe(channel)
 
     async def unsubscribe(self, channel: str, handler: MessageHandler) -> None:
         handlers = self._handlers.get(channel)
@@ -214,7 +213,7 @@ class RedisKV:
         handlers.remove(handler)
         if not handlers:
             del self._handlers[channel]
-            self._changed()
+            self._subscriber.unsubscribe(channel)
 
     # -- followed channels (the realtime coordinator's per-user channels) --------------
     def on_followed(self, handler: MessageHandler) -> None:
@@ -224,24 +223,16 @@ class RedisKV:
     def follow(self, channel: str) -> None:
         """Subscribe to the channel soon (in order with ``unfollow`` of it: the last call
         wins); 10 000 channels cost one set entry each and a few batched commands."""
-        if channel not in self._followed:
-            self._followed.add(channel)
-            self._changed()
+        self._subscriber.subscribe(channel)
 
     def unfollow(self, channel: str) -> None:
-        if channel in self._followed:
-            self._followed.discard(channel)
-            self._changed()
-
-    def _changed(self) -> None:
-        subscriber = self._subscriber
-        subscriber.wanted = self._followed.union(self._handlers)
-        subscriber.changed()
+        if channel not in self._handlers:
+            self._subscriber.unsubscribe(channel)
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         handlers = self._handlers.get(channel)
         if handlers is None:
-            if self._follow_handler is None or channel not in self._followed:
+            if self._follow_handler is None or channel not in self._subscriber.wanted:
                 return
             handlers = [self._follow_handler]
         for handler in tuple(handlers):
@@ -254,5 +245,4 @@ class RedisKV:
         self._closed = True
         await self._subscriber.aclose()
         self._handlers.clear()
-        self._followed.clear()
         await self._r.aclose()

@@ -296,7 +296,8 @@ class SubscriberConnection:
         self._stall_s = stall_s
         self._reconnect_max_s = reconnect_max_s
         self.wanted: builtins.set[str] = set()
-        self._subscribed: builtins.set[str] = set()
+        #: channel -> subscribe (True) or unsubscribe, not yet sent on this connection
+        self._changes: dict[str, bool] = {}
         self._proto: _SubscriberProtocol | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -307,8 +308,19 @@ class SubscriberConnection:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def changed(self) -> None:
-        """The wanted channels changed: bring the connection to them soon."""
+    def subscribe(self, channel: str) -> None:
+        if channel not in self.wanted:
+            self.wanted.add(channel)
+            self._change(channel, True)
+
+    def unsubscribe(self, channel: str) -> None:
+        if channel in self.wanted:
+            self.wanted.discard(channel)
+            self._change(channel, False)
+
+    def _change(self, channel: str, on: bool) -> None:
+        """Sent soon, batched with the others (the last call for a channel wins)."""
+        self._changes[channel] = on
         self.start()
         self._wake.set()
 
@@ -356,15 +368,16 @@ class SubscriberConnection:
         if setup and proto.transport is not None:
             proto.transport.write(pack(setup))
         self._proto = proto
-        self._subscribed = set()
+        self._changes = dict.fromkeys(self.wanted, True)
         self.heard()
 
     def _sync(self) -> None:
         proto = self._proto
         if proto is None or proto.transport is None:
             return
-        added = sorted(self.wanted - self._subscribed)
-        removed = sorted(self._subscribed - self.wanted)
+        changes, self._changes = self._changes, {}
+        added = [channel for channel, on in changes.items() if on]
+        removed = [channel for channel, on in changes.items() if not on]
         commands: list[Command] = []
         for start in range(0, len(added), SUBSCRIBE_BATCH):
             commands.append(("SUBSCRIBE", *added[start : start + SUBSCRIBE_BATCH]))
@@ -372,7 +385,6 @@ class SubscriberConnection:
             commands.append(("UNSUBSCRIBE", *removed[start : start + SUBSCRIBE_BATCH]))
         if commands:
             proto.transport.write(pack(commands))
-        self._subscribed = set(self.wanted)
 
     def _keep_alive(self) -> None:
         """A PING when the connection has been quiet; no answer for ``stall_s``: lost."""
@@ -382,7 +394,7 @@ class SubscriberConnection:
         quiet = asyncio.get_running_loop().time() - self._last_heard
         if quiet > self._stall_s:
             raise ConnectionLost(f"no answer from redis for {quiet:.0f} s")
-        if quiet > self._stall_s / 8 and self._subscribed:
+        if quiet > self._stall_s / 8 and self.wanted:
             proto.transport.write(pack([("PING",)]))
 
     def _drop(self) -> None:
