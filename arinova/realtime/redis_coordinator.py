@@ -249,9 +249,13 @@ class RedisCoordinator:
         self._stopped = True
         beat, self._beat = self._beat, None
         if beat is not None:
-            beat.cancel()
+            # redis-py can swallow a cancellation that lands inside a command: the loop
+            # also ends on ``_stopped``, and is cancelled again until it has
+            while not beat.done():
+                beat.cancel()
+                await asyncio.wait([beat], timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
-                await beat
+                beat.result()
         for timer in (self._stream_timer, self._batch_timer):
             if timer is not None:
                 timer.cancel()
@@ -264,7 +268,7 @@ class RedisCoordinator:
 
     async def _beat_loop(self) -> None:
         period = self._config.process_beat_s
-        while True:
+        while not self._stopped:
             await asyncio.sleep(period)
             try:
                 await self.beat()
