@@ -158,7 +158,9 @@ class RedisCoordinator:
 
     async def _beat_loop(self) -> None:
         period = self._config.process_beat_s
-        while True:
+        # ``stop`` cancels this task, but redis-py can swallow a cancellation that lands
+        # during a command: the flag ends the loop all the same
+        while not self._stopped:
             await asyncio.sleep(period)
             try:
                 await self.beat()
