@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 INVALID_TOKEN = "Invalid bot token"
 NOT_AUTHENTICATED = "Not authenticated"
+#: the field of each task event that the pipeline takes
+VALUE_FIELD = {"agent_chunk": "chunk", "agent_complete": "content", "agent_error": "error"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -94,16 +96,11 @@ class AgentHandler(SocketHandler):
             self._task_event(self.agent_id, kind, event)
 
     def _task_event(self, agent_id: str, kind: str, event: dict[str, Any]) -> None:
-        pipeline = self.services.pipeline
-        task = self.services.hub.tasks.get(event["taskId"])
-        if task is None or task.agent_id != agent_id:
-            return  # unknown, finished, or another agent's task: ignored
-        if kind == "agent_chunk":
-            pipeline.chunk(task, event["chunk"])
-        elif kind == "agent_complete":
-            pipeline.complete(task, event["content"])
-        else:
-            pipeline.fail(task, event["error"])
+        s = self.services
+        task_id, value = event["taskId"], event[VALUE_FIELD[kind]]
+        if not s.pipeline.agent_event(agent_id, kind, task_id, value):
+            # it may run where a socket this one replaced was (websocket.md §2.2 item 7)
+            s.coordinator.agent_event_elsewhere(agent_id, kind, task_id, value)
 
     async def _authenticate(self, event: dict[str, Any]) -> None:
         s = self.services

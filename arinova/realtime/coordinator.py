@@ -8,7 +8,8 @@ processes and machines through Redis). It owns
 - delivery of an event to a user's sockets wherever they are, and the offline queue when
   the user has none anywhere (websocket.md §7);
 - presence: which processes hold sockets of a user, and how many are visible (push);
-- the agent registry: which process holds an agent's socket;
+- the agent registry: which process holds an agent's socket, and the agent's events for
+  tasks that run in another process than its socket (its socket moved mid-reply);
 - ``stream:<id>``, the text of each reply streamed so far, for readers in other processes
   (websocket.md §9);
 - the per-conversation reply lock and FIFO (one active reply per conversation, later
@@ -91,6 +92,24 @@ class Inbound(Protocol):
         """Close this process's socket of the agent, if any."""
         ...
 
+    def agent_moved(self, agent_id: str) -> None:
+        """The agent authenticated in another process: this process's socket of it, if
+        any, is no longer the registered one and is closed 4409; the tasks it had here stay
+        alive for the new socket (websocket.md §2.2 items 4, 7)."""
+        ...
+
+    def agent_gone(self, agent_id: str) -> None:
+        """The agent's registered socket, in another process, closed (or that process
+        died): the tasks kept here for the agent fail with "Agent disconnected"
+        (websocket.md §2.2 item 7), unless its socket is back in this process."""
+        ...
+
+    def agent_event(self, agent_id: str, kind: str, task_id: str, value: str) -> None:
+        """An ``agent_chunk`` / ``agent_complete`` / ``agent_error`` (already validated)
+        that the agent's socket in another process got for a task it does not run:
+        applied as this process's own socket's event, if the task runs here."""
+        ...
+
     async def fail_orphan(self, reply: RunningReply, error: str) -> None:
         """A reply whose process died: store it as failed and tell the user; its
         conversation's mark is this process's by now."""
@@ -149,6 +168,12 @@ class Coordinator(Protocol):
         ...
 
     def close_agent_elsewhere(self, agent_id: str, code: int, reason: str) -> None: ...
+
+    def agent_event_elsewhere(self, agent_id: str, kind: str, task_id: str, value: str) -> None:
+        """The agent's socket here got an event for a task that does not run here: to the
+        process that runs it, if any, in the order the socket got them (``value`` is the
+        event's ``chunk``, ``content`` or ``error``)."""
+        ...
 
     # -- replies -------------------------------------------------------------------------
     async def claim(self, item: QueuedReply) -> QueuedReply | str:

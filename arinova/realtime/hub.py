@@ -202,6 +202,11 @@ class Hub:
             return agent_id
         return None
 
+    def unregister_agent(self, agent_id: str) -> AgentSocket | None:
+        """The agent's socket here stops being its registered one (the agent registered
+        a socket in another process); returns it, still open."""
+        return self.agents.pop(agent_id, None)
+
     def connected_agent(self, agent_id: str) -> AgentSocket | None:
         socket = self.agents.get(agent_id)
         return socket if socket is not None and socket.open else None

@@ -133,6 +133,9 @@ class LocalCoordinator:
     def close_agent_elsewhere(self, agent_id: str, code: int, reason: str) -> None:
         return None
 
+    def agent_event_elsewhere(self, agent_id: str, kind: str, task_id: str, value: str) -> None:
+        return None  # every task of this server runs here: an unknown one is ignored
+
     async def claim(self, item: QueuedReply) -> QueuedReply | str:
         return self._locks.claim(item)
 

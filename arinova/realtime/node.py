@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from arinova.realtime import events
 from arinova.realtime.coordinator import QueuedReply
 
 if TYPE_CHECKING:
@@ -86,6 +87,18 @@ class RealtimeNode:
 
     def close_agent(self, agent_id: str, code: int, reason: str) -> None:
         self.hub.close_agent(agent_id, code, reason)
+
+    def agent_moved(self, agent_id: str) -> None:
+        socket = self.hub.unregister_agent(agent_id)
+        if socket is not None:
+            socket.close(4409, events.REPLACED)
+
+    def agent_gone(self, agent_id: str) -> None:
+        if agent_id not in self.hub.agents:
+            self.pipeline.fail_agent_tasks(agent_id, events.AGENT_DISCONNECTED)
+
+    def agent_event(self, agent_id: str, kind: str, task_id: str, value: str) -> None:
+        self.pipeline.agent_event(agent_id, kind, task_id, value)
 
     async def fail_orphan(self, reply: RunningReply, error: str) -> None:
         await self.pipeline.fail_orphan(reply, error)

@@ -222,6 +222,23 @@ class Pipeline:
         await self._release(reply.user_id, reply.conversation_id, reply.message_id)
 
     # -- agent events (synchronous: called from the agent socket's frame handler) -------
+    def agent_event(self, agent_id: str, kind: str, task_id: str, value: str) -> bool:
+        """An agent's ``agent_chunk`` / ``agent_complete`` / ``agent_error`` (``value``:
+        its chunk, content or error), from its socket here or forwarded by the process
+        holding its socket. False when the task does not run here (unknown, finished, or
+        another process's); a task of another agent is ignored (websocket.md §2.2 item 6)."""
+        task = self._hub.tasks.get(task_id)
+        if task is None:
+            return False
+        if task.agent_id == agent_id:
+            if kind == "agent_chunk":
+                self.chunk(task, value)
+            elif kind == "agent_complete":
+                self.complete(task, value)
+            else:
+                self.fail(task, value)
+        return True
+
     def chunk(self, task: AgentTask, chunk: str) -> None:
         delta = task.take_chunk(chunk)
         if delta is None:

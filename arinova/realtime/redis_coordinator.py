@@ -20,7 +20,10 @@ expiry, refreshed by a periodic beat) and one subscription to the bus.
 - Presence: ``rt:presence:<user>`` counts the user's visible sockets per process, so
   "visible anywhere" (push) is decided across processes.
 - Agents: ``rt:agents`` maps agent -> process; every process mirrors it (``up``/``down``
-  messages) so the REST hooks answer without a round trip.
+  messages) so the REST hooks answer without a round trip. An agent whose socket moves to
+  another process keeps its tasks where they run: the new socket's events for them are
+  forwarded there (``agent``), and they fail when the agent's ``down`` comes from the
+  process holding it.
 - Replies: ``rt:active:<conv>`` (the mark: the conversation is busy, and whose it is) and
   ``rt:queue:<conv>`` (waiting messages), claimed and released by Lua scripts, so two
   processes never start two replies in one conversation (quirk Q07) and the queue drains
@@ -89,6 +92,7 @@ from arinova.realtime import events, scripts
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
 from arinova.realtime.shared_stream import SharedStreamText
+from arinova.realtime.validate import is_uuid
 
 if TYPE_CHECKING:
     from arinova.hooks import Skill
@@ -212,6 +216,7 @@ class RedisCoordinator:
             "hello": self._on_hello,
             "up": self._on_agent_up,
             "down": self._on_agent_down,
+            "agent": self._on_agent_event,
             "run": self._on_run,
             "cancel": self._on_cancel,
             "kick": self._on_kick,
@@ -332,6 +337,7 @@ class RedisCoordinator:
         self.log.warning("process %s is gone: failing its %d replies", dead, len(replies))
         for agent_id in agents:
             self.send("down", agent_id.decode(), dead)
+            self._on_agent_down(self.pid, [agent_id.decode(), dead])  # the bus skips its sender
         failed: set[str] = set()
         for raw in replies:
             user_id, conversation_id, message_id, seq = orjson.loads(raw)
@@ -586,7 +592,11 @@ class RedisCoordinator:
         self._tasks.spawn(self._agent_gone(agent_id))
 
     async def _agent_gone(self, agent_id: str) -> None:
-        await self._agent_down([keys.RT_AGENTS], [agent_id, self.pid])
+        try:
+            await self._agent_down([keys.RT_AGENTS], [agent_id, self.pid])
+        except Exception:
+            self.log.warning("agent %s: unregistering failed", agent_id, exc_info=True)
+        # sent all the same: the tasks other processes keep for the agent end with it
         self.send("down", agent_id, self.pid)
 
     def _remote(self, agent_id: str) -> tuple[str, list[Skill]] | None:
@@ -619,16 +629,40 @@ class RedisCoordinator:
     def close_agent_elsewhere(self, agent_id: str, code: int, reason: str) -> None:
         self.send("kick", agent_id, code, reason)
 
+    def agent_event_elsewhere(self, agent_id: str, kind: str, task_id: str, value: str) -> None:
+        """Broadcast on the bus; the process running the task applies it, the others drop
+        it (a task id that is no message id runs nowhere and is not sent).
+
+        The alternative, a taskId -> process map that the old process sends in answer to
+        the new one's ``up``, would save nothing on the wire: the bus is one channel that
+        every process receives whole, so an addressed message costs what a broadcast
+        does. It would cost correctness instead: the agent may send a chunk right after
+        ``auth_ok``, before any answer arrives, so the new process would have to hold
+        events back, wait for an answer from every peer (with a timeout for a slow or
+        dying one) and chain maps when the agent moves again. Broadcast on this process's
+        ordered bus sends each event at once, in the order the socket got them, and the
+        process that runs the task receives them in that order after the ``up`` that
+        replaced its socket."""
+        if is_uuid(task_id):
+            self.send("agent", agent_id, kind, task_id, value)
+
+    def _on_agent_event(self, origin: str, args: list[Any]) -> None:
+        agent_id, kind, task_id, value = args
+        self.inbound.agent_event(agent_id, kind, task_id, value)
+
     def _on_agent_up(self, origin: str, args: list[Any]) -> None:
         agent_id, skills = args
         self.remote_agents[agent_id] = (origin, skills)
-        self.inbound.close_agent(agent_id, 4409, events.REPLACED)
+        self.inbound.agent_moved(agent_id)
 
     def _on_agent_down(self, origin: str, args: list[Any]) -> None:
+        """Only from the process holding the agent's socket as far as this one knows: a
+        ``down`` of a socket since replaced elsewhere changes nothing."""
         agent_id, pid = args
         entry = self.remote_agents.get(agent_id)
         if entry is not None and entry[0] == pid:
             del self.remote_agents[agent_id]
+            self.inbound.agent_gone(agent_id)
 
     def _on_hello(self, origin: str, args: list[Any]) -> None:
         self.peers = self.peers | {origin}
