@@ -3,20 +3,9 @@
 Each process has a random id, a liveness entry in ``rt:procs`` (a sorted set scored by
 expiry, refreshed by a periodic beat) and one subscription to the bus.
 
-- Bus: everything a process tells the others goes through one ordered connection, in
-  batches (gathered for ``bus_batch_s``; what is queued while a batch is out goes in the
-  next), and only when another
-  live process exists. Routed: a user's events are published on ``rt:u:<user>``, which a
-  process subscribes while it holds a socket of that user (a process without one receives
-  none of them); the receiver count of that publish says whether the user has a socket
-  anywhere else, else the events that wait for offline users are queued (websocket.md §7).
-  The rest (processes, agents, hand-overs) goes on ``rt:all``. Each published message is
-  numbered per process; a batch that fails is sent again whole (Redis answered nothing, or
-  part of it: receivers drop what they already had), so a Redis stall or restart reorders
-  and duplicates nothing; while Redis is away the queue of messages is bounded.
-- Stream text: ``stream:<id>`` is written by the same batches, before their publishes
-  (``shared_stream.py``): a process that receives a chunk can read its text. With no other
-  process the text is written at most every ``stream_cache_interval_s``.
+- Bus: what a process tells the others (``bus.py``): ordered, numbered batches on one
+  connection of its own, a user's events routed to the processes holding the user's sockets
+  (``rt:u:<user>``), the rest on ``rt:all``; the writes of ``stream:<id>`` ride in them.
 - Presence: ``rt:presence:<user>`` counts the user's visible sockets per process, so
   "visible anywhere" (push) is decided across processes.
 - Agents: ``rt:agents`` maps agent -> process; every process mirrors it (``up``/``down``
@@ -81,7 +70,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,9 +77,9 @@ import orjson
 from arinova.kv import keys
 from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
+from arinova.realtime.bus import Bus, BusHandler
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
-from arinova.realtime.shared_stream import SharedStreamText
 from arinova.realtime.validate import is_uuid
 
 if TYPE_CHECKING:
@@ -103,8 +91,6 @@ if TYPE_CHECKING:
     from arinova.realtime.tasks import Background
     from arinova.settings import RealtimeSettings
 
-#: messages waiting for the publisher; beyond this the bus is down and they are dropped
-MAX_PENDING = 100_000
 #: presence counts outlive a process that died without cleaning them this long
 PRESENCE_TTL_S = 86_400
 RELEASE_ATTEMPTS = 6
@@ -113,30 +99,6 @@ RELEASE_ATTEMPTS = 6
 MARK_TTL_PROCESS_TTLS = 3
 #: releases kept for another try once Redis answers again (beyond: the marks expire)
 MAX_UNRELEASED = 10_000
-#: first and longest pause between two attempts of a failed publish
-PUBLISH_RETRY_S = 0.05
-PUBLISH_RETRY_MAX_S = 1.0
-#: for this long after the bus connected again (Redis restarted, or a cut healed) a user's
-#: events heard by no process are published again every REJOIN_RETRY_S before they count
-#: as "the user has no socket anywhere": the other processes are subscribing again
-REJOIN_S = 5.0
-REJOIN_RETRY_S = 0.1
-
-BusHandler = Callable[[str, list[Any]], None]
-
-
-class _Outgoing:
-    """Consecutive bus messages for one channel: one publish."""
-
-    __slots__ = ("channel", "messages", "offline", "payload", "user_id")
-
-    def __init__(self, channel: str, user_id: str | None) -> None:
-        self.channel = channel
-        self.user_id = user_id
-        self.messages: list[list[Any]] = []
-        #: the events to queue for the user if nobody else hears them
-        self.offline: list[str] = []
-        self.payload = b""
 
 
 class RedisCoordinator:
@@ -163,19 +125,6 @@ class RedisCoordinator:
         self._fallback = ReplyLocks(config.max_queued_replies)
         self._inbound: Inbound | None = None
         self._stopped = False
-        #: what the next batch publishes, in order
-        self._pending: list[_Outgoing] = []
-        self._pending_messages = 0
-        #: stream texts with something to write
-        self._streams: dict[SharedStreamText, None] = {}
-        self._streams_due = False
-        self._stream_timer: asyncio.TimerHandle | None = None
-        self._batch_timer: asyncio.TimerHandle | None = None
-        self._publishing = False
-        #: number of the last message published; receivers drop one they already had
-        self._seq = 0
-        #: process id -> number of the last message received from it
-        self._received: dict[str, int] = {}
         #: user events received from the other processes (what routing saves is counted)
         self.events_received = 0
         #: when the last beat reached Redis, and before when no dead process is taken over
@@ -197,7 +146,6 @@ class RedisCoordinator:
         #: conversation -> (user, message id, mark) of a release Redis did not take
         self._unreleased: dict[str, tuple[str, str, str]] = {}
         self._mark_ttl_ms = int(config.process_ttl_s * MARK_TTL_PROCESS_TTLS * 1000)
-        self._bus = kv.ordered_connection()
         self._beat: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._claim = kv.script(scripts.CLAIM)
@@ -223,6 +171,16 @@ class RedisCoordinator:
             "resync": self._on_resync,
             "to": self._on_to_socket,
         }
+        self._bus = Bus(
+            kv.ordered_connection(),
+            self.pid,
+            lambda: bool(self.peers),
+            self._handlers,
+            offline,
+            tasks,
+            config,
+            self.log,
+        )
 
     @property
     def inbound(self) -> Inbound:
@@ -236,8 +194,8 @@ class RedisCoordinator:
         self._inbound = inbound
         self._last_beat = asyncio.get_running_loop().time()
         try:
-            self._kv.on_followed(self._on_message)
-            await self._kv.subscribe(keys.RT_CHANNEL, self._on_message)
+            self._kv.on_followed(self._bus.on_message)
+            await self._kv.subscribe(keys.RT_CHANNEL, self._bus.on_message)
             await self.beat()
             agents = await self._kv.hgetall(keys.RT_AGENTS)
             for agent_id, pid in agents.items():
@@ -261,11 +219,7 @@ class RedisCoordinator:
                 await asyncio.wait([beat], timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 beat.result()
-        for timer in (self._stream_timer, self._batch_timer):
-            if timer is not None:
-                timer.cancel()
-        self._stream_timer = self._batch_timer = None
-        await self._bus.aclose()
+        await self._bus.close()
 
     async def _ready_wait(self) -> None:
         async with asyncio.timeout(5):
@@ -312,8 +266,7 @@ class RedisCoordinator:
         if now < self._presumed_until:
             peers |= self._presumed - gone
         self.peers = peers
-        for origin in [o for o in self._received if o not in self.peers]:
-            del self._received[origin]
+        self._bus.forget_all_but(self.peers)
         self._retry_releases()
         if now < self._take_over_after:
             return
@@ -366,171 +319,16 @@ class RedisCoordinator:
 
     # -- the bus -------------------------------------------------------------------------
     def send(self, kind: str, *args: Any) -> None:
-        """A message to every other process (``rt:all``)."""
-        if not self.peers and kind not in ("hello", "down"):
-            return
-        self._queue(keys.RT_CHANNEL, None, [kind, *args], None)
-
-    def _send_to_user(self, user_id: str, message: list[Any], offline: str | None) -> None:
-        """A message to the processes holding sockets of the user; ``offline`` is queued
-        for the user when none does."""
-        self._queue(keys.rt_user_channel(user_id), user_id, message, offline)
-
-    def _queue(
-        self, channel: str, user_id: str | None, message: list[Any], offline: str | None
-    ) -> None:
-        if self._pending_messages >= MAX_PENDING:
-            self.log.warning("cluster bus is backed up; a message is dropped")
-            return
-        pending = self._pending
-        if pending and pending[-1].channel == channel:
-            out = pending[-1]
-        else:
-            out = _Outgoing(channel, user_id)
-            pending.append(out)
-        out.messages.append(message)
-        if offline is not None:
-            out.offline.append(offline)
-        self._pending_messages += 1
-        # what processes tell each other goes at once; a user's events may wait a moment
-        # for the ones that follow them
-        self._kick(wait=user_id is not None)
-
-    def _kick(self, *, wait: bool = False) -> None:
-        """Start a batch: at once, or (``wait``) after ``bus_batch_s`` so that what follows
-        goes with it."""
-        if self._publishing:
-            return
-        window = self._config.bus_batch_s
-        if wait and window > 0:
-            if self._batch_timer is None:
-                loop = asyncio.get_running_loop()
-                self._batch_timer = loop.call_later(window, self._publish_now)
-            return
-        self._publish_now()
-
-    def _publish_now(self) -> None:
-        if self._batch_timer is not None:
-            self._batch_timer.cancel()
-            self._batch_timer = None
-        if not self._publishing:
-            self._publishing = True
-            self._tasks.spawn(self._publish())
-
-    def _stream_dirty(self, stream: SharedStreamText) -> None:
-        self._streams[stream] = None
-        if self.peers or stream.finished:
-            self._kick(wait=True)
-        elif self._stream_timer is None and not self._stopped:
-            loop = asyncio.get_running_loop()
-            self._stream_timer = loop.call_later(
-                self._config.stream_cache_interval_s, self._streams_waited
-            )
-
-    def _streams_waited(self) -> None:
-        self._stream_timer = None
-        self._streams_due = True
-        self._kick()
-
-    def _stream_commands(self) -> tuple[list[SharedStreamText], list[tuple[Any, ...]]]:
-        """The stream writes of the next batch: every pending one when another process may
-        read them now, else only deletions until the interval has passed."""
-        due = self._streams_due or bool(self.peers)
-        taken: list[SharedStreamText] = []
-        commands: list[tuple[Any, ...]] = []
-        for stream in list(self._streams):
-            if not (due or stream.finished):
-                continue
-            del self._streams[stream]
-            written = stream.commands()
-            if written:
-                taken.append(stream)
-                commands.extend(written)
-        if due:
-            self._streams_due = False
-        return taken, commands
-
-    async def _publish(self) -> None:
-        """Batches go out in order; one that fails is sent again (its messages keep their
-        numbers, so a receiver that had them drops them) until Redis answers or the
-        process stops."""
-        delay = PUBLISH_RETRY_S
-        try:
-            while not self._stopped:
-                batch, self._pending = self._pending, []
-                self._pending_messages = 0
-                for out in batch:
-                    self._seq += 1
-                    out.payload = orjson.dumps([self.pid, self._seq, out.messages])
-                while True:
-                    streams, commands = self._stream_commands()
-                    if not (batch or commands):
-                        return
-                    commands.extend(("PUBLISH", out.channel, out.payload) for out in batch)
-                    try:
-                        results = await self._bus.execute(commands)
-                    except Exception:
-                        if self._stopped:
-                            return
-                        for stream in streams:
-                            stream.failed()
-                        if delay == PUBLISH_RETRY_S:
-                            self.log.warning("cluster publish failed; retrying", exc_info=True)
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
-                        continue
-                    delay = PUBLISH_RETRY_S
-                    if self._after(batch, results):
-                        return  # what nobody heard goes again after a pause
-                    break
-        finally:
-            self._publishing = False
-
-    def _after(self, batch: list[_Outgoing], results: list[Any]) -> bool:
-        """Queue offline what no process heard; True when some goes again instead."""
-        published = results[len(results) - len(batch) :]
-        for result in results[: len(results) - len(batch)]:
-            if isinstance(result, Exception):
-                self.log.warning("stream text write failed: %s", result)
-        rejoining = self._bus.reconnected_for() < REJOIN_S
-        unheard: list[_Outgoing] = []
-        for out, heard in zip(batch, published, strict=True):
-            if out.user_id is None or heard != 0:
-                continue
-            if rejoining:
-                unheard.append(out)
-            elif out.offline:
-                self._tasks.spawn(self._offline_all(out.user_id, out.offline))
-        if unheard:
-            # Redis came back a moment ago: the processes of these users may not have
-            # subscribed again yet; heard by nobody, they go again (numbered anew) shortly
-            self._pending[:0] = unheard
-            self._pending_messages += sum(len(out.messages) for out in unheard)
-            if self._batch_timer is None:
-                loop = asyncio.get_running_loop()
-                self._batch_timer = loop.call_later(REJOIN_RETRY_S, self._publish_now)
-            return True
-        return False
-
-    async def _offline_all(self, user_id: str, queued: list[str]) -> None:
-        for event in queued:
-            await self._offline.push(user_id, event)
-
-    def _on_message(self, channel: str, data: bytes) -> None:
-        origin, seq, batch = orjson.loads(data)
-        if origin == self.pid or seq <= self._received.get(origin, 0):
-            return
-        self._received[origin] = seq
-        for kind, *args in batch:
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                handler(origin, args)
+        """A message to every other process (with none, only what a starting or dying
+        one tells)."""
+        if self.peers or kind in ("hello", "down"):
+            self._bus.send_all([kind, *args])
 
     # -- delivery ------------------------------------------------------------------------
     def emit(self, user_id: str, event: str, *, offline: bool = True) -> None:
         here = self._hub.deliver(user_id, events.frame(event))
         if self.peers:
-            self._send_to_user(
+            self._bus.send_to_user(
                 user_id, ["e", user_id, event], event if offline and not here else None
             )
         elif not here and offline:
@@ -542,7 +340,7 @@ class RedisCoordinator:
         self._hub.deliver(user_id, events.frame(event))
 
     def stream_text(self, message_id: str, source: TextSource) -> StreamText:
-        return SharedStreamText(message_id, source, self._config.stream_ttl_s, self._stream_dirty)
+        return self._bus.stream_text(message_id, source)
 
     # -- presence ------------------------------------------------------------------------
     def user_online(self, user_id: str) -> None:
@@ -927,7 +725,7 @@ class RedisCoordinator:
         if found:
             # on the user's channel after this process's earlier events of those replies,
             # before its later ones: the socket gets each chunk once
-            self._send_to_user(user_id, ["to", origin, socket_id, user_id, found], None)
+            self._bus.send_to_user(user_id, ["to", origin, socket_id, user_id, found], None)
 
     def _on_to_socket(self, origin: str, args: list[Any]) -> None:
         pid, socket_id, user_id, found = args
