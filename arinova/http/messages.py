@@ -24,7 +24,7 @@ from arinova.http.conversations import conversation_id_of, conversation_not_foun
 from arinova.http.responses import empty_response, json_response
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid, query_int, query_param
-from arinova.kv import keys
+from arinova.live_text import fill_live_texts
 from arinova.state import AppState
 
 PAGE_DEFAULT: Final = 50
@@ -55,29 +55,7 @@ def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict
 
 
 async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> None:
-    """Replace the content of replies still streaming with the text streamed so far: this
-    process's own when it runs the reply (exactly what the user's sockets were sent), else
-    the stream cache's (when it has a non-empty value); a cache failure leaves the stored
-    text."""
-    streaming = []
-    for message in messages:
-        if message["status"] != "streaming":
-            continue
-        text = state.realtime.streaming_text(message["id"])
-        if text is None:
-            streaming.append(message)
-        elif text:
-            message["content"] = text
-    if not streaming:
-        return
-    try:
-        values = await state.kv.mget([keys.stream(m["id"]) for m in streaming])
-    except Exception:
-        state.log.warning("messages: stream cache read failed", exc_info=True)
-        return
-    for message, value in zip(streaming, values, strict=True):
-        if value:
-            message["content"] = value.decode("utf-8", "replace")
+    await fill_live_texts(messages, state.realtime.streaming_text, state.kv, state.log)
 
 
 def mount(router: Router, state: AppState) -> None:

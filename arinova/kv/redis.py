@@ -61,7 +61,7 @@ def _kv_error(exc: ResponseError) -> KVError:
 
 
 class RedisKV:
-    def __init__(self, client: Redis, url: str = "") -> None:
+    def __init__(self, client: Redis, url: str) -> None:
         self._r = client
         self._url = url
         self._incr_script = client.register_script(_INCR_WITH_TTL)
@@ -70,13 +70,12 @@ class RedisKV:
         self._follow_handler: MessageHandler | None = None
         #: the one subscription connection (made when something is first subscribed)
         self._subscriber = SubscriberConnection(
-            url or "redis://127.0.0.1:6379",
+            url,
             self._dispatch,
             connect_s=CONNECT_TIMEOUT_S,
             stall_s=STALL_TOLERANCE_S,
             reconnect_max_s=RECONNECT_MAX_DELAY_S,
         )
-        self._closed = False
 
     @classmethod
     async def connect(cls, url: str) -> RedisKV:
@@ -242,7 +241,6 @@ class RedisKV:
                 log.exception("pub/sub handler failed on channel %s", channel)
 
     async def close(self) -> None:
-        self._closed = True
         await self._subscriber.aclose()
         self._handlers.clear()
         await self._r.aclose()

@@ -199,8 +199,7 @@ class CommandConnection:
             finally:
                 if self._connecting is connecting and connecting.done():
                     self._connecting = None
-        replies = await proto.send(commands)
-        return [_error(r) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+        return await proto.send(commands)  # an error reply stands in its place
 
     async def _connect(self) -> _CommandProtocol:
         proto: _CommandProtocol = await self._address.open(_CommandProtocol, self._connect_s)
@@ -247,12 +246,8 @@ class CommandConnection:
             proto.abort()
 
 
-def _error(reply: hiredis.ReplyError) -> Exception:
-    return RuntimeError(str(reply))
-
-
 class _SubscriberProtocol(asyncio.Protocol):
-    __slots__ = ("_on_lost", "_owner", "_reader", "transport")
+    __slots__ = ("_owner", "_reader", "transport")
 
     def __init__(self, owner: SubscriberConnection) -> None:
         self._owner = owner
@@ -304,7 +299,7 @@ class SubscriberConnection:
         self._last_heard = 0.0
         self._closed = False
 
-    def start(self) -> None:
+    def _start(self) -> None:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -321,7 +316,7 @@ class SubscriberConnection:
     def _change(self, channel: str, on: bool) -> None:
         """Sent soon, batched with the others (the last call for a channel wins)."""
         self._changes[channel] = on
-        self.start()
+        self._start()
         self._wake.set()
 
     def heard(self) -> None:

@@ -85,7 +85,7 @@ def build_realtime(
     offline = OfflineQueue(kv, config.offline_cap, config.offline_ttl_s, log)
     coordinator = create_coordinator(kv, redis, hub, offline, tasks, config, log)
     trigger = PushTrigger(push, hub, coordinator, tasks, log)
-    pipeline = Pipeline(db, kv, hub, coordinator, trigger, tasks, config, clock, log)
+    pipeline = Pipeline(db, hub, coordinator, trigger, tasks, config, clock, log)
     sync = Sync(db, kv, hub, coordinator, config, log)
     sweep = Sweep(hub, pipeline, config, clock, log)
     rate_limit = MessageRateLimit(

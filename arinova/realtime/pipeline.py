@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from arinova.clock import Clock
-    from arinova.kv import KV
     from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.hub import Hub
     from arinova.realtime.push_trigger import PushTrigger
@@ -40,7 +39,6 @@ class Pipeline:
     def __init__(
         self,
         db: asyncpg.Pool,
-        kv: KV,
         hub: Hub,
         coordinator: Coordinator,
         push: PushTrigger,
@@ -50,7 +48,6 @@ class Pipeline:
         log: logging.Logger,
     ) -> None:
         self._db = db
-        self._kv = kv
         self._hub = hub
         self._coordinator = coordinator
         self._push = push

@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from arinova.db.queries import realtime as q
-from arinova.kv import keys
+from arinova.live_text import fill_live_texts
 from arinova.realtime import events
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Sync:
                 )
         summaries = [_summary(row) for row in rows]
         missed = [_missed(row) for row in missed_rows]
-        await self._streaming_texts(missed)
+        await fill_live_texts(missed, self._hub.streaming_text, self._kv, self._log)
         socket.send_frame(events.frame(events.sync_response(summaries, missed)))
         named = list(known)
         for event in self.reattach_events(user_id, named):
@@ -82,29 +82,6 @@ class Sync:
             if text:
                 out.append(events.stream_chunk(task.conversation_id, task.id, task.seq, text))
         return out
-
-    async def _streaming_texts(self, missed: list[dict[str, Any]]) -> None:
-        """A reply still streaming shows the text streamed so far: from memory when this
-        process runs it, else from ``stream:<id>``."""
-        elsewhere = []
-        for message in missed:
-            if message["status"] != "streaming":
-                continue
-            text = self._hub.streaming_text(message["id"])
-            if text is None:
-                elsewhere.append(message)
-            elif text:
-                message["content"] = text
-        if not elsewhere:
-            return
-        try:
-            texts = await self._kv.mget([keys.stream(m["id"]) for m in elsewhere])
-        except Exception:
-            self._log.warning("sync: stream cache unavailable", exc_info=True)
-            return
-        for message, value in zip(elsewhere, texts, strict=True):
-            if value is not None:
-                message["content"] = value.decode()
 
 
 def _summary(row: Any) -> dict[str, Any]:
