@@ -13,7 +13,7 @@ import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.realtime.test_scaleout import ServeProcess, serve_process  # noqa: F401
+from tests.realtime.conftest import ServeProcess
 from tests.support.auth import sign_up
 from tests.support.servers import StartServer
 from tests.support.ws import (
@@ -135,7 +135,7 @@ async def test_the_moved_agent_going_away_fails_the_reply_where_it_runs(
 
 async def test_the_moved_agents_process_dying_fails_the_reply_where_it_runs(
     pair: tuple[Server, Server],
-    serve_process: ServeProcess,  # noqa: F811
+    serve_process: ServeProcess,
     database: str,
 ) -> None:
     old_side = pair[0]

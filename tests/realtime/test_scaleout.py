@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
+from tests.realtime.conftest import ServeProcess
 from tests.support.auth import authed_client, sign_up
-from tests.support.config import server_env
+from tests.support.ports import free_port
 from tests.support.push_service import LocalPushService, new_vapid_keys
 from tests.support.servers import StartServer
 from tests.support.ws import (
@@ -250,56 +246,7 @@ async def test_push_sees_the_users_tabs_in_other_processes(
         assert push_service.errors == []
 
 
-# -- a real server process, killed mid-reply -------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServeProcess:
-    """``arinova serve`` in its own process (what the socket helpers need: urls)."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}"
-
-
-@pytest.fixture
-async def serve_process(database: str, tmp_path: Path) -> AsyncIterator[ServeProcess]:
-    port = _free_port()
-    env = server_env(database, tmp_path)
-    log = tmp_path / "serve.log"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "arinova",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log.open("wb"),
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    running = ServeProcess(process, port)
-    async with httpx.AsyncClient() as client, asyncio.timeout(30):
-        while True:
-            try:
-                if (await client.get(f"{running.url}/health")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    yield running
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+# -- a real server process, killed mid-reply (the serve_process fixture: conftest.py) ---
 
 
 async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
@@ -339,7 +286,7 @@ async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
 async def test_with_redis_unreachable_one_process_still_replies_in_order(
     start_server: StartServer,
 ) -> None:
-    srv = await start_server(redis_url=f"redis://127.0.0.1:{_free_port()}/1", realtime=CONFIG)
+    srv = await start_server(redis_url=f"redis://127.0.0.1:{free_port()}/1", realtime=CONFIG)
     chat = await Chat.create(srv, await sign_up(srv.url))
     conv = chat.conversation_id
     async with agent_socket(srv, chat.token) as bot, user_socket(srv, chat.user) as ws:
