@@ -9,8 +9,11 @@ answered ``hard_timeout_s`` after it got the script is killed, as is a worker th
 crashed or broke the protocol. Workers start lazily, are reused, and are
 replaced after ``max_runs`` scripts, or at once after a script that ran out of memory
 (QuickJS' heap is not reliable after that: a second out-of-memory run in one process
-reports a bare ``Error`` or crashes it). Worker processes get an empty environment: none of
-the server's secrets.
+reports a bare ``Error`` or crashes it). QuickJS can also fault in its out-of-memory path
+(building the backtrace of a half-made error, depending on the heap's layout), so a run
+whose worker died of a fault of its own (SIGSEGV, SIGBUS, SIGABRT, SIGILL) is run once more
+on a fresh worker before it is answered as a crash. Worker processes get an empty
+environment: none of the server's secrets.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ log = logging.getLogger("arinova.sandbox")
 
 CRASH_MESSAGE: Final = "Error: Script execution failed"
 MAX_RESULT_BYTES: Final = 4 * 1024 * 1024
+#: exit statuses of a worker that faulted by itself (not killed by us or the kernel's limits)
+FAULTS: Final = frozenset(
+    -s for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL)
+)
 WORKER_COMMAND: Final = (sys.executable, "-I", "-m", "arinova.sandbox.worker")
 
 
@@ -128,12 +135,18 @@ class WorkerPool:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            return await self._run_on_worker(code)
+            result = await self._run_on_worker(code)
+            if result is None:
+                result = await self._run_on_worker(code)
+            return result or _failure(CRASH_MESSAGE, started, loop.time())
         finally:
             self._slots.release()
 
-    async def _run_on_worker(self, code: str) -> Result:
+    async def _run_on_worker(self, code: str) -> Result | None:
+        """The script's result on one worker; ``None`` when the worker faulted."""
         worker = self._take_idle() or await self._start()
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -157,6 +170,8 @@ class WorkerPool:
                 exc,
                 worker.process.returncode,
             )
+            if worker.process.returncode in FAULTS:
+                return None
             return _failure(CRASH_MESSAGE, started, loop.time())
         except BaseException:
             await self._discard(worker)  # cancelled mid-run: the worker's state is unknown

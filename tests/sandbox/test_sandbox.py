@@ -375,3 +375,41 @@ def test_limiter_window_and_bound() -> None:
     for user in ("b", "c", "d", "e"):
         assert limiter.allow(user)
     assert len(limiter) <= 3
+
+
+async def _fault_workers(pool: WorkerPool, times: int) -> None:
+    """Make the next ``times`` workers die of a segmentation fault while they run."""
+    seen: set[int] = set()
+    while len(seen) < times:
+        await asyncio.sleep(0.02)
+        for worker in list(pool._all):
+            if worker.process.pid not in seen and worker.runs:
+                await asyncio.sleep(0.2)  # the script is running
+                seen.add(worker.process.pid)
+                os.kill(worker.process.pid, signal.SIGSEGV)
+
+
+async def test_pool_runs_a_script_again_when_its_worker_faulted() -> None:
+    # QuickJS can fault in its out-of-memory path; the run is repeated on a fresh worker
+    pool = WorkerPool(size=1)
+    try:
+        run = asyncio.create_task(
+            pool.run("const t = Date.now(); while (Date.now() - t < 700) {}; 'done'")
+        )
+        await _fault_workers(pool, 1)
+        assert (await run)["output"] == "done"
+    finally:
+        await pool.close()
+
+
+async def test_pool_answers_a_crash_when_the_second_worker_faults_too() -> None:
+    pool = WorkerPool(size=1)
+    try:
+        run = asyncio.create_task(pool.run("while (true) {}"))
+        await _fault_workers(pool, 2)
+        result = await run
+        assert result["error"] == CRASH_MESSAGE
+        assert result["executionTimeMs"] >= 400
+        assert (await pool.run("3"))["output"] == "3"
+    finally:
+        await pool.close()
