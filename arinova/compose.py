@@ -82,7 +82,11 @@ async def compose(
             settings.database_url, on_query=queries if settings.count_queries else None
         )
         stack.push_async_callback(close_pool, db)
-        redis = await RedisKV.connect(settings.redis_url) if settings.redis_url else None
+        redis = (
+            await RedisKV.connect(settings.redis_url, cluster=settings.redis_cluster)
+            if settings.redis_url
+            else None
+        )
         kv: KV = redis if redis is not None else MemoryKV()
         stack.push_async_callback(kv.close)
         storage = await open_storage(settings)

@@ -130,6 +130,8 @@ class Settings:
     #: data directory of the embedded PostgreSQL (``DATABASE_URL=embedded``)
     data_dir: Path = field(default_factory=lambda: Path(".pgdata").resolve())
     host: str = "0.0.0.0"
+    #: ``REDIS_URL`` names one node of a Redis Cluster (sharded pub/sub, keys routed by slot)
+    redis_cluster: bool = False
     workers: int = 1
     trust_proxy: bool = False
     log_level: str = ""
@@ -217,6 +219,7 @@ class Settings:
             database_url=_database_url(e),
             data_dir=Path(e.get("ARINOVA_DATA_DIR", "").strip() or "./.pgdata").resolve(),
             redis_url=e.get("REDIS_URL", "").strip(),
+            redis_cluster=_bool(e, "REDIS_CLUSTER", False),
             cors_origin=e.get("CORS_ORIGIN", "http://localhost:3500"),
             better_auth_secret=secret or DEFAULT_SECRET,
             secret_explicit=bool(secret),

@@ -1,8 +1,10 @@
 """Every key the server reads or writes in the shared key-value store, in one table
 (the original's keys are listed in behaviours.md §13 and keep their names byte for byte).
 
-The realtime coordinator's ``rt:*`` keys are passed to its Lua scripts as ``KEYS``, never
-written as literals in Lua.
+The realtime coordinator's keys are passed to its Lua scripts as ``KEYS``, never written as
+literals in Lua. The keys its scripts touch together share the hash tag ``{rt}`` (one slot
+of a Redis Cluster: a script's keys must live on one node); every other key and channel is
+on its own, spread over the cluster's slots.
 """
 
 from __future__ import annotations
@@ -75,36 +77,38 @@ def push_dedup(user_id: str, kind: str) -> str:
 
 #: the bus: one channel every process subscribes to
 RT_CHANNEL: Final = "rt:all"
+#: the hash tag of the keys the coordinator's scripts use together
+RT_TAG: Final = "{rt}"
 #: sorted set: process id -> liveness deadline (ms)
-RT_PROCS: Final = "rt:procs"
+RT_PROCS: Final = f"{RT_TAG}:procs"
 #: hash: agent id -> the process holding its socket
-RT_AGENTS: Final = "rt:agents"
+RT_AGENTS: Final = f"{RT_TAG}:agents"
 
 
 def rt_active(conversation_id: str) -> str:
     """``<process>|<user>|<token>`` of the conversation's active reply (expires unless
     its owner's beat refreshes it)."""
-    return f"rt:active:{conversation_id}"
+    return f"{RT_TAG}:active:{conversation_id}"
 
 
 def rt_queue(conversation_id: str) -> str:
     """List of the replies waiting behind the active one."""
-    return f"rt:queue:{conversation_id}"
+    return f"{RT_TAG}:queue:{conversation_id}"
 
 
 def rt_user_active(user_id: str) -> str:
     """Hash: conversation id -> process, of the user's active replies."""
-    return f"rt:uactive:{user_id}"
+    return f"{RT_TAG}:uactive:{user_id}"
 
 
 def rt_replies(process: str) -> str:
     """Hash: message id -> the reply a process is streaming (for take-over)."""
-    return f"rt:replies:{process}"
+    return f"{RT_TAG}:replies:{process}"
 
 
 def rt_marks(process: str) -> str:
-    """Hash: conversation id -> the ``rt:active`` mark a process holds (for take-over)."""
-    return f"rt:marks:{process}"
+    """Hash: conversation id -> the active mark a process holds (for take-over)."""
+    return f"{RT_TAG}:marks:{process}"
 
 
 def rt_presence(user_id: str) -> str:

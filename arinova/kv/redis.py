@@ -6,6 +6,10 @@ are short so a dead Redis answers quickly instead of stalling requests.
 Pub/sub uses one connection per process for every channel, and the realtime bus one
 connection of its own for its batches (``resp.py``: the two connections a streamed chunk
 crosses, kept lean); both reconnect (and resubscribe) with backoff when Redis goes away.
+
+On a Redis Cluster (``cluster=True``) commands go through redis-py's cluster client (a
+script's keys share a slot: ``keys.py``), several keys of ``mget``/``delete`` are split by
+slot, and pub/sub is sharded (``cluster.py``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import logging
 from typing import Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from arinova.kv.base import KVError, MessageHandler
+from arinova.kv.cluster import ClusterConnection, ClusterSubscriber
 from arinova.kv.resp import CommandConnection, SubscriberConnection
 
 log = logging.getLogger("arinova.kv")
@@ -61,15 +67,17 @@ def _kv_error(exc: ResponseError) -> KVError:
 
 
 class RedisKV:
-    def __init__(self, client: Redis, url: str) -> None:
+    def __init__(self, client: Redis | RedisCluster, url: str) -> None:
         self._r = client
+        self._cluster = isinstance(client, RedisCluster)
         self._url = url
         self._incr_script = client.register_script(_INCR_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
-        #: the one subscription connection (made when something is first subscribed)
-        self._subscriber = SubscriberConnection(
+        #: the subscription connection (made when something is first subscribed)
+        subscriber = ClusterSubscriber if self._cluster else SubscriberConnection
+        self._subscriber = subscriber(
             url,
             self._dispatch,
             connect_s=CONNECT_TIMEOUT_S,
@@ -78,8 +86,27 @@ class RedisKV:
         )
 
     @classmethod
-    async def connect(cls, url: str) -> RedisKV:
-        pool = BlockingConnectionPool.from_url(
+    async def connect(cls, url: str, *, cluster: bool = False) -> RedisKV:
+        client: Redis | RedisCluster
+        if cluster:
+            client = RedisCluster.from_url(
+                url,
+                max_connections=MAX_CONNECTIONS,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=COMMAND_TIMEOUT_S,
+            )
+        else:
+            client = Redis.from_pool(cls._pool(url))
+        kv = cls(client, url)
+        try:
+            await kv._r.ping()
+        except Exception as exc:
+            log.warning("redis is not reachable yet (%s); continuing without it", exc)
+        return kv
+
+    @staticmethod
+    def _pool(url: str) -> BlockingConnectionPool:
+        return BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_WAIT_S,
@@ -91,12 +118,6 @@ class RedisKV:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=30,
         )
-        kv = cls(Redis.from_pool(pool), url)
-        try:
-            await kv._r.ping()
-        except Exception as exc:
-            log.warning("redis is not reachable yet (%s); continuing without it", exc)
-        return kv
 
     @property
     def shared(self) -> bool:
@@ -113,10 +134,12 @@ class RedisKV:
     async def hset(self, key: str, field: str, value: bytes | str) -> None:
         await self._r.hset(key, field, value)  # type: ignore[misc]
 
-    def ordered_connection(self) -> CommandConnection:
-        """A connection of its own: batches sent one after the other run in that order,
-        with no pool round per batch; it waits out a stall of up to ``STALL_TOLERANCE_S``."""
-        return CommandConnection(self._url, connect_s=CONNECT_TIMEOUT_S, stall_s=STALL_TOLERANCE_S)
+    def ordered_connection(self) -> CommandConnection | ClusterConnection:
+        """A connection of its own (one per node on a cluster): batches sent one after the
+        other run in that order, with no pool round per batch; it waits out a stall of up
+        to ``STALL_TOLERANCE_S``."""
+        connection = ClusterConnection if self._cluster else CommandConnection
+        return connection(self._url, connect_s=CONNECT_TIMEOUT_S, stall_s=STALL_TOLERANCE_S)
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
@@ -132,6 +155,8 @@ class RedisKV:
     async def mget(self, keys: list[str]) -> list[bytes | None]:
         if not keys:
             return []
+        if isinstance(self._r, RedisCluster):
+            return cast("list[bytes | None]", await self._r.mget_nonatomic(keys))
         return cast("list[bytes | None]", await self._r.mget(keys))
 
     async def set(self, key: str, value: bytes | str, ex: int | None = None) -> None:
@@ -195,6 +220,8 @@ class RedisKV:
 
     # -- pub/sub ----------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes | str) -> int:
+        if isinstance(self._r, RedisCluster):
+            return int(await self._r.spublish(channel, message))
         return int(await self._r.publish(channel, message))
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
@@ -223,6 +250,11 @@ class RedisKV:
         """Subscribe to the channel soon (in order with ``unfollow`` of it: the last call
         wins); 10 000 channels cost one set entry each and a few batched commands."""
         self._subscriber.subscribe(channel)
+
+    async def followed(self, channel: str, within_s: float) -> bool:
+        """Whether Redis confirmed the subscription of a followed channel within
+        ``within_s`` (what is published on it from then on is heard here)."""
+        return await self._subscriber.subscribed(channel, within_s)
 
     def unfollow(self, channel: str) -> None:
         if channel not in self._handlers:

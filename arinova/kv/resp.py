@@ -13,7 +13,10 @@ processes (docs/benchmarks.md). These connections do the least the bus needs:
   after a loss it reconnects with backoff and subscribes every wanted channel again.
 
 Everything else about Redis stays with redis-py. URLs: ``redis://`` and ``rediss://``
-with user, password and database, as redis-py reads them.
+with user, password and database, as redis-py reads them. On a Redis Cluster the same
+connections serve one node each (``cluster.py`` routes to them; the subscriber then speaks
+sharded pub/sub: ``SSUBSCRIBE``, one channel per command, as a command's channels must share
+a slot).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import copy
 import logging
 import math
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlparse
 
 import hiredis
@@ -37,13 +41,30 @@ MessageHandler = Callable[[str, bytes], None]
 Command = tuple[Any, ...]
 #: channels per SUBSCRIBE / UNSUBSCRIBE command
 SUBSCRIBE_BATCH = 1000
+#: pause before subscribing again what a cluster node refused
+RESUBSCRIBE_S = 0.1
 
 
 class ConnectionLost(ConnectionError):
     pass
 
 
-class _Address:
+class OrderedConnection(Protocol):
+    """What the bus needs of its connection: ``CommandConnection``, or ``ClusterConnection``
+    (``cluster.py``) on a Redis Cluster."""
+
+    publish_verb: str
+
+    async def execute(self, commands: list[Command]) -> list[Any]: ...
+
+    async def execute_phases(self, phases: list[list[Command]]) -> list[Any]: ...
+
+    def reconnected_for(self) -> float: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Address:
     __slots__ = ("db", "host", "password", "port", "tls", "username")
 
     def __init__(self, url: str) -> None:
@@ -55,6 +76,12 @@ class _Address:
         self.password = unquote(parsed.password) if parsed.password else None
         path = parsed.path.strip("/")
         self.db = int(path) if path.isdigit() else 0
+
+    def at(self, host: str, port: int) -> Address:
+        """The same credentials and TLS, another node."""
+        other = copy.copy(self)
+        other.host, other.port = host, port
+        return other
 
     def hello(self) -> list[Command]:
         """The commands that set a fresh connection up."""
@@ -165,8 +192,11 @@ class CommandConnection:
         "_watch",
     )
 
-    def __init__(self, url: str, *, connect_s: float, stall_s: float) -> None:
-        self._address = _Address(url)
+    #: the command that publishes on this connection's pub/sub
+    publish_verb = "PUBLISH"
+
+    def __init__(self, url: str | Address, *, connect_s: float, stall_s: float) -> None:
+        self._address = Address(url) if isinstance(url, str) else url
         self._connect_s = connect_s
         self._stall_s = stall_s
         self._proto: _CommandProtocol | None = None
@@ -200,6 +230,11 @@ class CommandConnection:
                 if self._connecting is connecting and connecting.done():
                     self._connecting = None
         return await proto.send(commands)  # an error reply stands in its place
+
+    async def execute_phases(self, phases: list[list[Command]]) -> list[Any]:
+        """The phases' commands in order, their replies in one list: on one connection
+        the commands of a phase already run before those of the next."""
+        return await self.execute([command for phase in phases for command in phase])
 
     async def _connect(self) -> _CommandProtocol:
         proto: _CommandProtocol = await self._address.open(_CommandProtocol, self._connect_s)
@@ -263,29 +298,42 @@ class _SubscriberProtocol(asyncio.Protocol):
         owner = self._owner
         owner.heard()
         while (reply := reader.gets()) is not False:
-            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-                owner.dispatch(reply[1].decode(), reply[2])
+            if isinstance(reply, list) and len(reply) == 3:
+                kind = reply[0]
+                if kind == b"message" or kind == b"smessage":
+                    owner.dispatch(reply[1].decode(), reply[2])
+                elif kind == b"subscribe" or kind == b"ssubscribe":
+                    owner.confirmed(reply[1].decode())
+                elif kind == b"sunsubscribe":
+                    owner.unsubscribed(reply[1].decode())
             elif isinstance(reply, hiredis.ReplyError):
-                log.warning("redis pub/sub error: %s", reply)
+                owner.refused(str(reply))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._owner.lost(self)
 
 
 class SubscriberConnection:
-    """The process's one subscription connection: the wanted channels are kept here and
-    subscribed on every (re)connection; changes go out in batches, in call order."""
+    """The process's one subscription connection (one per node on a cluster): the wanted
+    channels are kept here and subscribed on every (re)connection; changes go out in
+    batches, in call order. ``on_moved`` (sharded only) is told when the node says a
+    channel is not its own any more (a slot moved, a failover), or when the connection
+    was lost."""
 
     def __init__(
         self,
-        url: str,
+        url: str | Address,
         handler: Callable[[str, bytes], None],
         *,
         connect_s: float,
         stall_s: float,
         reconnect_max_s: float,
+        sharded: bool = False,
+        on_moved: Callable[[], None] | None = None,
     ) -> None:
-        self._address = _Address(url)
+        self._address = Address(url) if isinstance(url, str) else url
+        self._sharded = sharded
+        self._on_moved = on_moved
         self._handler = handler
         self._connect_s = connect_s
         self._stall_s = stall_s
@@ -297,6 +345,11 @@ class SubscriberConnection:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._last_heard = 0.0
+        self._retry: asyncio.TimerHandle | None = None
+        #: the wanted channels Redis confirmed on this connection
+        self._confirmed: builtins.set[str] = set()
+        #: channel -> futures of ``subscribed`` callers
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._closed = False
 
     def _start(self) -> None:
@@ -311,7 +364,35 @@ class SubscriberConnection:
     def unsubscribe(self, channel: str) -> None:
         if channel in self.wanted:
             self.wanted.discard(channel)
+            self._confirmed.discard(channel)
             self._change(channel, False)
+
+    async def subscribed(self, channel: str, within_s: float) -> bool:
+        """Whether Redis confirmed the subscription within ``within_s``."""
+        if channel in self._confirmed or channel not in self.wanted:
+            return channel in self._confirmed
+        future = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(channel, [])
+        waiters.append(future)
+        try:
+            async with asyncio.timeout(within_s):
+                await future
+        except TimeoutError:
+            return False
+        finally:
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters and self._waiters.get(channel) is waiters:
+                del self._waiters[channel]
+        return True
+
+    def confirmed(self, channel: str) -> None:
+        if channel not in self.wanted:
+            return
+        self._confirmed.add(channel)
+        for future in self._waiters.pop(channel, ()):
+            if not future.done():
+                future.set_result(None)
 
     def _change(self, channel: str, on: bool) -> None:
         """Sent soon, batched with the others (the last call for a channel wins)."""
@@ -328,10 +409,38 @@ class SubscriberConnection:
         except Exception:
             log.exception("pub/sub handler failed on channel %s", channel)
 
+    def unsubscribed(self, channel: str) -> None:
+        """An ``sunsubscribe`` we did not ask for: the channel's slot is elsewhere now."""
+        if channel in self.wanted and self._on_moved is not None:
+            self._on_moved()
+
+    def refused(self, error: str) -> None:
+        """An error reply: on a cluster, an ``SSUBSCRIBE`` the node did not take (its slot
+        moved, or the cluster is not serving yet). Which channel is not said: every wanted
+        one is subscribed again shortly (subscribing twice is harmless), after the map was
+        read again."""
+        if not self._sharded:
+            log.warning("redis pub/sub error: %s", error)
+            return
+        if self._on_moved is not None:
+            self._on_moved()
+        if self._retry is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._retry = loop.call_later(RESUBSCRIBE_S, self._resubscribe)
+
+    def _resubscribe(self) -> None:
+        self._retry = None
+        for channel in self.wanted:
+            self._changes.setdefault(channel, True)
+        self._wake.set()
+
     def lost(self, proto: _SubscriberProtocol) -> None:
         if proto is self._proto:
             self._proto = None
+            self._confirmed.clear()
             self._wake.set()
+            if self._on_moved is not None:
+                self._on_moved()
 
     async def _run(self) -> None:
         delay = 0.05
@@ -374,10 +483,14 @@ class SubscriberConnection:
         added = [channel for channel, on in changes.items() if on]
         removed = [channel for channel, on in changes.items() if not on]
         commands: list[Command] = []
-        for start in range(0, len(added), SUBSCRIBE_BATCH):
-            commands.append(("SUBSCRIBE", *added[start : start + SUBSCRIBE_BATCH]))
-        for start in range(0, len(removed), SUBSCRIBE_BATCH):
-            commands.append(("UNSUBSCRIBE", *removed[start : start + SUBSCRIBE_BATCH]))
+        if self._sharded:
+            commands += [("SSUBSCRIBE", channel) for channel in added]
+            commands += [("SUNSUBSCRIBE", channel) for channel in removed]
+        else:
+            for start in range(0, len(added), SUBSCRIBE_BATCH):
+                commands.append(("SUBSCRIBE", *added[start : start + SUBSCRIBE_BATCH]))
+            for start in range(0, len(removed), SUBSCRIBE_BATCH):
+                commands.append(("UNSUBSCRIBE", *removed[start : start + SUBSCRIBE_BATCH]))
         if commands:
             proto.transport.write(pack(commands))
 
@@ -393,12 +506,16 @@ class SubscriberConnection:
             proto.transport.write(pack([("PING",)]))
 
     def _drop(self) -> None:
+        self._confirmed.clear()
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             proto.transport.abort()
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -7,8 +7,9 @@ the others, in ordered batches on one Redis connection of its own.
   The rest goes on ``rt:all``. A user's events wait up to ``bus_batch_s`` for the ones that
   follow (one publish, one read and one socket write for several chunks); the rest go at once.
 - Numbered: each published message carries its process's next number; a batch Redis did not
-  answer is sent again whole (receivers drop what they already had), so a stall or a restart
-  reorders and duplicates nothing; while Redis is away the queue is bounded.
+  answer is sent again whole (receivers drop what they already had on that channel), so a
+  stall or a restart reorders and duplicates nothing; while Redis is away the queue is
+  bounded.
 - Rejoining: for ``REJOIN_S`` after the connection was made again, a user's events heard by
   no process go again every ``REJOIN_RETRY_S`` before they count as offline (the other
   processes are subscribing again).
@@ -29,7 +30,7 @@ from arinova.kv import keys
 from arinova.realtime.shared_stream import SharedStreamText
 
 if TYPE_CHECKING:
-    from arinova.kv.resp import CommandConnection
+    from arinova.kv.resp import OrderedConnection
     from arinova.realtime.coordinator import TextSource
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.tasks import Background
@@ -64,7 +65,7 @@ class _Outgoing:
 class Bus:
     def __init__(
         self,
-        connection: CommandConnection,
+        connection: OrderedConnection,
         pid: str,
         has_peers: Callable[[], bool],
         handlers: dict[str, BusHandler],
@@ -93,8 +94,10 @@ class Bus:
         self._publishing = False
         #: number of the last message published; receivers drop one they already had
         self._seq = 0
-        #: process id -> number of the last message received from it
-        self._received: dict[str, int] = {}
+        #: channel -> process id -> number of the last message received from it there
+        #: (a channel's messages arrive in order; channels on a cluster's different nodes
+        #: do not arrive in order with each other)
+        self._received: dict[str, dict[str, int]] = {}
 
     async def close(self) -> None:
         self._stopped = True
@@ -106,8 +109,15 @@ class Bus:
 
     def forget_all_but(self, live: frozenset[str]) -> None:
         """Drop the numbers of processes no longer live."""
-        for origin in [o for o in self._received if o not in live]:
-            del self._received[origin]
+        for channel, origins in list(self._received.items()):
+            for origin in [o for o in origins if o not in live]:
+                del origins[origin]
+            if not origins:
+                del self._received[channel]
+
+    def forget_channel(self, channel: str) -> None:
+        """The channel is not followed any more."""
+        self._received.pop(channel, None)
 
     def stream_text(self, message_id: str, source: TextSource) -> SharedStreamText:
         return SharedStreamText(message_id, source, self._config.stream_ttl_s, self._stream_dirty)
@@ -211,9 +221,10 @@ class Bus:
                     streams, commands = self._stream_commands()
                     if not (batch or commands):
                         return
-                    commands.extend(("PUBLISH", out.channel, out.payload) for out in batch)
+                    verb = self._bus.publish_verb
+                    publishes = [(verb, out.channel, out.payload) for out in batch]
                     try:
-                        results = await self._bus.execute(commands)
+                        results = await self._bus.execute_phases([commands, publishes])
                     except Exception:
                         if self._stopped:
                             return
@@ -263,9 +274,12 @@ class Bus:
 
     def on_message(self, channel: str, data: bytes) -> None:
         origin, seq, batch = orjson.loads(data)
-        if origin == self.pid or seq <= self._received.get(origin, 0):
+        received = self._received.get(channel)
+        if received is None:
+            received = self._received[channel] = {}
+        if origin == self.pid or seq <= received.get(origin, 0):
             return
-        self._received[origin] = seq
+        received[origin] = seq
         for kind, *args in batch:
             handler = self._handlers.get(kind)
             if handler is not None:

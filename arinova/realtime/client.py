@@ -160,6 +160,7 @@ class ClientHandler(SocketHandler):
             await s.db.execute(q.MARK_READ.sql, self.user_id, event["conversationId"], event["seq"])
 
     async def _deliver_pending(self) -> None:
+        await self.services.coordinator.user_reachable(self.user_id)
         for event in await self.services.offline.take(self.user_id):
             self.send_frame(events.frame(event.decode()))
 

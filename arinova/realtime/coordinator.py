@@ -144,6 +144,12 @@ class Coordinator(Protocol):
         """The user's last socket in this process closed."""
         ...
 
+    async def user_reachable(self, user_id: str) -> None:
+        """Until the user's events sent from any process reach this one (its subscription
+        took), or a bound passed: a new socket takes its offline events and handles its
+        first message only then, so nothing sent meanwhile falls between the two."""
+        ...
+
     def foreground(self, user_id: str, step: int) -> None:
         """A socket of the user here became visible (+1) or hidden/closed (-1)."""
         ...

@@ -112,6 +112,9 @@ class LocalCoordinator:
     def user_offline(self, user_id: str) -> None:
         return None
 
+    async def user_reachable(self, user_id: str) -> None:
+        return None
+
     def foreground(self, user_id: str, step: int) -> None:
         return None
 

@@ -1,6 +1,6 @@
 """``RedisCoordinator``: several processes (on one or many machines) acting as one server.
 
-Each process has a random id, a liveness entry in ``rt:procs`` (a sorted set scored by
+Each process has a random id, a liveness entry in ``{rt}:procs`` (a sorted set scored by
 expiry, refreshed by a periodic beat) and one subscription to the bus.
 
 - Bus: what a process tells the others (``bus.py``): ordered, numbered batches on one
@@ -8,13 +8,13 @@ expiry, refreshed by a periodic beat) and one subscription to the bus.
   (``rt:u:<user>``), the rest on ``rt:all``; the writes of ``stream:<id>`` ride in them.
 - Presence: ``rt:presence:<user>`` counts the user's visible sockets per process, so
   "visible anywhere" (push) is decided across processes.
-- Agents: ``rt:agents`` maps agent -> process; every process mirrors it (``up``/``down``
+- Agents: ``{rt}:agents`` maps agent -> process; every process mirrors it (``up``/``down``
   messages) so the REST hooks answer without a round trip. An agent whose socket moves to
   another process keeps its tasks where they run: the new socket's events for them are
   forwarded there (``agent``), and they fail when the agent's ``down`` comes from the
   process holding it.
-- Replies: ``rt:active:<conv>`` (the mark: the conversation is busy, and whose it is) and
-  ``rt:queue:<conv>`` (waiting messages), claimed and released by Lua scripts, so two
+- Replies: ``{rt}:active:<conv>`` (the mark: the conversation is busy, and whose it is) and
+  ``{rt}:queue:<conv>`` (waiting messages), claimed and released by Lua scripts, so two
   processes never start two replies in one conversation (quirk Q07) and the queue drains
   in order.
 
@@ -42,7 +42,7 @@ queue moves on. The mark is the confirmation because it is the one thing both pr
 change atomically: nothing depends on a bus message arriving exactly once (a lost ``run``
 is sent again, a duplicate is harmless) and no acknowledgement message is needed.
 
-``rt:replies:<proc>`` lists the replies a process streams and ``rt:marks:<proc>`` the
+``{rt}:replies:<proc>`` lists the replies a process streams and ``{rt}:marks:<proc>`` the
 marks it holds: when it dies, the first live process to notice claims both, fails the
 streaming replies ("Agent disconnected") and releases every one of its conversations, so
 a queue behind a dead process's claim or hand-over moves on.
@@ -93,6 +93,8 @@ if TYPE_CHECKING:
 
 #: presence counts outlive a process that died without cleaning them this long
 PRESENCE_TTL_S = 86_400
+#: how long a new socket waits for its user's channel subscription before it goes on
+FOLLOW_WAIT_S = 2.0
 RELEASE_ATTEMPTS = 6
 #: a conversation's mark lives this many process TTLs unless its owner's beat refreshes it;
 #: a hand-over not taken within that long is taken back
@@ -132,7 +134,7 @@ class RedisCoordinator:
         self._last_beat = 0.0
         self._take_over_after = 0.0
         self._beat_failed = False
-        #: the score the last beat wrote in ``rt:procs``; whether a beat reached Redis yet
+        #: the score the last beat wrote in ``{rt}:procs``; whether a beat reached Redis yet
         self._score = 0
         self._joined = False
         #: the processes live before Redis lost this one's entry, taken for live until then
@@ -274,7 +276,7 @@ class RedisCoordinator:
             await self._take_over(pid)
 
     async def _register_agents(self) -> None:
-        """List this process's agents again in ``rt:agents`` (Redis lost it, or another
+        """List this process's agents again in ``{rt}:agents`` (Redis lost it, or another
         process took this one for dead and removed them)."""
         here = [agent_id for agent_id, socket in self._hub.agents.items() if socket.open]
         if here:
@@ -347,7 +349,16 @@ class RedisCoordinator:
         self._kv.follow(keys.rt_user_channel(user_id))
 
     def user_offline(self, user_id: str) -> None:
-        self._kv.unfollow(keys.rt_user_channel(user_id))
+        channel = keys.rt_user_channel(user_id)
+        self._kv.unfollow(channel)
+        self._bus.forget_channel(channel)
+
+    async def user_reachable(self, user_id: str) -> None:
+        channel = keys.rt_user_channel(user_id)
+        if not await self._kv.followed(channel, FOLLOW_WAIT_S):
+            self.log.warning(
+                "cluster: %s not subscribed in %.0f s; going on", channel, FOLLOW_WAIT_S
+            )
 
     def foreground(self, user_id: str, step: int) -> None:
         self._tasks.spawn(self._count(user_id, self.pid + ":fg", step))

@@ -1,7 +1,7 @@
 """Lua scripts of ``RedisCoordinator``: the reply marks, queues and liveness as atomic
 steps. Every key arrives in ``KEYS``; ``KEYS[1]`` is always the liveness set.
 
-A mark (``rt:active:<conv>``) is ``<owner>|<user>|<token>``, set with a TTL by its owner
+A mark (``keys.rt_active(conv)``) is ``<owner>|<user>|<token>``, set with a TTL by its owner
 only (a claim, a release that starts the next reply, an accepted hand-over, an adoption)
 and refreshed by the owner's beat. A script that sets a mark for a process also adds that
 process's liveness entry when it has none (Redis lost it), so the mark never names a

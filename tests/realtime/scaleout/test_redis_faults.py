@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
 from arinova.kv import keys
@@ -21,8 +20,8 @@ from arinova.realtime.coordinator import QueuedReply
 from arinova.realtime.redis_coordinator import MARK_TTL_PROCESS_TTLS
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
+from tests.realtime.scaleout.conftest import PrivateRedis
 from tests.support.auth import sign_up
-from tests.support.redis_server import RedisServer
 from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, recv, recv_until, send, silent, user_socket
 
@@ -35,15 +34,15 @@ ANSWERED_WITHIN_S = 10.0
 MARK_TTL_S = CONFIG.process_ttl_s * MARK_TTL_PROCESS_TTLS
 
 
-def settings_of(redis_server: RedisServer) -> dict[str, Any]:
-    return {"redis_url": redis_server.url(), "ws_message_rate_limit": 1000, "realtime": CONFIG}
+def settings_of(redis: PrivateRedis) -> dict[str, Any]:
+    return {**redis.shared.settings, "ws_message_rate_limit": 1000, "realtime": CONFIG}
 
 
 async def test_a_redis_stall_mid_stream_loses_no_chunk(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
-    user_side = await start_server(**settings_of(redis_server))
-    agent_side = await start_server(**settings_of(redis_server))
+    user_side = await start_server(**settings_of(private_redis))
+    agent_side = await start_server(**settings_of(private_redis))
     chat = await Chat.create(user_side, await sign_up(user_side.url))
     conv = chat.conversation_id
     async with (
@@ -55,10 +54,10 @@ async def test_a_redis_stall_mid_stream_loses_no_chunk(
         assert (await recv(ws))["type"] == "stream_start"
         for i in range(CHUNKS):
             if i == 10:
-                await redis_server.pause()
+                await private_redis.pause()
             if i == 20:
                 await asyncio.sleep(10)  # a stall of ten seconds
-                await redis_server.resume()
+                await private_redis.resume()
             await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": f"{i};"})
             await asyncio.sleep(0.02)
         await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "done"})
@@ -107,7 +106,11 @@ class Talk:
             await send(self.bot, {"type": "agent_complete", "taskId": task_id, "content": "ok"})
 
     async def next_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = json.loads(await self.ws.recv())
+        try:
+            async with asyncio.timeout(ANSWERED_WITHIN_S):
+                event: dict[str, Any] = json.loads(await self.ws.recv())
+        except TimeoutError:
+            raise AssertionError(f"no event in {ANSWERED_WITHIN_S} s: {self.seen()}") from None
         self.events.append(event)
         return event
 
@@ -155,10 +158,10 @@ async def talks(one: Server, two: Server, finish: asyncio.Event) -> AsyncIterato
             await asyncio.gather(*answering, return_exceptions=True)
 
 
-async def pair(start_server: StartServer, redis_server: RedisServer) -> tuple[Server, Server]:
+async def pair(start_server: StartServer, private_redis: PrivateRedis) -> tuple[Server, Server]:
     return (
-        await start_server(**settings_of(redis_server)),
-        await start_server(**settings_of(redis_server)),
+        await start_server(**settings_of(private_redis)),
+        await start_server(**settings_of(private_redis)),
     )
 
 
@@ -167,13 +170,7 @@ async def replies(chats: list[Talk], count: int) -> None:
     await asyncio.gather(*(talk.replies(count, ANSWERED_WITHIN_S) for talk in chats))
 
 
-async def restart(redis_server: RedisServer) -> None:
-    """Redis goes away and comes back with nothing (no persistence)."""
-    await redis_server.stop()
-    await redis_server.start()
-
-
-async def marks_without_reply(redis: Redis, servers: tuple[Server, ...]) -> list[str]:
+async def marks_without_reply(redis: Any, servers: tuple[Server, ...]) -> list[str]:
     """The ``rt:active:*`` marks naming a process that is not live, or that runs no reply
     of that conversation."""
     now_ms = (await redis.time())[0] * 1000
@@ -195,9 +192,9 @@ async def marks_without_reply(redis: Redis, servers: tuple[Server, ...]) -> list
     return wrong
 
 
-async def no_mark_without_reply(redis_server: RedisServer, servers: tuple[Server, ...]) -> None:
+async def no_mark_without_reply(private_redis: PrivateRedis, servers: tuple[Server, ...]) -> None:
     """Every reply has ended: within a few beats no mark is left that nobody releases."""
-    async with Redis.from_url(redis_server.url()) as redis:
+    async with private_redis.shared.client() as redis:
         for _ in range(50):
             wrong = await marks_without_reply(redis, servers)
             if not wrong:
@@ -207,11 +204,11 @@ async def no_mark_without_reply(redis_server: RedisServer, servers: tuple[Server
 
 
 async def test_redis_restarted_mid_stream_every_later_message_is_answered(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
     """Replies streaming while Redis restarts end; the messages sent right after (their
     hand-overs race the processes' reconnects) are all answered."""
-    servers = await pair(start_server, redis_server)
+    servers = await pair(start_server, private_redis)
     finish = asyncio.Event()
     async with talks(*servers, finish) as chats:
         for talk in chats:
@@ -219,34 +216,34 @@ async def test_redis_restarted_mid_stream_every_later_message_is_answered(
         for talk in chats:
             events = [await talk.next_event(), await talk.next_event()]
             assert [e["type"] for e in events] == ["stream_start", "stream_chunk"]
-        await restart(redis_server)
+        await private_redis.restart()
         for talk in chats:
             await talk.say("second")
             await talk.say("third")
         finish.set()
         await replies(chats, 3)  # the one streaming, then the two sent since
         assert sorted(len(t.tasks) for t in chats) == [3] * CONVERSATIONS
-        await no_mark_without_reply(redis_server, servers)
+        await no_mark_without_reply(private_redis, servers)
 
 
 async def test_redis_restarted_between_messages_every_later_message_is_answered(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
     """Redis restarts with no reply running: the messages sent right after are answered."""
-    servers = await pair(start_server, redis_server)
+    servers = await pair(start_server, private_redis)
     finish = asyncio.Event()
     finish.set()
     async with talks(*servers, finish) as chats:
         for talk in chats:
             await talk.say("before")
         await replies(chats, 1)
-        await restart(redis_server)
+        await private_redis.restart()
         for talk in chats:
             await talk.say("after")
             await talk.say("and after")
         await replies(chats, 2)
         assert sorted(len(t.tasks) for t in chats) == [3] * CONVERSATIONS
-        await no_mark_without_reply(redis_server, servers)
+        await no_mark_without_reply(private_redis, servers)
 
 
 # -- marks whose owner is gone or deaf ------------------------------------------------------
@@ -259,13 +256,13 @@ async def hold(server: Server, chat: Chat) -> None:
 
 
 async def test_a_mark_whose_owner_stops_beating_expires(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
-    owner = await start_server(**settings_of(redis_server))
+    owner = await start_server(**settings_of(private_redis))
     chat = await Chat.create(owner, await sign_up(owner.url))
     conv = chat.conversation_id
     await hold(owner, chat)
-    async with Redis.from_url(redis_server.url()) as redis:
+    async with private_redis.shared.client() as redis:
         ttl_ms = await redis.pttl(keys.rt_active(conv))
         assert 0 < ttl_ms <= MARK_TTL_S * 1000
         # the owner's beat keeps it while the owner lives
@@ -278,7 +275,7 @@ async def test_a_mark_whose_owner_stops_beating_expires(
             await asyncio.sleep(0.1)
         assert not await redis.exists(keys.rt_active(conv))
     # the next message of that conversation, on a process started since, is answered
-    server = await start_server(**settings_of(redis_server))
+    server = await start_server(**settings_of(private_redis))
     async with user_socket(server, chat.user) as ws, agent_socket(server, chat.token) as bot:
         await send(ws, {"type": "send_message", "conversationId": conv, "content": "hi"})
         task = await recv(bot)
@@ -288,10 +285,10 @@ async def test_a_mark_whose_owner_stops_beating_expires(
 
 
 async def test_a_queue_behind_a_dead_processs_claim_moves_on(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
-    server = await start_server(**settings_of(redis_server))
-    owner = await start_server(**settings_of(redis_server))
+    server = await start_server(**settings_of(private_redis))
+    owner = await start_server(**settings_of(private_redis))
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
     async with user_socket(server, chat.user) as ws, agent_socket(server, chat.token) as bot:
@@ -304,18 +301,18 @@ async def test_a_queue_behind_a_dead_processs_claim_moves_on(
         await send(bot, {"type": "agent_complete", "taskId": task["taskId"], "content": "ok"})
         got = await recv_until(ws, "stream_end")
         assert [e["type"] for e in got] == ["stream_start", "stream_end"]
-        await no_mark_without_reply(redis_server, (server,))
+        await no_mark_without_reply(private_redis, (server,))
 
 
 async def test_a_hand_over_nobody_takes_is_answered_and_the_queue_moves_on(
-    start_server: StartServer, redis_server: RedisServer
+    start_server: StartServer, private_redis: PrivateRedis
 ) -> None:
     """The agent's process is live but hears nothing of the bus: each message gets the
     agent's "not connected" reply once the hand-over is not taken, in order."""
-    server = await start_server(**settings_of(redis_server))
+    server = await start_server(**settings_of(private_redis))
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
-    async with Redis.from_url(redis_server.url()) as redis:
+    async with private_redis.shared.client() as redis:
         now_ms = (await redis.time())[0] * 1000
         await redis.zadd(keys.RT_PROCS, {"deaf": now_ms + 600_000})
         await redis.hset(keys.RT_AGENTS, chat.agent_id, "deaf")
@@ -329,4 +326,4 @@ async def test_a_hand_over_nobody_takes_is_answered_and_the_queue_moves_on(
                 ("stream_error", seq),
             ]
             assert "is not connected" in got[-1]["error"]
-    await no_mark_without_reply(redis_server, (server,))
+    await no_mark_without_reply(private_redis, (server,))

@@ -11,7 +11,7 @@ import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.realtime.conftest import ServeProcess
+from tests.realtime.scaleout.conftest import ServeProcess
 from tests.support.auth import authed_client, sign_up
 from tests.support.ports import free_port
 from tests.support.push_service import LocalPushService, new_vapid_keys
@@ -286,7 +286,7 @@ async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
 async def test_with_redis_unreachable_one_process_still_replies_in_order(
     start_server: StartServer,
 ) -> None:
-    srv = await start_server(redis_url=f"redis://127.0.0.1:{free_port()}/1", realtime=CONFIG)
+    srv = await start_server(redis_url=f"redis://127.0.0.1:{free_port()}", realtime=CONFIG)
     chat = await Chat.create(srv, await sign_up(srv.url))
     conv = chat.conversation_id
     async with agent_socket(srv, chat.token) as bot, user_socket(srv, chat.user) as ws:

@@ -13,7 +13,7 @@ import pytest
 
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.realtime.conftest import ServeProcess
+from tests.realtime.scaleout.conftest import ServeProcess
 from tests.support.auth import sign_up
 from tests.support.servers import StartServer
 from tests.support.ws import (
