@@ -87,7 +87,7 @@ async def test_a_batch_over_every_node_answers_in_order_and_its_writes_land_befo
         replies = await connection.execute([("GET", key) for key in reversed(streams)])
         assert replies == [f"text {i}".encode() for i in reversed(range(STREAMS))]
         async with asyncio.timeout(5):
-            while len(heard) < STREAMS:
+            while len(heard) < STREAMS:  # noqa: ASYNC110 (heard by another connection)
                 await asyncio.sleep(0.01)
         assert sorted(heard) == sorted((c, str(i).encode()) for i, c in enumerate(channels))
     finally:
@@ -117,10 +117,10 @@ async def test_a_slot_that_moved_is_followed_by_commands_and_subscriptions(
         with pytest.raises(ConnectionLost):
             await connection.execute([("SPUBLISH", channel, "lost")])
         async with asyncio.timeout(5):
-            while (await connection.execute([("SPUBLISH", channel, "after")])) != [1]:
+            while (await connection.execute([("SPUBLISH", channel, "after")])) != [1]:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)  # until the subscriber moved too
         async with asyncio.timeout(5):
-            while b"after" not in heard:
+            while b"after" not in heard:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         assert heard[0] == b"before" and b"lost" not in heard
         listening = await resp.command(after.host, after.port, "PUBSUB", "SHARDNUMSUB", channel)
