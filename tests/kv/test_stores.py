@@ -1,4 +1,6 @@
-"""One contract for both key-value stores: MemoryKV and RedisKV (real Redis, db 1)."""
+"""One contract for both key-value stores: MemoryKV and RedisKV (real Redis, db 1, and a
+private three-master Redis Cluster, where several keys of one call live on different
+nodes)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
 from tests.support.clock import ManualClock
 from tests.support.config import TEST_REDIS_URL
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 
@@ -22,13 +25,28 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def kv(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[KV]:
+@pytest.fixture(scope="module")
+async def module_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RedisCluster]:
+    async with RedisCluster(tmp_path_factory.mktemp("stores-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def store_kind(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The store and its Redis URL (the cluster started once for the module)."""
+    if request.param == "cluster":
+        return "cluster", request.getfixturevalue("module_cluster").url
+    return request.param, TEST_REDIS_URL
+
+
+@pytest.fixture
+async def kv(store_kind: tuple[str, str], clock: ManualClock) -> AsyncIterator[KV]:
     store: KV
-    if request.param == "memory":
+    kind, url = store_kind
+    if kind == "memory":
         store = MemoryKV(clock=clock)
     else:
-        store = await RedisKV.connect(TEST_REDIS_URL)
+        store = await RedisKV.connect(url, cluster=kind == "cluster")
     yield store
     await store.close()
 
