@@ -15,6 +15,7 @@ window; the stored replies are checked at the end.
     .venv/bin/python -m benchmarks.stream_load --pure               # the pure-Python twins
     .venv/bin/python -m benchmarks.stream_load -k 10 -m 1000 -b 256
     .venv/bin/python -m benchmarks.stream_load --processes 2   # user on one, agent on another
+    .venv/bin/python -m benchmarks.stream_load --processes 2 --cluster --redis redis://127.0.0.1:<port>
 
 With ``--processes 2`` two servers share PostgreSQL and Redis: the user's socket is on the
 first, the agent's on the second, so every chunk crosses Redis pub/sub; server CPU is the
@@ -275,6 +276,8 @@ async def main(args: argparse.Namespace) -> None:
     }
     if args.pure:
         env["ARINOVA_PURE"] = "1"
+    if args.cluster:
+        env["REDIS_CLUSTER"] = "true"
     if args.interval:
         # every stream paced as models produce text: one chunk per stream per interval
         args.rate = args.replies / args.interval
@@ -339,6 +342,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pure", action="store_true", help="servers on the pure-Python twins of arinova/_fast"
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="--redis names a node of a Redis Cluster (benchmarks/redis_cluster.py starts one)",
     )
     return parser.parse_args(argv)
 
