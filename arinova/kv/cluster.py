@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import builtins
 import contextlib
@@ -45,6 +46,8 @@ REROUTE: Final = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
 #: first and longest pause between two reads of the map while no node answers
 MAP_RETRY_S: Final = 0.05
 MAP_RETRY_MAX_S: Final = 2.0
+#: a slot no master serves (in the map being read)
+UNSERVED: Final = 0xFFFF
 
 
 def slot_of(key: str | bytes) -> int:
@@ -55,9 +58,9 @@ class SlotMap:
     def __init__(self, seed: Address, *, connect_s: float) -> None:
         self._seed = seed
         self._connect_s = connect_s
-        #: slot -> index in ``_nodes``; empty until the first read
-        self._owners: list[int] = []
-        self._nodes: list[Node] = []
+        #: slot -> index in ``nodes``; empty until the first read
+        self._owners = array.array("H")
+        self.nodes: list[Node] = []
         self.stale = True
         self._reading: asyncio.Future[None] | None = None
 
@@ -66,7 +69,7 @@ class SlotMap:
         return bool(self._owners)
 
     def node_of(self, key: str | bytes) -> Node:
-        return self._nodes[self._owners[slot_of(key)]]
+        return self.nodes[self._owners[slot_of(key)]]
 
     async def refresh(self) -> None:
         """Read the map (one read at a time; callers meanwhile wait for it)."""
@@ -80,7 +83,7 @@ class SlotMap:
                 self._reading = None
 
     async def _read(self) -> None:
-        candidates = [(self._seed.host, self._seed.port), *self._nodes]
+        candidates = [(self._seed.host, self._seed.port), *self.nodes]
         error: Exception | None = None
         for host, port in dict.fromkeys(candidates):
             connection = CommandConnection(
@@ -103,14 +106,16 @@ class SlotMap:
 
     def _install(self, ranges: list[Any], asked: str) -> None:
         nodes: dict[Node, int] = {}
-        owners = [-1] * REDIS_CLUSTER_HASH_SLOTS
+        owners = array.array("H", [UNSERVED]) * REDIS_CLUSTER_HASH_SLOTS
         for start, end, master, *_replicas in ranges:
             host = master[0].decode() or asked  # an empty host: the node that answered
             index = nodes.setdefault((host, int(master[1])), len(nodes))
-            owners[int(start) : int(end) + 1] = [index] * (int(end) - int(start) + 1)
-        if -1 in owners:
+            owners[int(start) : int(end) + 1] = array.array("H", [index]) * (
+                int(end) - int(start) + 1
+            )
+        if UNSERVED in owners:
             raise ConnectionLost("the cluster does not serve every slot")
-        self._nodes, self._owners = list(nodes), owners
+        self.nodes, self._owners = list(nodes), owners
         self.stale = False
 
 
@@ -148,6 +153,7 @@ class ClusterConnection:
         try:
             if self._map.stale:
                 await self._map.refresh()
+                await self._close_gone()
             replies: list[Any] = []
             for phase in phases:
                 if phase:
@@ -182,6 +188,11 @@ class ClusterConnection:
                     raise ConnectionLost(f"the cluster moved a slot: {reply}")
                 replies[index] = reply
         return replies
+
+    async def _close_gone(self) -> None:
+        """Close the connections of nodes that serve no slot any more."""
+        for node in [n for n in self._nodes if n not in self._map.nodes]:
+            await self._nodes.pop(node).aclose()
 
     def _connection(self, node: Node) -> CommandConnection:
         connection = self._nodes.get(node)
@@ -314,6 +325,8 @@ class ClusterSubscriber:
             delay = MAP_RETRY_S
             for channel in list(self.wanted):
                 self._place(channel)
+            for node in [n for n in self._nodes if n not in self._map.nodes]:
+                await self._nodes.pop(node).aclose()  # it serves no slot any more
             self._placed_round.set()
             self._placed_round = asyncio.Event()
 

@@ -346,6 +346,8 @@ class SubscriberConnection:
         self._wake = asyncio.Event()
         self._last_heard = 0.0
         self._retry: asyncio.TimerHandle | None = None
+        #: the last attempt to connect failed (nobody waits for a confirmation meanwhile)
+        self._unreachable = False
         #: the wanted channels Redis confirmed on this connection
         self._confirmed: builtins.set[str] = set()
         #: channel -> futures of ``subscribed`` callers
@@ -368,8 +370,9 @@ class SubscriberConnection:
             self._change(channel, False)
 
     async def subscribed(self, channel: str, within_s: float) -> bool:
-        """Whether Redis confirmed the subscription within ``within_s``."""
-        if channel in self._confirmed or channel not in self.wanted:
+        """Whether Redis confirmed the subscription within ``within_s`` (False at once
+        while Redis cannot be reached)."""
+        if channel in self._confirmed or channel not in self.wanted or self._unreachable:
             return channel in self._confirmed
         future = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(channel, [])
@@ -448,6 +451,7 @@ class SubscriberConnection:
             try:
                 if self._proto is None:
                     await self._connect()
+                    self._unreachable = False
                     delay = 0.05
                 self._sync()
                 self._wake.clear()
@@ -460,6 +464,7 @@ class SubscriberConnection:
             except Exception as exc:
                 if delay == 0.05:
                     log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                self._unreachable = self._proto is None
                 self._drop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max_s)

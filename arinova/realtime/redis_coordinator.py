@@ -356,9 +356,7 @@ class RedisCoordinator:
     async def user_reachable(self, user_id: str) -> None:
         channel = keys.rt_user_channel(user_id)
         if not await self._kv.followed(channel, FOLLOW_WAIT_S):
-            self.log.warning(
-                "cluster: %s not subscribed in %.0f s; going on", channel, FOLLOW_WAIT_S
-            )
+            self.log.debug("cluster: %s not subscribed in %.0f s; going on", channel, FOLLOW_WAIT_S)
 
     def foreground(self, user_id: str, step: int) -> None:
         self._tasks.spawn(self._count(user_id, self.pid + ":fg", step))
