@@ -97,8 +97,14 @@ class RealtimeSettings:
     max_queued_replies: int = 100
     #: missed messages per conversation in a ``sync_response``
     sync_missed_cap: int = 100
-    #: a client frame longer than this (UTF-16 code units) gets "Message too large"
+    #: a client frame longer than this (UTF-16 code units) gets "Message too large" ...
     max_client_message_chars: int = 32_768
+    #: ... unless it is a ``sync``, which may be this long: 10 000 conversations of
+    #: ``"<uuid>":<seq>`` (~50 units each) with room to spare
+    max_sync_message_chars: int = 640 * 1024
+    #: characters of the frames waiting in one socket's inbox; a frame past it is dropped
+    #: like one past ``max_pending_frames``
+    max_pending_chars: int = 2 * 640 * 1024
     #: bound of the in-memory rate-limit fallback (users)
     max_fallback_rate_entries: int = 10_000
     #: with Redis: how often a process refreshes its liveness entry, and how long the
