@@ -44,6 +44,19 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+def _proxy_trust(env: Mapping[str, str]) -> bool | int:
+    """``TRUST_PROXY`` as Express and Fastify read ``trust proxy``: ``true`` trusts every
+    hop, a number N trusts N hops, ``false`` or ``0`` none."""
+    raw = env.get("TRUST_PROXY", "").strip().lower()
+    if raw in ("", "false", "no", "off", "0"):
+        return False
+    if raw in ("true", "yes", "on"):
+        return True
+    if raw.isdigit():
+        return int(raw)
+    raise SettingsError(f"TRUST_PROXY must be true, false or a number of proxy hops, got {raw!r}")
+
+
 def _database_url(env: Mapping[str, str]) -> str:
     """``DATABASE_URL``; unset means the embedded PostgreSQL when ``pgserver`` is installed,
     else the conventional local server."""
@@ -84,8 +97,14 @@ class RealtimeSettings:
     max_queued_replies: int = 100
     #: missed messages per conversation in a ``sync_response``
     sync_missed_cap: int = 100
-    #: a client frame longer than this (UTF-16 code units) gets "Message too large"
+    #: a client frame longer than this (UTF-16 code units) gets "Message too large" ...
     max_client_message_chars: int = 32_768
+    #: ... unless it is a ``sync``, which may be this long: 10 000 conversations of
+    #: ``"<uuid>":<seq>`` (~50 units each) with room to spare
+    max_sync_message_chars: int = 640 * 1024
+    #: characters of the frames waiting in one socket's inbox; a frame past it is dropped
+    #: like one past ``max_pending_frames``
+    max_pending_chars: int = 2 * 640 * 1024
     #: bound of the in-memory rate-limit fallback (users)
     max_fallback_rate_entries: int = 10_000
     #: with Redis: how often a process refreshes its liveness entry, and how long the
@@ -133,7 +152,9 @@ class Settings:
     #: ``REDIS_URL`` names one node of a Redis Cluster (sharded pub/sub, keys routed by slot)
     redis_cluster: bool = False
     workers: int = 1
-    trust_proxy: bool = False
+    #: ``X-Forwarded-For`` hops to trust (``ratelimit.http.client_ip``): False none,
+    #: N the N right-most, True all
+    trust_proxy: bool | int = False
     log_level: str = ""
     rate_limit_max: int = 300
     rate_limit_window_s: int = 60
@@ -245,7 +266,7 @@ class Settings:
             app_env=e.get("APP_ENV", "").strip(),
             host=e.get("HOST", "").strip() or "0.0.0.0",
             workers=_int(e, "WORKERS", 1, minimum=1),
-            trust_proxy=_bool(e, "TRUST_PROXY", False),
+            trust_proxy=_proxy_trust(e),
             log_level=e.get("LOG_LEVEL", "").strip(),
             rate_limit_max=_int(e, "RATE_LIMIT_MAX", 300, minimum=1),
             ws_message_rate_limit=_int(e, "WS_MESSAGE_RATE_LIMIT", 10, minimum=1),

@@ -20,7 +20,7 @@ from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
 from arinova.http.shapes import conversation_json
-from arinova.http.validate import Bool, Obj, Str, Uuid, parse_uuid, query_param
+from arinova.http.validate import Bool, Obj, Str, Truthy, Uuid, parse_uuid, query_param
 from arinova.outbound import probe
 from arinova.state import AppState
 
@@ -31,12 +31,13 @@ CREATE_CONVERSATION: Final = Obj(
     }
 )
 
-# The web client sends {title} to rename and {pinned} to pin; null clears the title and,
-# being falsy in the original, unpins.
+# The web client sends {title} to rename and {pinned} to pin; null clears the title.
+# ``pinned`` pins when truthy, unpins when falsy, as the original's ``if (pinned)``
+# (rest.md, PUT /api/conversations/:id).
 UPDATE_CONVERSATION: Final = Obj(
     {
         "title": Str(max_len=200, optional=True, nullable=True, **NO_NUL),
-        "pinned": Bool(optional=True, nullable=True),
+        "pinned": Truthy(optional=True),
     }
 )
 
@@ -122,7 +123,7 @@ def mount(router: Router, state: AppState) -> None:
             user.id,
             "title" in body,
             body.get("title"),
-            bool(body["pinned"]) if "pinned" in body else None,
+            body.get("pinned"),
         )
         if row is None:
             raise conversation_not_found()

@@ -54,6 +54,7 @@ __all__ = [
     "Obj",
     "Record",
     "Str",
+    "Truthy",
     "Url",
     "Uuid",
     "parse_uuid",
@@ -257,6 +258,19 @@ class Bool(Field):
         if not isinstance(value, bool):
             raise Invalid(path, "must be a boolean")
         return value
+
+
+class Truthy(Field):
+    """Any JSON value, read as a flag with JavaScript's truthiness (``js.is_truthy``):
+    for bodies the original only tests with ``if (value)``, such as ``{pinned}``."""
+
+    __slots__ = ()
+
+    def run(self, value: Any, path: str) -> Any:
+        return js.is_truthy(value)
+
+    def check(self, value: Any, path: str) -> Any:
+        return js.is_truthy(value)
 
 
 class Num(Field):

@@ -7,7 +7,7 @@ limit; a gap longer than the window resets the count. The window thus restarts w
 every accepted request and refused ones are not counted, so this is not a
 ``FixedWindow``: the state is ``[count, last accepted ms]``, kept in the shared key-value
 store (``auth:rl:<ip><path>``) with the window as TTL. The client IP is the peer address,
-or the first ``X-Forwarded-For`` entry only when ``TRUST_PROXY`` is on (quirk Q51 fixed:
+or the ``X-Forwarded-For`` entry ``TRUST_PROXY`` trusts (``client_ip``; quirk Q51 fixed:
 the original trusted the header from anyone).
 """
 

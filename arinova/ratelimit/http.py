@@ -3,8 +3,8 @@
 A fixed window per client that starts at the client's first request: at most
 ``settings.rate_limit_max`` requests per ``settings.rate_limit_window_s``. Counters live
 in the key-value store (``http:rate:<ip>``) so every worker of a deployment shares them.
-The client is the TCP peer, or the left-most ``X-Forwarded-For`` entry when
-``settings.trust_proxy`` is on. If the store fails, requests are let through (and the
+The client is the address ``client_ip`` finds (the TCP peer, or an ``X-Forwarded-For``
+entry as ``settings.trust_proxy`` allows). If the store fails, requests are let through (and the
 store is left alone for a second) rather than failing.
 """
 
@@ -32,16 +32,25 @@ Headers = list[tuple[bytes, bytes]]
 log = logging.getLogger("arinova.http")
 
 
-def client_ip(request: Request, trust_proxy: bool) -> str:
-    if trust_proxy:
-        forwarded = request.get_first_header(b"x-forwarded-for")
-        if forwarded:
-            first = forwarded.split(b",", 1)[0].strip()
-            if first:
-                return first.decode("latin-1")
+def client_ip(request: Request, trust_proxy: bool | int) -> str:
+    """The client's address as Express/Fastify (``proxy-addr``) find it: walking from the
+    TCP peer outwards through ``X-Forwarded-For`` (every such header, in order, as Node
+    joins them), trusting ``trust_proxy`` hops. With N hops the client is the N-th entry
+    from the right (1: the right-most, the one the nearest proxy wrote), or the left-most
+    when the chain is shorter; ``True`` trusts every hop (the left-most entry), ``False``
+    or 0 none (the peer). Entries a client sent beyond the trusted hops are never used."""
     scope = request.scope
     client = scope.get("client") if scope else None
-    return str(client[0]) if client else ""
+    peer = str(client[0]) if client else ""
+    if trust_proxy is False or trust_proxy <= 0:
+        return peer
+    headers = request.get_headers(b"x-forwarded-for")
+    if not headers:
+        return peer
+    chain = b",".join(headers).split(b",")
+    hops = len(chain) if trust_proxy is True else trust_proxy
+    entry = chain[max(len(chain) - hops, 0)].strip()
+    return entry.decode("latin-1") if entry else peer
 
 
 class RateLimiter:

@@ -38,10 +38,12 @@ CLIENT_PATH = "/ws"
 AGENT_PATH = "/ws/agent"
 SOCKET_PATHS = (CLIENT_PATH, AGENT_PATH)
 
-#: ``/ws``: the client limit is 32 768 UTF-16 code units (checked by the application,
-#: answered with "Message too large"); a frame can only stay within it up to 3 bytes
-#: per unit, so larger frames are refused at the frame level (quirk Q38).
-CLIENT_LIMITS = SocketLimits(max_message_size=3 * 32 * 1024)
+#: ``/ws``: the client limits are checked by the application and answered with "Message
+#: too large" (websocket.md §1.4): 32 768 UTF-16 code units, a ``sync`` up to
+#: ``RealtimeSettings.max_sync_message_chars`` (all ASCII when valid). The frame level
+#: only bounds what one socket makes the server buffer (quirk Q38): 1 MiB, past the
+#: largest sync, so a sync too large is answered, not closed; beyond it -> 1009.
+CLIENT_LIMITS = SocketLimits(max_message_size=1024 * 1024)
 #: ``/ws/agent``: agents send whole replies in ``agent_complete``; the original took
 #: frames up to 100 MiB.
 AGENT_LIMITS = SocketLimits(max_message_size=4 * 1024 * 1024)

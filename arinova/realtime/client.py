@@ -66,7 +66,7 @@ class UnauthorizedHandler(SocketHandler):
 
 
 class ClientHandler(SocketHandler):
-    __slots__ = ("_inbox", "last_seen", "services", "user_id", "visible")
+    __slots__ = ("_inbox", "_inbox_chars", "last_seen", "services", "user_id", "visible")
 
     def __init__(self, services: ClientServices, user_id: str) -> None:
         super().__init__()
@@ -76,6 +76,8 @@ class ClientHandler(SocketHandler):
         self.last_seen = services.clock.monotonic()
         #: frames waiting for the running worker; None when no worker runs
         self._inbox: deque[object] | None = None
+        #: characters of the unparsed frames in the inbox
+        self._inbox_chars = 0
 
     @property
     def socket_id(self) -> int:
@@ -96,10 +98,14 @@ class ClientHandler(SocketHandler):
         self.last_seen = s.clock.monotonic()
         inbox = self._inbox
         if inbox is not None:
-            if len(inbox) >= s.config.max_pending_frames:
+            if (
+                len(inbox) >= s.config.max_pending_frames
+                or self._inbox_chars + len(text) > s.config.max_pending_chars
+            ):
                 s.log.warning("ws: user %s floods its socket; frame dropped", self.user_id)
                 return
             inbox.append(text)
+            self._inbox_chars += len(text)
             return
         event = self._parse(text)
         if event is None or self._handle_now(event):
@@ -118,13 +124,21 @@ class ClientHandler(SocketHandler):
 
     # -- processing ----------------------------------------------------------------------
     def _parse(self, text: str) -> dict[str, Any] | None:
-        if utf16_length(text) > self.services.config.max_client_message_chars:
+        config = self.services.config
+        length = utf16_length(text)
+        large = length > config.max_client_message_chars
+        if large and length > config.max_sync_message_chars:
             self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         try:
             raw = json_parse(text)
         except ValueError:
-            self.send_frame(events.protocol_error(events.INVALID_JSON))
+            self.send_frame(
+                events.protocol_error(events.MESSAGE_TOO_LARGE if large else events.INVALID_JSON)
+            )
+            return None
+        if large and not (isinstance(raw, dict) and raw.get("type") == "sync"):
+            self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
             return None
         event = parse_client_event(raw)
         if event is None:
@@ -175,6 +189,7 @@ class ClientHandler(SocketHandler):
                         await self._deliver_pending()
                         continue
                     if isinstance(item, str):
+                        self._inbox_chars -= len(item)
                         event = self._parse(item)
                         if event is None or self._handle_now(event):
                             continue
@@ -189,6 +204,7 @@ class ClientHandler(SocketHandler):
                     self.services.log.exception("ws: handling a client event failed")
         finally:
             self._inbox = None
+            self._inbox_chars = 0
 
 
 class ClientEndpoint(Endpoint):

@@ -11,8 +11,8 @@ from http import HTTPStatus
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # A base64 encoding of 16 bytes, exactly as ``ws`` checks it.
 _KEY_RE = re.compile(r"[+/0-9A-Za-z]{22}==")
-# ``ws`` speaks version 13 and accepts the identical hybi version 8.
-_VERSIONS = frozenset((8, 13))
+# RFC 6455 §4.4: the one version spoken; any other gets 426 naming it.
+_VERSION = "13"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +51,25 @@ class HttpRejection:
 
     status: int
     message: str = ""
+    #: extra response headers, after ``Connection`` and ``Content-Type``
+    headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self) -> bytes:
-        return http_error(self.status, self.message)
+        return http_error(self.status, self.message, self.headers)
 
 
-def http_error(status: int, message: str = "") -> bytes:
+def http_error(status: int, message: str = "", headers: tuple[tuple[str, str], ...] = ()) -> bytes:
     """An error response written straight to the socket, byte for byte as ``ws``'s
     ``abortHandshake``: ``Connection: close``, an HTML content type, the reason phrase as
     the body when no message is given."""
     phrase = HTTPStatus(status).phrase
     body = (message or phrase).encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Connection: close\r\n"
         "Content-Type: text/html\r\n"
+        f"{extra}"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -89,9 +93,15 @@ def check_handshake(head: RequestHead) -> HttpRejection | None:
     key = head.header("sec-websocket-key")
     if key is None or not _KEY_RE.fullmatch(key.strip()):
         return HttpRejection(400, "Missing or invalid Sec-WebSocket-Key header")
-    version = (head.header("sec-websocket-version") or "").strip()
-    if not version.isdigit() or int(version) not in _VERSIONS:
+    version = head.header("sec-websocket-version")
+    if version is None or not version.strip():
         return HttpRejection(400, "Missing or invalid Sec-WebSocket-Version header")
+    if version.strip() != _VERSION:
+        return HttpRejection(
+            426,
+            "Unsupported Sec-WebSocket-Version header",
+            (("Sec-WebSocket-Version", _VERSION),),
+        )
     return None
 
 

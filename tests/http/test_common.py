@@ -24,6 +24,7 @@ from arinova.errors import ApiError
 from arinova.http.responses import json_response
 from arinova.logs import JsonFormatter
 from arinova.server import Server
+from arinova.settings import Settings, SettingsError
 from arinova.state import AppState
 from tests.support.servers import StartServer
 
@@ -549,6 +550,54 @@ async def test_without_trust_proxy_the_peer_address_is_the_key(
         r = await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
         assert r.status_code == 429
         assert r.json() == RATE_LIMIT_BODY
+
+
+@pytest.mark.parametrize(
+    ("trust_proxy", "client"),
+    [("1", 2), ("2", 1), ("3", 0), ("9", 0), ("true", 0), ("yes", 0)],
+)
+async def test_trust_proxy_trusts_that_many_hops_of_the_forwarded_chain(
+    start_server: StartServer, trust_proxy: str, client: int
+) -> None:
+    """Express/Fastify ``trust proxy``: N hops make the N-th entry from the right the
+    client (the left-most when the chain is shorter), ``true`` every hop. The bucket the
+    chain was counted in is the client's: a request forwarded for that address alone
+    finds it started, one for any other entry of the chain finds its own."""
+    setting = Settings.from_env({"TRUST_PROXY": trust_proxy}).trust_proxy
+    server = await started(start_server, rate_limit_max=10, trust_proxy=setting)
+    chain = [fresh_ip(), fresh_ip(), fresh_ip()]
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        # the middle hop arrives as a second header, as some proxies append it
+        r = await c.get(
+            "/t/ok",
+            headers=[
+                ("x-forwarded-for", f"{chain[0]}, {chain[1]}"),
+                ("x-forwarded-for", chain[2]),
+            ],
+        )
+        assert r.headers["x-ratelimit-remaining"] == "9"
+        for index, address in enumerate(chain):
+            r = await c.get("/t/ok", headers={"x-forwarded-for": address})
+            expected = "8" if index == client else "9"
+            assert r.headers["x-ratelimit-remaining"] == expected, address
+
+
+@pytest.mark.parametrize("trust_proxy", ["false", "0", ""])
+async def test_trust_proxy_off_keys_the_peer_address(
+    start_server: StartServer, trust_proxy: str
+) -> None:
+    setting = Settings.from_env({"TRUST_PROXY": trust_proxy}).trust_proxy
+    server = await started(start_server, rate_limit_max=10, trust_proxy=setting, redis_url="")
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        for remaining in ("9", "8"):
+            r = await c.get("/t/ok", headers={"x-forwarded-for": fresh_ip()})
+            assert r.headers["x-ratelimit-remaining"] == remaining
+
+
+@pytest.mark.parametrize("trust_proxy", ["-1", "maybe", "1.5", "10.0.0.1"])
+def test_trust_proxy_refuses_what_is_not_a_flag_or_a_hop_count(trust_proxy: str) -> None:
+    with pytest.raises(SettingsError, match="TRUST_PROXY must be true, false or a number"):
+        Settings.from_env({"TRUST_PROXY": trust_proxy})
 
 
 async def test_the_window_is_fixed_from_the_first_request(

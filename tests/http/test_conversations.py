@@ -400,12 +400,32 @@ async def test_update_renames_pins_and_unpins(chat: Chat) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize(
+    "truthy", ["yes", "false", "0", 1, -0.5, [], {}, {"a": 1}], ids=lambda value: repr(value)
+)
+@pytest.mark.parametrize("falsy", [0, 0.0, "", None, False], ids=lambda value: repr(value))
+async def test_update_pins_on_any_truthy_value_and_unpins_on_any_falsy_one(
+    chat: Chat,  # noqa: F811
+    truthy: Any,
+    falsy: Any,
+) -> None:
+    """The original tests ``pinned`` with JavaScript truthiness (rest.md)."""
+    conversation = await chat.direct(await chat.agent(), "Flag")
+    url = f"/api/conversations/{conversation}"
+    pinned = await chat.client.put(url, json={"pinned": truthy})
+    assert pinned.status_code == 200
+    assert ISO_RX.fullmatch(pinned.json()["pinnedAt"])
+    assert (await chat.client.get(url)).json()["pinnedAt"] == pinned.json()["pinnedAt"]
+    unpinned = await chat.client.put(url, json={"pinned": falsy})
+    assert unpinned.status_code == 200
+    assert unpinned.json()["pinnedAt"] is None
+    assert (await chat.client.get(url)).json()["pinnedAt"] is None
+
+
+@pytest.mark.parametrize(
     ("body", "details"),
     [
         ({"title": "x" * 201}, "title: must be at most 200 characters long"),
         ({"title": 7}, "title: must be a string"),
-        ({"pinned": "yes"}, "pinned: must be a boolean"),
-        ({"pinned": 1}, "pinned: must be a boolean"),
         ([], "body: must be an object"),
     ],
 )

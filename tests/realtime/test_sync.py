@@ -3,6 +3,8 @@ decision Q45, quirks Q08, Q23)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -222,6 +224,47 @@ async def test_sync_of_200_conversations_costs_a_constant_number_of_queries(
     assert small_queries == big_queries <= 3
     assert len(response["conversations"]) == 201  # the REST-created conversation too
     assert len(response["missedMessages"]) == 800
+
+
+def sync_frame(known: dict[str, int]) -> str:
+    """A ``sync`` as the web app sends it (``JSON.stringify``: no spaces)."""
+    return json.dumps({"type": "sync", "conversations": known}, separators=(",", ":"))
+
+
+async def test_a_sync_of_10_000_conversations_is_answered(server: Server) -> None:
+    """The web app syncs every conversation it knows; ids that are not the user's are
+    ignored (websocket.md §8), and the frame is far past the 32 768-unit limit of the
+    other events."""
+    chat = await Chat.create(server, await sign_up(server.url))
+    known = {str(uuid.uuid4()): n for n in range(9_999)} | {chat.conversation_id: 0}
+    frame = sync_frame(known)
+    assert len(frame) > 4 * 96 * 1024  # four times the frame size that used to close it
+    async with user_socket(server, chat.user) as ws:
+        await ws.send(frame)
+        response = await recv(ws)
+        assert response["type"] == "sync_response"
+        assert [c["conversationId"] for c in response["conversations"]] == [chat.conversation_id]
+        await send(ws, {"type": "ping"})
+        assert await recv(ws) == {"type": "pong"}
+
+
+async def test_a_sync_too_large_is_refused_and_the_socket_stays(server: Server) -> None:
+    user = await sign_up(server.url)
+    too_many = sync_frame({str(uuid.uuid4()): 1_000_000 for _ in range(14_000)})
+    assert CONFIG.max_sync_message_chars < len(too_many) < 1024 * 1024
+    padded_ping = json.dumps({"type": "ping", "pad": "x" * 40_000})
+    async with user_socket(server, user) as ws:
+        for frame in (too_many, padded_ping):
+            await ws.send(frame)
+            assert await recv(ws) == {
+                "type": "stream_error",
+                "conversationId": "",
+                "messageId": "",
+                "seq": 0,
+                "error": "Message too large",
+            }
+        await send(ws, {"type": "ping"})
+        assert await recv(ws) == {"type": "pong"}
 
 
 async def test_mark_read_only_for_own_conversations(server: Server, db: asyncpg.Connection) -> None:

@@ -187,12 +187,12 @@ async def test_fragmented_message_is_reassembled(server: Server) -> None:
 
 
 async def test_client_message_limit_is_enforced_at_the_frame_level(server: Server) -> None:
-    """/ws takes what can be 32 768 UTF-16 units (3 bytes each at most); beyond -> 1009."""
-    limit = 3 * 32 * 1024
-    # 32 760 CJK characters: within the application's limit, 3 bytes each in UTF-8
-    at_limit = '{"type":"ping","pad":"' + "字" * ((limit - 24) // 3) + '"}'
+    """/ws buffers up to 1 MiB of one message (past the largest ``sync`` the application
+    takes, so that one is answered, not closed); beyond -> 1009."""
+    limit = 1024 * 1024
+    at_limit = '{"type":"ping","pad":"' + "x" * (limit - 24) + '"}'
     assert len(at_limit.encode()) == limit
-    async with connect(f"{server.ws_url}/ws") as ws:
+    async with connect(f"{server.ws_url}/ws", max_size=None) as ws:
         await ws.send(at_limit)
         assert await ws.recv() == '{"type":"pong"}'
         await ws.send(at_limit[:-2] + 'x"}')  # one byte more
