@@ -299,6 +299,16 @@ def test_well_formed_value_fixes_keys_and_nested_strings() -> None:
     assert js.well_formed_value(value) == {"\ufffd": ["\ufffd", {"k": "\ufffdx"}], "n": 1}
 
 
+def test_well_formed_value_goes_deeper_than_the_recursion_limit() -> None:
+    deep: list[Any] = ["\ud800"]
+    for _ in range(5000):
+        deep = [{"\udc00": deep}]
+    fixed = js.well_formed_value(deep)
+    for _ in range(5000):
+        fixed = fixed[0]["\ufffd"]
+    assert fixed == ["\ufffd"]
+
+
 def test_unescape_refuses_a_bare_percent() -> None:
     assert js.unescape(b"/a%20b%C3%A9") == b"/a b\xc3\xa9"
     assert js.unescape(b"/plain") == b"/plain"

@@ -58,11 +58,27 @@ def json_stringify(value: Any) -> str:
 
 def well_formed_value(value: Any) -> Any:
     """The parsed value with every string (keys too) made well formed: what the
-    original's UTF-8 writers stored for text that came in with lone surrogates."""
+    original's UTF-8 writers stored for text that came in with lone surrogates. Lists and
+    objects are changed in place, without recursion (a value can be as deep as the
+    parser goes)."""
     if isinstance(value, str):
         return well_formed(value)
-    if isinstance(value, list):
-        return [well_formed_value(item) for item in value]
-    if isinstance(value, dict):
-        return {well_formed(k): well_formed_value(v) for k, v in value.items()}
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = well_formed(item)
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+        elif isinstance(node, dict):
+            items = list(node.items())
+            node.clear()
+            for key, item in items:
+                if isinstance(item, str):
+                    item = well_formed(item)
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+                node[well_formed(key)] = item
     return value

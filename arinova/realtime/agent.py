@@ -104,7 +104,9 @@ class AgentHandler(SocketHandler):
 
     async def _authenticate(self, event: dict[str, Any]) -> None:
         s = self.services
-        row = await s.db.fetchrow(q.AGENT_BY_TOKEN.sql, event["botToken"])
+        token = event["botToken"]
+        # no stored token holds a NUL (PostgreSQL text cannot), and the query would fail
+        row = None if "\x00" in token else await s.db.fetchrow(q.AGENT_BY_TOKEN.sql, token)
         if not self.open:
             return
         if row is None or (self.agent_id is not None and self.agent_id != row["id"]):

@@ -2,6 +2,12 @@
 
 Each ``parse_*`` returns the event dict (unknown keys kept, as zod's ``strip`` ignores
 them) or None when it does not match.
+
+PostgreSQL text cannot hold NUL. REST refuses it in a field with 400, but a socket
+event that is refused leaves the web app without a sign and an agent's reply unfinished,
+so NUL is removed from the texts that are stored or streamed (message content, agent
+chunks, final content and errors), as the upload route removes it from captions; the
+text is then checked as if it had come without it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ def _as_int(value: Any) -> int:
     return int(value)
 
 
+def _without_nul(text: str) -> str:
+    return text.replace("\x00", "")
+
+
 def parse_client_event(event: object) -> dict[str, Any] | None:
     if not isinstance(event, dict):
         return None
@@ -38,13 +48,10 @@ def parse_client_event(event: object) -> dict[str, Any] | None:
         return event
     if kind == "send_message":
         content = event.get("content")
-        if (
-            is_uuid(event.get("conversationId"))
-            and isinstance(content, str)
-            and 1 <= utf16_length(content) <= 32_000
-        ):
-            return event
-        return None
+        if not isinstance(content, str) or not is_uuid(event.get("conversationId")):
+            return None
+        content = event["content"] = _without_nul(content)
+        return event if 1 <= utf16_length(content) <= 32_000 else None
     if kind == "cancel_stream":
         ok = is_uuid(event.get("conversationId")) and is_uuid(event.get("messageId"))
         return event if ok else None
@@ -104,6 +111,8 @@ def parse_agent_event(event: object) -> dict[str, Any] | None:
     )
     if field is None:
         return None
-    if isinstance(event.get("taskId"), str) and isinstance(event.get(field), str):
+    value = event.get(field)
+    if isinstance(event.get("taskId"), str) and isinstance(value, str):
+        event[field] = _without_nul(value)
         return event
     return None

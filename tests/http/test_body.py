@@ -142,6 +142,16 @@ async def test_lone_surrogate_escapes_become_replacement_characters(
     assert r.json() == {"body": {"s": "a\ufffdb", "\ufffd": ["\U0001f600"]}}
 
 
+async def test_a_deep_body_with_a_lone_surrogate_is_parsed(client: httpx.AsyncClient) -> None:
+    """orjson refuses the lone surrogate; the standard library parses the body (as deep
+    as it goes) and every string of it is made well formed, at any depth."""
+    depth = 900
+    body = '{"name":"Bot\\ud800","extra":' + "[" * depth + '"\\udc00"' + "]" * depth + "}"
+    r = await post_json(client, body.encode(), "/t/agent")
+    assert r.status_code == 201, r.text
+    assert r.json() == {"name": "Bot\ufffd", "isPublic": False}
+
+
 async def test_empty_json_body(client: httpx.AsyncClient) -> None:
     r = await post_json(client, b"")
     assert r.status_code == 400
