@@ -174,6 +174,9 @@ class Settings:
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     #: threads hashing passwords per process (0: one per CPU but one, at least one)
     password_hash_threads: int = 0
+    #: how long a session lookup cached in Redis is trusted; also how long a sign-out or
+    #: revocation waits at most while Redis does not answer (arinova/auth/sessions.py)
+    session_cache_ttl_s: float = 10.0
     #: count statements sent to PostgreSQL (tests bound the queries per request with it)
     count_queries: bool = False
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)

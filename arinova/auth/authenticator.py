@@ -60,7 +60,7 @@ class Authenticator:
         self.log = log
         self.db = db
         self.cookies = CookieNames(settings.https)
-        self.sessions = SessionStore(db, kv)
+        self.sessions = SessionStore(db, kv, cache_ttl_s=settings.session_cache_ttl_s)
         self.passwords = PasswordHasher(settings.password_hash_threads or None)
         self.origins = TrustedOrigins(settings)
         self.oauth = OAuthClient(settings)
@@ -89,7 +89,7 @@ class Authenticator:
             return Lookup(Found.GONE)
         now = now_ms()
         if entry.session.expires_at < now:
-            await self.sessions.delete(token)
+            await self.sessions.delete_expired(token)
             return Lookup(Found.GONE)
         if (
             refresh

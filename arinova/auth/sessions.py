@@ -1,26 +1,33 @@
 """Session rows with a short shared cache in the key-value store (contract rest.md §1.3).
 
 Lookups read ``auth:sess:<digest>`` (Redis when configured, so every worker shares it)
-and fall back to one database query. Revocation must win over a lookup racing with it:
+and fall back to one database query. The database row is the truth; a cached copy is
+trusted only while no revocation marker ``auth:inval:<digest>`` stands next to it and
+until the deadline it carries (its database read + ``cache_ttl_s``), however late Redis
+applied the write that stored it.
 
-* a writer (sign-out, password change, profile update) first sets the marker
-  ``auth:inval:<digest>`` and then deletes the cached entry;
-* a reader that missed the cache first stores what it read and then checks the marker,
-  deleting its entry when the marker is there.
+* A writer (sign-out, password change, revocation, profile update) changes the row, then
+  sets the marker and deletes the cached entry. It answers only once that was delivered,
+  or, when Redis cannot be reached, once every copy read before its change is past its
+  deadline: either way no worker trusts the old copy after the answer (a sign-out still
+  answers 200 ``{"success":true}``, rest.md §3.2.5, only later).
+* A reader reads the entry and the marker together and ignores the entry when the marker
+  is there (a write held back by a stall may land after the revocation); one that missed
+  the cache stores what it read and then checks the marker, deleting its entry when the
+  marker is there.
 
-Whatever the interleaving, no stale entry survives both steps, so a revoked session is
-rejected by every worker as soon as the writer has answered. Keys use a digest of the
-token, never the token itself.
+Keys use a digest of the token, never the token itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import orjson
@@ -33,11 +40,14 @@ from arinova.kv import KV, keys
 
 log = logging.getLogger("arinova.auth")
 
-CACHE_TTL_S = 30
-#: longer than any lookup can take between its database read and its cache write
+#: how long a cached copy is trusted after its database read (``Settings``' default)
+CACHE_TTL_S = 10.0
+#: how long a revocation marker stands: longer than any copy may be trusted
 MARKER_TTL_S = 60
-#: a lookup slower than this does not cache what it read
-MAX_CACHE_FILL_S = 10.0
+#: added to a revocation's wait for copies to expire: the workers' clocks may differ
+CLOCK_MARGIN_S = 1.0
+#: pause between two attempts to deliver a revocation while Redis does not answer
+RETRY_S = 0.25
 
 
 def _digest(token: str) -> str:
@@ -52,10 +62,11 @@ def _marker_key(token: str) -> str:
     return keys.session_revoked(_digest(token))
 
 
-def _encode(entry: SessionWithUser) -> bytes:
+def _encode(entry: SessionWithUser, trusted_until: float) -> bytes:
     s, u = entry.session, entry.user
     return orjson.dumps(
         [
+            trusted_until,
             s.id,
             s.token,
             s.user_id,
@@ -75,9 +86,12 @@ def _encode(entry: SessionWithUser) -> bytes:
     )
 
 
-def _decode(raw: bytes) -> SessionWithUser | None:
+def _decode(raw: bytes, now: float) -> SessionWithUser | None:
+    """The cached copy, or None when it is unreadable or past its deadline."""
     try:
-        v: list[Any] = orjson.loads(raw)
+        trusted_until, *v = orjson.loads(raw)
+        if not isinstance(trusted_until, float | int) or trusted_until <= now:
+            return None
         session = SessionRecord(
             v[0],
             v[1],
@@ -103,34 +117,39 @@ def _decode(raw: bytes) -> SessionWithUser | None:
 
 
 class SessionStore:
-    def __init__(self, db: asyncpg.Pool, kv: KV) -> None:
+    def __init__(self, db: asyncpg.Pool, kv: KV, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self.db = db
         self.kv = kv
+        self.cache_ttl_s = cache_ttl_s
 
     async def find(self, token: str) -> SessionWithUser | None:
         """The session and its user, whether expired or not (callers decide)."""
         try:
-            raw = await self.kv.get(_cache_key(token))
+            raw, revoked = await self.kv.mget([_cache_key(token), _marker_key(token)])
         except Exception:
             log.warning("session cache unavailable; reading the database", exc_info=True)
-            raw = None
-        if raw is not None:
-            cached = _decode(raw)
+            raw = revoked = None
+        if raw is not None and revoked is None:
+            cached = _decode(raw, time.time())
             if cached is not None and cached.session.token == token:
                 return cached
-        started = time.monotonic()
+        read_at = time.time()
         row = await self.db.fetchrow(q.SESSION_WITH_USER.sql, token)
         if row is None:
             return None
         entry = SessionWithUser(SessionRecord.from_row(row), UserRecord.from_row(row, "user_"))
-        if time.monotonic() - started < MAX_CACHE_FILL_S:
-            await self._fill(token, entry)
+        await self._fill(token, entry, read_at)
         return entry
 
-    async def _fill(self, token: str, entry: SessionWithUser) -> None:
+    async def _fill(self, token: str, entry: SessionWithUser, read_at: float) -> None:
+        """Cache ``entry``, read from the database at ``read_at`` (wall clock)."""
+        trusted_until = read_at + self.cache_ttl_s
+        remaining = trusted_until - time.time()
+        if remaining <= 0:
+            return
         key = _cache_key(token)
         try:
-            await self.kv.set(key, _encode(entry), ex=CACHE_TTL_S)
+            await self.kv.set(key, _encode(entry, trusted_until), ex=math.ceil(remaining))
             if await self.kv.get(_marker_key(token)) is not None:
                 await self.kv.delete(key)
         except Exception:
@@ -138,20 +157,50 @@ class SessionStore:
             with contextlib.suppress(Exception):
                 await self.kv.delete(key)
 
-    async def invalidate(self, tokens: list[str]) -> None:
-        """Forget cached copies of these sessions on every worker (marker first).
+    async def _deliver(self, tokens: list[str]) -> None:
+        for token in tokens:
+            await self.kv.set(_marker_key(token), b"1", ex=MARKER_TTL_S)
+        await self.kv.delete(*[_cache_key(t) for t in tokens])
 
-        With the store unreachable this cannot reach other workers' view of the cache,
-        but neither can they read it; entries that survive an outage expire within
-        ``CACHE_TTL_S``."""
+    async def invalidate(self, tokens: list[str]) -> None:
+        """Make every worker stop trusting its cached copies of these sessions, whose rows
+        have just changed or gone; returns once that holds.
+
+        While Redis does not answer, delivery is retried until the copies that may have
+        been read before the change are past their deadline (``cache_ttl_s`` and a margin
+        for the clocks): a revocation answers late rather than leave them trusted."""
         if not tokens:
             return
+        give_up = time.monotonic() + self.cache_ttl_s + CLOCK_MARGIN_S
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(max(0.0, give_up - time.monotonic())):
+                    await self._deliver(tokens)
+                if failures:
+                    log.warning("session cache invalidated after %d failed attempts", failures)
+                return
+            except Exception:
+                failures += 1
+                if time.monotonic() >= give_up:
+                    log.warning(
+                        "session cache unavailable: invalidation not delivered, every "
+                        "cached copy has expired meanwhile",
+                        exc_info=True,
+                    )
+                    return
+                if failures == 1:
+                    log.warning(
+                        "session cache unavailable: retrying the invalidation", exc_info=True
+                    )
+                await asyncio.sleep(RETRY_S)
+
+    async def _forget(self, tokens: list[str]) -> None:
+        """Drop cached copies that nobody may trust anyway (one attempt)."""
         try:
-            for token in tokens:
-                await self.kv.set(_marker_key(token), b"1", ex=MARKER_TTL_S)
-            await self.kv.delete(*[_cache_key(t) for t in tokens])
+            await self._deliver(tokens)
         except Exception:
-            log.error("session cache unavailable: could not invalidate", exc_info=True)
+            log.warning("session cache unavailable; stale entry left to expire", exc_info=True)
 
     async def create(
         self, user_id: str, ip_address: str, user_agent: str, *, remember: bool = True
@@ -177,9 +226,11 @@ class SessionStore:
         """Extend the session to now + 30 days; None when the row has gone meanwhile."""
         now = now_ms()
         expires = now + SESSION_LIFETIME
+        read_at = time.time()
         found = await self.db.fetchval(q.SESSION_REFRESH.sql, entry.session.token, expires, now)
         if found is None:
-            await self.invalidate([entry.session.token])
+            # whoever deleted the row has invalidated its copies
+            await self._forget([entry.session.token])
             return None
         s = entry.session
         updated = SessionWithUser(
@@ -188,12 +239,19 @@ class SessionStore:
             ),
             entry.user,
         )
-        await self._fill(s.token, updated)
+        await self._fill(s.token, updated, read_at)
         return updated
 
     async def delete(self, token: str) -> None:
+        """Sign-out: the row goes, then every worker's cached copy (``invalidate``)."""
         await self.db.execute(q.SESSION_DELETE.sql, token)
         await self.invalidate([token])
+
+    async def delete_expired(self, token: str) -> None:
+        """An expired session found by a lookup: its cached copies carry the expiry and
+        are refused anyway, so the request does not wait for Redis."""
+        await self.db.execute(q.SESSION_DELETE.sql, token)
+        await self._forget([token])
 
     async def delete_all_for_user(self, user_id: str) -> None:
         rows = await self.db.fetch(q.SESSIONS_DELETE_FOR_USER.sql, user_id)

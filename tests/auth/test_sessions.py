@@ -181,12 +181,13 @@ async def test_a_lookup_racing_a_revocation_leaves_no_cache_entry(servers: list[
     store = servers[0].state.auth.sessions
     kv = servers[0].state.kv
     user = await sign_up(servers[0].url)
+    read_at = time.time()
     entry = await store.find(user.token)
     assert entry is not None
     assert await kv.get(_cache_key(user.token)) is not None
     # a reader read the row before the sign-out and writes its copy after it
     await store.delete(user.token)
-    await store._fill(user.token, entry)
+    await store._fill(user.token, entry, read_at)
     assert await kv.get(_cache_key(user.token)) is None
     assert await store.find(user.token) is None
 
@@ -247,7 +248,8 @@ async def test_better_auth_limiter_in_production(production_server: Server) -> N
 
 
 async def test_sessions_work_while_redis_is_down(start_server: StartServer) -> None:
-    srv = await start_server(redis_url="redis://127.0.0.1:1/1")
+    # a sign-out waits for the copies Redis might still hold to expire (cache_ttl_s)
+    srv = await start_server(redis_url="redis://127.0.0.1:1/1", session_cache_ttl_s=1.0)
     user = await sign_up(srv.url)
     async with httpx.AsyncClient(base_url=srv.url) as client:
         r = await client.get("/api/auth/get-session", headers={"cookie": user.cookie})
