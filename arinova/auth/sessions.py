@@ -1,8 +1,8 @@
 """Session rows with a short shared cache in the key-value store (contract rest.md §1.3).
 
-Lookups read ``auth:sess:<digest>`` (Redis when configured, so every worker shares it)
+Lookups read ``auth:sess:{<digest>}`` (Redis when configured, so every worker shares it)
 and fall back to one database query. The database row is the truth; a cached copy is
-trusted only while no revocation marker ``auth:inval:<digest>`` stands next to it and
+trusted only while no revocation marker ``auth:inval:{<digest>}`` stands next to it and
 until the deadline it carries (its database read + ``cache_ttl_s``), however late Redis
 applied the write that stored it.
 

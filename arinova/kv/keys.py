@@ -25,9 +25,10 @@ AGENT_HEALTH_PREFIX: Final = "agent:health:"
 
 # -- keys of this server (the original kept these in process memory) ------------------
 
-#: ``auth:sess:<token digest>``: a cached session row
+#: ``auth:sess:{<token digest>}``: a cached session row (read with its marker in one
+#: ``MGET``: the digest is the hash tag, so both are on one node of a cluster)
 SESSION_CACHE_PREFIX: Final = "auth:sess:"
-#: ``auth:inval:<token digest>``: the session was revoked; do not cache it again
+#: ``auth:inval:{<token digest>}``: the session was revoked; do not cache it again
 SESSION_REVOKED_PREFIX: Final = "auth:inval:"
 #: ``auth:rl:<ip><path>``: Better Auth's limiter state for one client and path
 AUTH_RATE_PREFIX: Final = "auth:rl:"
@@ -54,11 +55,11 @@ def agent_health(agent_id: UUID | str) -> str:
 
 
 def session_cache(token_digest: str) -> str:
-    return SESSION_CACHE_PREFIX + token_digest
+    return f"{SESSION_CACHE_PREFIX}{{{token_digest}}}"
 
 
 def session_revoked(token_digest: str) -> str:
-    return SESSION_REVOKED_PREFIX + token_digest
+    return f"{SESSION_REVOKED_PREFIX}{{{token_digest}}}"
 
 
 def auth_rate(ip: str, path: str) -> str:

@@ -154,3 +154,8 @@ async def test_a_cluster_that_is_down_fails_the_batch_and_recovers(
         assert connection.reconnected_for() < 5
     finally:
         await connection.aclose()
+
+
+def test_a_cached_session_and_its_revocation_marker_share_one_slot() -> None:
+    # read together in one MGET: on a cluster both must be on one node
+    assert slot_of(keys.session_cache("digest")) == slot_of(keys.session_revoked("digest"))
