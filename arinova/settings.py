@@ -91,9 +91,11 @@ class RealtimeSettings:
     #: offline queue: events kept per user, and how long
     offline_cap: int = 1000
     offline_ttl_s: int = 86_400
-    #: frames of one ``/ws`` socket waiting for the previous one to finish
+    #: frames of one ``/ws`` socket waiting for the previous one to finish; a
+    #: ``send_message`` past it is refused as rate-limited, other frames are dropped
     max_pending_frames: int = 64
-    #: replies waiting behind the active one in one conversation
+    #: replies waiting behind the active one in one conversation; a message past it is
+    #: stored and answered with an error reply
     max_queued_replies: int = 100
     #: missed messages per conversation in a ``sync_response``
     sync_missed_cap: int = 100
@@ -102,7 +104,7 @@ class RealtimeSettings:
     #: ... unless it is a ``sync``, which may be this long: 10 000 conversations of
     #: ``"<uuid>":<seq>`` (~50 units each) with room to spare
     max_sync_message_chars: int = 640 * 1024
-    #: characters of the frames waiting in one socket's inbox; a frame past it is dropped
+    #: characters of the frames waiting in one socket's inbox; a frame past it is treated
     #: like one past ``max_pending_frames``
     max_pending_chars: int = 2 * 640 * 1024
     #: bound of the in-memory rate-limit fallback (users)

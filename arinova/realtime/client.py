@@ -3,7 +3,8 @@
 The session cookie is checked before the 101; a socket without a session is upgraded and
 closed 4401 at once, as the original did. Frames of one socket are handled in arrival
 order: events that need no I/O at once, the rest by a task that exists only while such
-frames wait (no task for an idle socket). The heartbeat is the process's shared sweep.
+frames wait (no task for an idle socket); a frame that finds that inbox full is answered
+at once or dropped (``_overflow``). The heartbeat is the process's shared sweep.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class ClientHandler(SocketHandler):
                 len(inbox) >= s.config.max_pending_frames
                 or self._inbox_chars + len(text) > s.config.max_pending_chars
             ):
-                s.log.warning("ws: user %s floods its socket; frame dropped", self.user_id)
+                self._overflow(text)
                 return
             inbox.append(text)
             self._inbox_chars += len(text)
@@ -144,6 +145,28 @@ class ClientHandler(SocketHandler):
         if event is None:
             self.send_frame(events.protocol_error(events.INVALID_FORMAT))
         return event
+
+    def _overflow(self, text: str) -> None:
+        """A frame that finds the inbox full. It gets the protocol error it would get if it
+        were processed (websocket.md §1.4); a ``send_message`` is refused like one over the
+        rate limit (§1.7: not stored, this socket told); ``ping`` and ``cancel_stream``,
+        which need no I/O and no order, are handled at once; ``focus``, ``sync`` and
+        ``mark_read`` are dropped (a later one of their kind catches up)."""
+        event = self._parse(text)
+        if event is None:
+            return
+        kind = event["type"]
+        if kind == "send_message":
+            self.send_frame(events.protocol_error(events.RATE_LIMITED, event["conversationId"]))
+        elif kind in ("ping", "cancel_stream"):
+            self._handle_now(event)
+            return
+        self.services.log.warning(
+            "ws: user %s floods its socket; a %s frame %s",
+            self.user_id,
+            kind,
+            "refused" if kind == "send_message" else "dropped",
+        )
 
     def _handle_now(self, event: dict[str, Any]) -> bool:
         """Handle an event that needs no I/O; False when it must wait for the worker."""

@@ -21,6 +21,11 @@ STREAM_CANCELLED: Final = "Stream cancelled"
 AGENT_DISCONNECTED: Final = "Agent disconnected"
 AGENT_NOT_CONNECTED: Final = "Agent not connected"
 REPLACED: Final = "Replaced by new connection"
+#: the reply of a stored message that finds its conversation's reply queue full
+REPLY_QUEUE_FULL: Final = (
+    "Too many messages are waiting for a reply in this conversation. "
+    "Please wait for the agent to answer, then send it again."
+)
 HEARTBEAT_TIMEOUT: Final = "Heartbeat timeout"
 
 

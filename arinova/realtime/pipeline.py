@@ -74,10 +74,16 @@ class Pipeline:
         awaits, so one socket's messages keep their order)."""
         start = await self._coordinator.claim(item)
         if start == FULL:
+            # The original's queue had no bound (websocket.md §6); ours has. The message is
+            # stored already (§3 step 2, or by the upload), so it is answered the way an
+            # offline agent's message is (§3 step 5): an error reply row, stream_start and
+            # stream_error, which the web app shows as an error bubble.
             self._log.warning(
-                "conversation %s: reply queue full, a message gets no reply",
+                "conversation %s: reply queue full, a message is answered with an error",
                 item.conversation_id,
             )
+            error = events.REPLY_QUEUE_FULL
+            await self._error_reply(item, error, error)
         elif start != QUEUED:
             assert isinstance(start, QueuedReply)
             self._tasks.spawn(self._run(start))
@@ -186,20 +192,20 @@ class Pipeline:
             return await insert_message(conn, conversation_id, "agent", content, status, bump=bump)
 
     async def _offline_reply(self, item: QueuedReply, name: str) -> None:
-        row = await self._insert_reply(
-            item.conversation_id, events.offline_agent_row(name), "error", bump=False
+        await self._error_reply(
+            item, events.offline_agent_row(name), events.offline_agent_error(name)
         )
+
+    async def _error_reply(self, item: QueuedReply, content: str, error: str) -> None:
+        """A reply that is an error from the start: stored with ``content``, streamed as
+        ``stream_start`` and ``stream_error`` with ``error``."""
+        row = await self._insert_reply(item.conversation_id, content, "error", bump=False)
         if row is None:
             return
         message_id, seq = row
         emit = self._coordinator.emit
         emit(item.user_id, events.stream_start(item.conversation_id, message_id, seq))
-        emit(
-            item.user_id,
-            events.stream_error(
-                item.conversation_id, message_id, seq, events.offline_agent_error(name)
-            ),
-        )
+        emit(item.user_id, events.stream_error(item.conversation_id, message_id, seq, error))
 
     async def _release(self, user_id: str, conversation_id: str, message_id: str = "") -> None:
         """The active reply ended: start the next queued one, or free the conversation."""
