@@ -3,7 +3,7 @@
 The end is retried with backoff for ``reply_store_window_s``; the caller keeps the reply's
 text readable and tells the user only once this returns. At most
 ``max_replies_awaiting_store`` replies wait so at once, and every attempt is bounded in
-time, so a stalled connection cannot hold a conversation forever. The outage is logged
+time (``ATTEMPT_S``), so a stalled connection cannot hold a conversation forever. The outage is logged
 once when a store first finds PostgreSQL unreachable and once when one succeeds again.
 """
 
@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 #: the pause after the first failed attempt, doubled after each one up to the last
 FIRST_PAUSE_S = 0.1
 MAX_PAUSE_S = 2.0
+#: how long one attempt may wait for a connection, and then for the statement (a stalled
+#: connection is given up after about twice this)
+ATTEMPT_S = 5.0
 #: an attempt at the end of the window, or the one marking a reply as failed, gets at least
 #: this long
-LAST_ATTEMPT_S = 2.0
+LAST_ATTEMPT_S = 1.0
 
 
 class ReplyStore:
@@ -100,9 +103,12 @@ class ReplyStore:
             return False
 
     async def _attempt(self, deadline: float, message_id: str, content: str, status: str) -> None:
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout_at(max(deadline, loop.time() + LAST_ATTEMPT_S)):
-            await self._db.execute(q.FINISH_MESSAGE.sql, message_id, content, status)
+        left = deadline - asyncio.get_running_loop().time()
+        budget = min(ATTEMPT_S, max(left, LAST_ATTEMPT_S))
+        # asyncpg's own timeouts, not a cancellation: releasing a connection whose statement
+        # was cancelled waits for PostgreSQL's answer, bounded only by the acquire's timeout
+        async with self._db.acquire(timeout=budget) as conn:
+            await conn.execute(q.FINISH_MESSAGE.sql, message_id, content, status, timeout=budget)
         self._reachable()
 
     def _unreachable(self, exc: BaseException) -> None:
@@ -110,7 +116,7 @@ class ReplyStore:
             self._outage_since = asyncio.get_running_loop().time()
             self._log.warning(
                 "PostgreSQL unreachable (%s): replies' ends wait up to %g s to be stored",
-                type(exc).__name__,
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                 self._config.reply_store_window_s,
             )
 

@@ -153,7 +153,7 @@ async def test_an_outage_past_the_window_ends_the_reply_in_error(
     db: asyncpg.Connection,
     kv: redis.Redis,
 ) -> None:
-    server = await start(start_server, database, pg_proxy, reply_store_window_s=1.5)
+    server = await start(start_server, database, pg_proxy, reply_store_window_s=2.5)
     chat = await Chat.create(server, await sign_up(server.url))
     conv = chat.conversation_id
     async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
@@ -237,3 +237,29 @@ async def test_replies_waiting_to_be_stored_are_bounded(
         first = await recv(ws, wait=10)
     assert (first["type"], first["messageId"]) == ("stream_end", tasks[0])
     assert await reply_row(db, tasks[0]) == ("one", "completed")
+
+
+async def test_a_stalled_database_ends_the_reply_in_error_past_the_window(
+    start_server: StartServer, database: str, pg_proxy: TcpProxy, db: asyncpg.Connection
+) -> None:
+    """No reset, no answer: every attempt is bounded, the reply does not hang."""
+    server = await start(start_server, database, pg_proxy, reply_store_window_s=1.0)
+    chat = await Chat.create(server, await sign_up(server.url))
+    conv = chat.conversation_id
+    async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
+        await send(ws, say(conv, "tell me"))
+        task_id = (await recv(bot))["taskId"]
+        await recv(ws)  # stream_start
+        pg_proxy.stall(True)
+        await send(bot, {"type": "agent_complete", "taskId": task_id, "content": "lost"})
+        error = await recv(ws, wait=8)
+        assert (error["type"], error["messageId"]) == ("stream_error", task_id)
+        pg_proxy.stall(False)
+        await pg_proxy.cut()
+
+        await send(ws, say(conv, "again"))
+        again = (await recv(bot, wait=10))["taskId"]
+        assert (await recv(ws))["type"] == "stream_start"
+        await send(bot, {"type": "agent_complete", "taskId": again, "content": "ok"})
+        assert (await recv(ws, wait=10))["type"] == "stream_end"
+    assert await reply_row(db, again) == ("ok", "completed")
