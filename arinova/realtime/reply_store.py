@@ -3,8 +3,9 @@
 The end is retried with backoff for ``reply_store_window_s``; the caller keeps the reply's
 text readable and tells the user only once this returns. At most
 ``max_replies_awaiting_store`` replies wait so at once, and every attempt is bounded in
-time (``ATTEMPT_S``), so a stalled connection cannot hold a conversation forever. The outage is logged
-once when a store first finds PostgreSQL unreachable and once when one succeeds again.
+time (``ATTEMPT_S``), so a stalled connection cannot hold a conversation forever. The
+outage is logged once when a store first finds PostgreSQL unreachable and once when one
+succeeds again.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ReplyStore:
 
     async def mark_failed(self, message_id: str, error: str) -> bool:
         """One bounded attempt to store the reply as an error. When it fails the row stays
-        ``streaming`` until a sync repairs it (decision Q45)."""
+        ``streaming`` until a sync repairs it (decisions.md Q45)."""
         loop = asyncio.get_running_loop()
         try:
             await self._attempt(loop.time(), message_id, error, "error")
