@@ -97,6 +97,10 @@ class RealtimeSettings:
     #: replies waiting behind the active one in one conversation; a message past it is
     #: stored and answered with an error reply
     max_queued_replies: int = 100
+    #: PostgreSQL unreachable when a reply ends: its end is retried this long, then the
+    #: reply ends in error; at most this many replies wait so (a later one fails at once)
+    reply_store_window_s: float = 30.0
+    max_replies_awaiting_store: int = 1000
     #: missed messages per conversation in a ``sync_response``
     sync_missed_cap: int = 100
     #: a client frame longer than this (UTF-16 code units) gets "Message too large" ...

@@ -19,6 +19,7 @@ from arinova.js import well_formed
 from arinova.realtime import events
 from arinova.realtime.coordinator import FULL, QUEUED, QueuedReply, RunningReply
 from arinova.realtime.hub import AgentTask
+from arinova.realtime.reply_store import ReplyStore
 from arinova.sanitize import sanitize_content
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Pipeline:
         self._config = config
         self._clock = clock
         self._log = log
+        self._store = ReplyStore(db, config, log)
 
     # -- entry points --------------------------------------------------------------------
     async def send_message(self, user_id: str, conversation_id: str, content: str) -> None:
@@ -296,11 +298,15 @@ class Pipeline:
         try:
             try:
                 content = well_formed(content)
-                await self._db.execute(q.FINISH_MESSAGE.sql, task.id, content, status)
+                # the reply stays readable (``Hub.ending``, its stream text) and holds its
+                # conversation while PostgreSQL is away, for a bounded window
+                stored = await self._store.finish(task.id, content, status)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self._log.exception("message %s: storing the reply's end failed", task.id)
+                stored = False
+            if not stored:
                 status, error = "error", INTERNAL_ERROR
                 await self._store_internal_error(task.id)
             if status == "completed":
@@ -315,7 +321,4 @@ class Pipeline:
             await self._release(task.user_id, conversation_id, task.id)
 
     async def _store_internal_error(self, message_id: str) -> None:
-        try:
-            await self._db.execute(q.FINISH_MESSAGE.sql, message_id, INTERNAL_ERROR, "error")
-        except Exception:
-            self._log.exception("message %s stays streaming until a sync repairs it", message_id)
+        await self._store.mark_failed(message_id, INTERNAL_ERROR)
