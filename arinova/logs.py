@@ -3,12 +3,19 @@
 Each line has ``ts`` (ISO-8601 UTC, ms), ``level``, ``logger``, ``msg``, the current
 ``request_id`` when a request is being handled, ``exc`` (formatted traceback) when
 there is exception info, and any ``extra={...}`` fields given to the logging call.
+
+``OutageFilter`` keeps a dependency's outage from flooding them: the first failure that
+says PostgreSQL or Redis cannot be reached is logged with its traceback, the ones that
+follow are counted and summed up every ``SUMMARY_S`` in one line, and once none came for
+``QUIET_S`` the next line of the process says the outage ended.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -55,6 +62,95 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+#: a failure seen this long after the last one of its dependency starts a new outage
+QUIET_S: Final = 10.0
+#: while failures go on, one line sums them up this often
+SUMMARY_S: Final = 10.0
+
+
+def _dependency(exc: BaseException | None) -> str | None:
+    """Which dependency a failure says is unreachable (PostgreSQL, Redis), if any."""
+    from arinova.db.unreachable import unreachable  # the logs set up before the app
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        module = type(exc).__module__
+        if module.startswith(("redis", "arinova.kv")) and isinstance(exc, OSError | TimeoutError):
+            return "Redis"
+        if module.startswith("redis.") and type(exc).__name__ in (
+            "ConnectionError",
+            "TimeoutError",
+        ):
+            return "Redis"
+        if module.startswith("asyncpg") and unreachable(exc):
+            return "PostgreSQL"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class _Outage:
+    __slots__ = ("count", "last", "since", "summed", "summed_at")
+
+    def __init__(self, now: float) -> None:
+        self.since = self.last = self.summed_at = now
+        self.count = 1
+        self.summed = 0
+
+
+class OutageFilter(logging.Filter):
+    """See the module's docstring. ``emit`` writes the lines this filter adds itself."""
+
+    def __init__(
+        self, emit: Callable[[logging.LogRecord], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._emit = emit
+        self._clock = clock
+        self._outages: dict[str, _Outage] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        self._end_quiet(now, record)
+        exc = record.exc_info[1] if record.exc_info else None
+        dependency = _dependency(exc)
+        if dependency is None:
+            return True
+        outage = self._outages.get(dependency)
+        if outage is None:
+            self._outages[dependency] = _Outage(now)
+            record.msg = f"{dependency} unreachable (repeats summed up every {SUMMARY_S:.0f} s): {record.msg}"
+            return True
+        outage.count += 1
+        outage.last = now
+        if now - outage.summed_at < SUMMARY_S:
+            return False
+        failures, outage.summed_at = outage.count - outage.summed - 1, now
+        outage.summed = outage.count - 1
+        record.msg = f"{dependency} still unreachable: %d more failures in %.0f s, the last: %s"
+        record.args = (failures, SUMMARY_S, exc)
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+    def _end_quiet(self, now: float, like: logging.LogRecord) -> None:
+        for dependency, outage in list(self._outages.items()):
+            if now - outage.last < QUIET_S:
+                continue
+            del self._outages[dependency]
+            ended = logging.LogRecord(
+                "arinova.outage",
+                logging.WARNING,
+                __file__,
+                0,
+                "%s: no failure for %.0f s; the outage lasted %.0f s with %d failures",
+                (dependency, QUIET_S, outage.last - outage.since, outage.count),
+                None,
+            )
+            ended.created = like.created
+            self._emit(ended)
+
+
 def parse_level(level: str) -> int:
     name = level.strip().upper() or "INFO"
     if name in _LEVELS:
@@ -69,6 +165,7 @@ def configure_logging(level: str) -> None:
     """Send every log record of the process to stderr as JSON lines at ``level``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(OutageFilter(handler.emit))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
