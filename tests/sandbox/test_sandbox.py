@@ -286,6 +286,58 @@ def test_engine_cpu_limit_keeps_output_so_far() -> None:
     assert (result["output"], result["error"]) == ("x", TIMEOUT_MESSAGE)
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "(async () => { while (true) {} })()",
+        "(async () => { await null; while (true) {} })()",
+        "Promise.resolve().then(() => { for (;;) {} })",
+        "Promise.resolve().then(() => 1).then(() => { for (;;) {} }); 'sync part done'",
+        "const again = () => Promise.resolve().then(again); again()",
+        # the interrupt reaches the script as a rejection; catching it does not buy time
+        "async function spin() { for (;;) {} }"
+        " (async () => { for (;;) { try { await spin() } catch (e) {} } })()",
+        "Promise.resolve().then(() => { for (;;) {} }); throw new Error('after')",
+    ],
+)
+def test_engine_cpu_limit_covers_async_functions_and_promise_jobs(code: str) -> None:
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("", TIMEOUT_MESSAGE)
+
+
+def test_engine_async_timeout_keeps_the_lines_of_the_synchronous_part() -> None:
+    code = "console.log('sync'); (async () => { await null; console.log('job'); for (;;) {} })()"
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("sync", TIMEOUT_MESSAGE)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "(async () => 1)()",
+        "(async () => { await null; return 2 })()",
+        "new Promise(() => {})",
+        "Promise.reject(new Error('unhandled'))",
+        "(async () => { await null; console.log('job'); })()",
+    ],
+)
+def test_engine_prints_a_promise_result_as_the_original(code: str) -> None:
+    # behaviours.md §6: the echo of a Promise is "{}", its jobs' lines are not in the output
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("{}", None)
+
+
+async def test_async_infinite_loops_time_out_over_http(sandbox_server: Server) -> None:
+    scripts = [
+        "(async () => { await null; while (true) {} })()",
+        "console.log('s'); Promise.resolve().then(() => { for (;;) {} }); 1",
+    ]
+    first, second = await asyncio.gather(*(execute(sandbox_server, code) for code in scripts))
+    assert (first["output"], first["error"]) == ("", TIMEOUT_MESSAGE)
+    assert (second["output"], second["error"]) == ("s", TIMEOUT_MESSAGE)
+    assert first["executionTimeMs"] >= 5000 and second["executionTimeMs"] >= 5000
+
+
 # --- the pool ----------------------------------------------------------------------
 
 
