@@ -510,7 +510,8 @@ async def test_users_take_turns_and_run_one_at_a_time(sandbox_server: Server) ->
             await client.aclose()
     # round-robin: B's single run waits for the run that held the slot and for C's first
     # (C was waiting before B), not for A's queue; first come, first served put it last
-    assert finished[1:] == ["A1", "C1", "B1", "A2", "C2", "A3", "A4"]
+    # (a user's concurrent requests reach the server in any order: compare the users)
+    assert [output[0] for output in finished[1:]] == ["A", "C", "B", "A", "C", "A", "A"]
     assert single.result() < 3 * 0.5 + 1.0
 
 
