@@ -3,6 +3,13 @@
 The checks and their bodies are the original's, in its order; a missing or non-object body
 is a validation error (Q46). Scripts run in worker processes (``arinova.sandbox``), so the
 event loop keeps serving while one runs.
+
+A user's runs go one at a time: a second concurrent run waits for the first (a double
+click or a second tab gets its answer, in order, rather than an error); only a user with
+``max_waiting_per_owner`` runs already waiting is refused, 429. Waiting runs of different
+users take turns. A run refused because the whole queue is full, or that found no free
+worker within the pool's ``max_wait_s``, is answered 503. Every refusal has the route's
+error shape, ``{"error": message}`` (rest.md §3.12).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from arinova import js
 from arinova.errors import ApiError
 from arinova.http.body import read_json
 from arinova.http.responses import json_response
-from arinova.sandbox.service import SandboxBusy
+from arinova.sandbox.service import OwnerQueueFull, SandboxBusy, WaitedTooLong
 from arinova.state import AppState
 
 MAX_CODE_LENGTH: Final = 10_000
@@ -24,6 +31,11 @@ CODE_REQUIRED: Final = "Code is required."
 CODE_TOO_LONG: Final = f"Code exceeds maximum length of {MAX_CODE_LENGTH} characters."
 RATE_LIMITED: Final = "Rate limit exceeded. Max 10 executions per minute."
 BUSY: Final = "Sandbox is busy. Try again later."
+OWN_RUNS_WAITING: Final = "Your previous runs are still waiting. Wait for them to finish."
+
+
+def waited_too_long(max_wait_s: float) -> str:
+    return f"Sandbox is busy: no worker was free within {max_wait_s:g} seconds. Try again later."
 
 
 def mount(router: Router, state: AppState) -> None:
@@ -46,7 +58,11 @@ def mount(router: Router, state: AppState) -> None:
         if not state.sandbox.allow(user.id):
             raise ApiError.message(429, RATE_LIMITED)
         try:
-            result = await state.sandbox.execute(code)
+            result = await state.sandbox.execute(code, user.id)
+        except OwnerQueueFull:
+            raise ApiError.message(429, OWN_RUNS_WAITING) from None
+        except WaitedTooLong:
+            raise ApiError.message(503, waited_too_long(state.sandbox.pool.max_wait_s)) from None
         except SandboxBusy:
             raise ApiError.message(503, BUSY) from None
         return json_response(200, result)

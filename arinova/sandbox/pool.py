@@ -1,8 +1,11 @@
 """A few sandbox worker processes, driven from the event loop without blocking it.
 
 Each process runs one script at a time (``arinova.sandbox.worker``). A script gets a worker
-when one of ``size`` slots is free; at most ``max_waiting`` callers queue for a slot,
-beyond that ``SandboxBusy`` is raised. QuickJS stops a script at its CPU-time limit; what
+when one of ``size`` slots is free, handed out by ``fair.FairSlots``: one run at a time per
+owner (the user), round-robin between owners, at most ``max_waiting`` runs waiting in all
+and ``max_waiting_per_owner`` of one owner, each for at most ``max_wait_s``; past a bound a
+``SandboxBusy`` (its subclass names which) is raised. A run without an owner is an owner
+of its own (first come, first served). QuickJS stops a script at its CPU-time limit; what
 it cannot interrupt (a backtracking regular expression) meets the worker's RLIMIT_CPU,
 and the kernel ends the process (answered as a timeout). A worker that still has not
 answered ``hard_timeout_s`` after it got the script is killed, as is a worker that
@@ -24,9 +27,13 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Hashable
 from typing import Final
 
 from arinova.sandbox.engine import OUT_OF_MEMORY_MESSAGE, TIME_LIMIT_S, TIMEOUT_MESSAGE, Result
+from arinova.sandbox.fair import FairSlots, SandboxBusy
+
+__all__ = ["CRASH_MESSAGE", "SandboxBusy", "WorkerFailed", "WorkerPool"]
 
 log = logging.getLogger("arinova.sandbox")
 
@@ -37,10 +44,6 @@ FAULTS: Final = frozenset(
     -s for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL)
 )
 WORKER_COMMAND: Final = (sys.executable, "-I", "-m", "arinova.sandbox.worker")
-
-
-class SandboxBusy(Exception):
-    """Too many scripts are already waiting for a worker."""
 
 
 class WorkerFailed(Exception):
@@ -113,28 +116,30 @@ class WorkerPool:
         *,
         size: int = 2,
         max_waiting: int = 32,
+        max_waiting_per_owner: int = 3,
+        max_wait_s: float = 20.0,
         hard_timeout_s: float = 30.0,
         max_runs: int = 500,
     ) -> None:
-        self._slots = asyncio.Semaphore(size)
-        self._max_waiting = max_waiting
-        self._waiting = 0
+        self._slots = FairSlots(
+            size,
+            max_waiting=max_waiting,
+            max_waiting_per_owner=max_waiting_per_owner,
+            max_wait_s=max_wait_s,
+        )
+        self.max_wait_s = max_wait_s
         self._hard_timeout_s = hard_timeout_s
         self._max_runs = max_runs
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._closed = False
 
-    async def run(self, code: str) -> Result:
+    async def run(self, code: str, *, owner: Hashable | None = None) -> Result:
+        """Run ``code`` once a slot is free for ``owner``; raises ``SandboxBusy``."""
         if self._closed:
             raise RuntimeError("the sandbox is closed")
-        if self._waiting >= self._max_waiting:
-            raise SandboxBusy
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+        owner = object() if owner is None else owner
+        await self._slots.acquire(owner)
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -143,7 +148,7 @@ class WorkerPool:
                 result = await self._run_on_worker(code)
             return result or _failure(CRASH_MESSAGE, started, loop.time())
         finally:
-            self._slots.release()
+            self._slots.release(owner)
 
     async def _run_on_worker(self, code: str) -> Result | None:
         """The script's result on one worker; ``None`` when the worker faulted."""

@@ -1,12 +1,17 @@
-"""``state.sandbox``: the per-user limiter and the worker pool behind one object."""
+"""``state.sandbox``: the per-user limiter and the worker pool behind one object.
+
+A user's runs are the pool's owner: one runs at a time and the users' waiting runs take
+turns (``arinova.sandbox.fair``).
+"""
 
 from __future__ import annotations
 
 from arinova.ratelimit.sandbox import SlidingWindowLimiter
 from arinova.sandbox.engine import Result
-from arinova.sandbox.pool import SandboxBusy, WorkerPool
+from arinova.sandbox.fair import OwnerQueueFull, QueueFull, SandboxBusy, WaitedTooLong
+from arinova.sandbox.pool import WorkerPool
 
-__all__ = ["Result", "Sandbox", "SandboxBusy"]
+__all__ = ["OwnerQueueFull", "QueueFull", "Result", "Sandbox", "SandboxBusy", "WaitedTooLong"]
 
 
 class Sandbox:
@@ -17,9 +22,10 @@ class Sandbox:
     def allow(self, user_id: str) -> bool:
         return self.limiter.allow(user_id)
 
-    async def execute(self, code: str) -> Result:
-        """Run ``code``; raises ``SandboxBusy`` when too many runs are queued."""
-        return await self.pool.run(code)
+    async def execute(self, code: str, user_id: str) -> Result:
+        """Run ``code`` for ``user_id``, after their previous run; raises ``SandboxBusy``
+        when the run is refused or waited too long for a worker."""
+        return await self.pool.run(code, owner=user_id)
 
     async def close(self) -> None:
         await self.pool.close()

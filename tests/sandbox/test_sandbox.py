@@ -19,6 +19,7 @@ import pytest
 
 from arinova.ratelimit.sandbox import SlidingWindowLimiter
 from arinova.sandbox.engine import OUT_OF_MEMORY_MESSAGE, TIMEOUT_MESSAGE, run_javascript
+from arinova.sandbox.fair import OwnerQueueFull, QueueFull, WaitedTooLong
 from arinova.sandbox.pool import CRASH_MESSAGE, SandboxBusy, WorkerPool
 from arinova.server import Server
 from tests.support.auth import SignedIn, authed_client, sign_up
@@ -286,6 +287,58 @@ def test_engine_cpu_limit_keeps_output_so_far() -> None:
     assert (result["output"], result["error"]) == ("x", TIMEOUT_MESSAGE)
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "(async () => { while (true) {} })()",
+        "(async () => { await null; while (true) {} })()",
+        "Promise.resolve().then(() => { for (;;) {} })",
+        "Promise.resolve().then(() => 1).then(() => { for (;;) {} }); 'sync part done'",
+        "const again = () => Promise.resolve().then(again); again()",
+        # the interrupt reaches the script as a rejection; catching it does not buy time
+        "async function spin() { for (;;) {} }"
+        " (async () => { for (;;) { try { await spin() } catch (e) {} } })()",
+        "Promise.resolve().then(() => { for (;;) {} }); throw new Error('after')",
+    ],
+)
+def test_engine_cpu_limit_covers_async_functions_and_promise_jobs(code: str) -> None:
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("", TIMEOUT_MESSAGE)
+
+
+def test_engine_async_timeout_keeps_the_lines_of_the_synchronous_part() -> None:
+    code = "console.log('sync'); (async () => { await null; console.log('job'); for (;;) {} })()"
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("sync", TIMEOUT_MESSAGE)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "(async () => 1)()",
+        "(async () => { await null; return 2 })()",
+        "new Promise(() => {})",
+        "Promise.reject(new Error('unhandled'))",
+        "(async () => { await null; console.log('job'); })()",
+    ],
+)
+def test_engine_prints_a_promise_result_as_the_original(code: str) -> None:
+    # behaviours.md §6: the echo of a Promise is "{}", its jobs' lines are not in the output
+    result = run_javascript(code, time_limit_s=0.3)
+    assert (result["output"], result["error"]) == ("{}", None)
+
+
+async def test_async_infinite_loops_time_out_over_http(sandbox_server: Server) -> None:
+    scripts = [
+        "(async () => { await null; while (true) {} })()",
+        "console.log('s'); Promise.resolve().then(() => { for (;;) {} }); 1",
+    ]
+    first, second = await asyncio.gather(*(execute(sandbox_server, code) for code in scripts))
+    assert (first["output"], first["error"]) == ("", TIMEOUT_MESSAGE)
+    assert (second["output"], second["error"]) == ("s", TIMEOUT_MESSAGE)
+    assert first["executionTimeMs"] >= 5000 and second["executionTimeMs"] >= 5000
+
+
 # --- the pool ----------------------------------------------------------------------
 
 
@@ -411,5 +464,149 @@ async def test_pool_answers_a_crash_when_the_second_worker_faults_too() -> None:
         assert result["error"] == CRASH_MESSAGE
         assert result["executionTimeMs"] >= 400
         assert (await pool.run("3"))["output"] == "3"
+    finally:
+        await pool.close()
+
+
+# --- fairness between users ---------------------------------------------------------
+
+
+def busy_for(ms: int, answer: str) -> str:
+    """A CPU-bound script that spins ``ms`` milliseconds of wall time, then answers."""
+    return f"const t = Date.now(); while (Date.now() - t < {ms}) {{}}; {answer!r}"
+
+
+async def use_pool(server: Server, pool: WorkerPool) -> None:
+    """Serve ``server``'s sandbox route from ``pool`` (short limits keep the tests fast)."""
+    old, server.state.sandbox.pool = server.state.sandbox.pool, pool
+    await old.close()
+
+
+async def test_users_take_turns_and_run_one_at_a_time(sandbox_server: Server) -> None:
+    await use_pool(sandbox_server, WorkerPool(size=1, max_wait_s=14))
+    clients = {name: (await new_client(sandbox_server))[1] for name in "ACB"}
+    finished: list[str] = []
+    started = time.monotonic()
+
+    async def run(name: str, n: int) -> float:
+        response = await clients[name].post(
+            PATH, json={"code": busy_for(500, f"{name}{n}"), "language": "javascript"}
+        )
+        assert response.status_code == 200, response.text
+        finished.append(response.json()["output"])
+        return time.monotonic() - started
+
+    try:
+        await run("A", 0)  # a worker is up
+        started = time.monotonic()
+        runs = [asyncio.create_task(run("A", n)) for n in (1, 2, 3, 4)]
+        await asyncio.sleep(0.2)
+        runs += [asyncio.create_task(run("C", n)) for n in (1, 2)]
+        await asyncio.sleep(0.2)
+        single = asyncio.create_task(run("B", 1))
+        await asyncio.gather(*runs, single)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    # round-robin: B's single run waits for the run that held the slot and for C's first
+    # (C was waiting before B), not for A's queue; first come, first served put it last
+    # (a user's concurrent requests reach the server in any order: compare the users)
+    assert [output[0] for output in finished[1:]] == ["A", "C", "B", "A", "C", "A", "A"]
+    assert single.result() < 3 * 0.5 + 1.0
+
+
+async def test_queue_wait_bound_and_waiting_runs_per_user_over_http(
+    sandbox_server: Server,
+) -> None:
+    await use_pool(sandbox_server, WorkerPool(size=1, max_waiting_per_owner=1, max_wait_s=0.6))
+    (_, holder), (_, late), (_, eager) = [await new_client(sandbox_server) for _ in range(3)]
+    async with holder, late, eager:
+        await holder.post(PATH, json={"code": "0", "language": "javascript"})  # a worker is up
+        long_run = asyncio.create_task(
+            holder.post(PATH, json={"code": busy_for(2500, "held"), "language": "javascript"})
+        )
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        response = await late.post(PATH, json={"code": "1", "language": "javascript"})
+        waited = time.monotonic() - t0
+        assert response.status_code == 503
+        assert response.json() == {
+            "error": "Sandbox is busy: no worker was free within 0.6 seconds. Try again later."
+        }
+        assert 0.5 <= waited < 2.0
+        # the holder's next run waits behind its own; one more than that is refused at once
+        queued = asyncio.create_task(
+            holder.post(PATH, json={"code": "'next'", "language": "javascript"})
+        )
+        await asyncio.sleep(0.1)
+        response = await holder.post(PATH, json={"code": "2", "language": "javascript"})
+        assert response.status_code == 429
+        assert response.json() == {
+            "error": "Your previous runs are still waiting. Wait for them to finish."
+        }
+        assert (await long_run).json()["output"] == "held"
+        # "queued" waited past 0.6 s for its own previous run: the bound covers it too
+        assert (await queued).status_code == 503
+        response = await eager.post(PATH, json={"code": "'free again'", "language": "javascript"})
+        assert response.json()["output"] == "free again"
+
+
+async def test_pool_runs_one_owner_at_a_time_on_free_slots() -> None:
+    pool = WorkerPool(size=2, max_wait_s=10)
+    try:
+        await asyncio.gather(pool.run("0"), pool.run("0"))  # two workers are up
+        t0 = time.monotonic()
+
+        async def timed(code: str, owner: str) -> tuple[str, float]:
+            result = await pool.run(code, owner=owner)
+            return result["output"], time.monotonic() - t0
+
+        results = await asyncio.gather(
+            timed(busy_for(600, "a1"), "a"),
+            timed(busy_for(600, "a2"), "a"),
+            timed(busy_for(600, "b1"), "b"),
+        )
+        (_, a1), (_, a2), (_, b1) = results
+        assert a1 < a2
+        assert [output for output, _ in results] == ["a1", "a2", "b1"]
+        assert a2 >= 1.2  # after a1, though a slot was free
+        assert b1 < a2  # b's run took the other slot at once
+    finally:
+        await pool.close()
+
+
+async def test_pool_bounds_give_their_own_refusals() -> None:
+    pool = WorkerPool(size=1, max_waiting=2, max_waiting_per_owner=1, max_wait_s=5)
+    try:
+        holder = asyncio.create_task(pool.run(busy_for(800, "held"), owner="h"))
+        await asyncio.sleep(0.2)
+        waiting = [asyncio.create_task(pool.run("1", owner=o)) for o in ("x", "y")]
+        await asyncio.sleep(0.05)
+        with pytest.raises(OwnerQueueFull):
+            await pool.run("2", owner="x")
+        with pytest.raises(QueueFull):
+            await pool.run("3", owner="z")
+        # a cancelled waiter gives its place back
+        waiting[1].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting[1]
+        late = asyncio.create_task(pool.run("'z'", owner="z"))
+        assert (await holder)["output"] == "held"
+        assert (await waiting[0])["output"] == "1"
+        assert (await late)["output"] == "z"
+        assert pool._slots.waiting == 0
+    finally:
+        await pool.close()
+
+
+async def test_pool_wait_bound_hands_the_slot_on() -> None:
+    pool = WorkerPool(size=1, max_wait_s=0.3)
+    try:
+        holder = asyncio.create_task(pool.run(busy_for(700, "held"), owner="h"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(WaitedTooLong):
+            await pool.run("1", owner="w")
+        assert (await holder)["output"] == "held"
+        assert (await pool.run("'after'", owner="w"))["output"] == "after"
     finally:
         await pool.close()
