@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, Final
 
 import orjson
@@ -69,33 +70,48 @@ SUMMARY_S: Final = 10.0
 
 
 def _dependency(exc: BaseException | None) -> str | None:
-    """Which dependency a failure says is unreachable (PostgreSQL, Redis), if any."""
-    from arinova.db.unreachable import unreachable  # the logs set up before the app
-
+    """Which dependency a failure says is unreachable (PostgreSQL, Redis), if any: a
+    connection failure (or one it was raised from) that came out of that client's code."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        module = type(exc).__module__
-        if module.startswith(("redis", "arinova.kv")) and isinstance(exc, OSError | TimeoutError):
-            return "Redis"
-        if module.startswith("redis.") and type(exc).__name__ in (
-            "ConnectionError",
-            "TimeoutError",
-        ):
-            return "Redis"
-        if module.startswith("asyncpg") and unreachable(exc):
-            return "PostgreSQL"
+        if _connection_failure(exc):
+            origin = _origin(exc.__traceback__)
+            if origin is not None:
+                return origin
         exc = exc.__cause__ or exc.__context__
     return None
 
 
+def _connection_failure(exc: BaseException) -> bool:
+    from arinova.db.unreachable import unreachable  # logging is set up before the app
+
+    name, module = type(exc).__name__, type(exc).__module__
+    if module.startswith("redis"):
+        return name in ("ConnectionError", "TimeoutError", "BusyLoadingError")
+    return unreachable(exc) or isinstance(exc, ConnectionError)
+
+
+def _origin(tb: TracebackType | None) -> str | None:
+    """The client whose code raised it (the innermost frame of one)."""
+    found = None
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith("asyncpg"):
+            found = "PostgreSQL"
+        elif module.startswith(("redis", "arinova.kv")):
+            found = "Redis"
+        tb = tb.tb_next
+    return found
+
+
 class _Outage:
-    __slots__ = ("count", "last", "since", "summed", "summed_at")
+    __slots__ = ("count", "last", "reported", "since", "summed_at")
 
     def __init__(self, now: float) -> None:
         self.since = self.last = self.summed_at = now
-        self.count = 1
-        self.summed = 0
+        #: failures seen, and of them the ones a line has told of
+        self.count = self.reported = 1
 
 
 class OutageFilter(logging.Filter):
@@ -125,10 +141,10 @@ class OutageFilter(logging.Filter):
         outage.last = now
         if now - outage.summed_at < SUMMARY_S:
             return False
-        failures, outage.summed_at = outage.count - outage.summed - 1, now
-        outage.summed = outage.count - 1
-        record.msg = f"{dependency} still unreachable: %d more failures in %.0f s, the last: %s"
-        record.args = (failures, SUMMARY_S, exc)
+        failures, elapsed = outage.count - outage.reported, now - outage.summed_at
+        outage.reported, outage.summed_at = outage.count, now
+        record.msg = f"{dependency} still unreachable: %d failures in %.0f s, the last: %r"
+        record.args = (failures, elapsed, exc)
         record.exc_info = None
         record.exc_text = None
         return True

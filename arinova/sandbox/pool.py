@@ -14,8 +14,8 @@ replaced after ``max_runs`` scripts, or at once after a script that ran out of m
 (QuickJS' heap is not reliable after that: a second out-of-memory run in one process
 reports a bare ``Error`` or crashes it). QuickJS can also fault in its out-of-memory path
 (building the backtrace of a half-made error, depending on the heap's layout), so a run
-whose worker died of a fault of its own (SIGSEGV, SIGBUS, SIGABRT, SIGILL) is run once more
-on a fresh worker before it is answered as a crash. Worker processes get an empty
+whose worker died of a fault of its own (SIGSEGV, SIGBUS, SIGABRT, SIGILL) is run again
+on a fresh worker, up to ``FAULT_ATTEMPTS`` times in all, before it is answered as a crash. Worker processes get an empty
 environment: none of the server's secrets.
 """
 
@@ -40,6 +40,9 @@ log = logging.getLogger("arinova.sandbox")
 CRASH_MESSAGE: Final = "Error: Script execution failed"
 MAX_RESULT_BYTES: Final = 4 * 1024 * 1024
 #: exit statuses of a worker that faulted by itself (not killed by us or the kernel's limits)
+#: runs of one script on fresh workers while each faults (the fault depends on the heap's
+#: layout, so a fresh process seldom faults again)
+FAULT_ATTEMPTS: Final = 3
 FAULTS: Final = frozenset(
     -s for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL)
 )
@@ -143,10 +146,11 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            result = await self._run_on_worker(code)
-            if result is None:
+            for _ in range(FAULT_ATTEMPTS):
                 result = await self._run_on_worker(code)
-            return result or _failure(CRASH_MESSAGE, started, loop.time())
+                if result is not None:
+                    return result
+            return _failure(CRASH_MESSAGE, started, loop.time())
         finally:
             self._slots.release(owner)
 
