@@ -43,6 +43,7 @@ from arinova.http.conversations import conversation_id_of, conversation_not_foun
 from arinova.http.multipart import read_form
 from arinova.http.responses import json_response
 from arinova.http.shapes import attachment_json, message_json
+from arinova.http.upload_slots import UploadSlots
 from arinova.http.validate import parse_uuid
 from arinova.sanitize import sanitize_content
 from arinova.state import AppState
@@ -163,6 +164,9 @@ class UploadsArea:
         self.state = state
         self.settings = state.settings
         self._replies: set[asyncio.Task[None]] = set()
+        self._slots = UploadSlots(
+            self.settings.max_concurrent_uploads, self.settings.max_concurrent_uploads_per_user
+        )
 
     @property
     def storage(self) -> Storage:
@@ -176,7 +180,12 @@ class UploadsArea:
         kind = await self.state.db.fetchval(OWN_CONVERSATION.sql, conversation_id, user.id)
         if kind is None:
             raise conversation_not_found()
+        with self._slots.hold(user.id):
+            return await self._receive_upload(request, user.id, conversation_id, kind)
 
+    async def _receive_upload(
+        self, request: Request, user_id: str, conversation_id: uuid.UUID, kind: str
+    ) -> Response:
         form = await read_form(
             request,
             max_file_size=self.settings.max_file_size,
@@ -217,7 +226,7 @@ class UploadsArea:
 
         if kind == "direct":
             await self._start_reply(
-                self.state.realtime.reply_to_stored_message(user.id, str(conversation_id), content)
+                self.state.realtime.reply_to_stored_message(user_id, str(conversation_id), content)
             )
         view = {**message_json(row), "attachments": [attachment_json(row, self.storage.url)]}
         return json_response(200, {"message": view})
@@ -241,7 +250,12 @@ class UploadsArea:
         agent_id = agent_id_of(request)
         if await self.state.db.fetchrow(agent_queries.ENDPOINT.sql, agent_id, user.id) is None:
             raise agent_not_found()
+        with self._slots.hold(user.id):
+            return await self._receive_avatar(request, user.id, agent_id)
 
+    async def _receive_avatar(
+        self, request: Request, user_id: str, agent_id: uuid.UUID
+    ) -> Response:
         form = await read_form(
             request,
             max_file_size=self.settings.max_file_size,
@@ -261,7 +275,7 @@ class UploadsArea:
         key = await self._put_avatar(f"avatars/avatar_{agent_id}_{{}}.{ext}", upload.data, detected)
         url = self.storage.url(key)
         try:
-            stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user.id, url)
+            stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user_id, url)
         except BaseException:
             await self._discard(key)
             raise

@@ -109,10 +109,12 @@ async def start_upload_server(start: StartServer, **overrides: object) -> Server
 
 @pytest.fixture(scope="module")
 async def upload_server(start_module_server: StartServer) -> Server:
-    """Local-disk storage, counted queries."""
+    """Local-disk storage, counted queries; room for a dozen uploads of one user at once
+    (the concurrency tests of ``seq``; the bounds have their own module)."""
     return await start_upload_server(
         start_module_server,
         count_queries=True,
+        max_concurrent_uploads_per_user=16,
         max_file_size=MAX_FILE_SIZE,
         better_auth_url="http://api.example.test",
     )
