@@ -24,6 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Final
 
 from blacksheep import Request, Response, Router
@@ -40,7 +41,7 @@ from arinova.errors import ApiError
 from arinova.http.agents_common import agent_id_of, agent_not_found
 from arinova.http.common import raw_url
 from arinova.http.conversations import conversation_id_of, conversation_not_found
-from arinova.http.multipart import read_form
+from arinova.http.multipart import read_form, spooled_form
 from arinova.http.responses import json_response
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.upload_slots import UploadSlots
@@ -49,7 +50,7 @@ from arinova.sanitize import sanitize_content
 from arinova.state import AppState
 from arinova.storage import KeyExists, Storage, StorageError
 from arinova.storage.mime import type_for_name
-from arinova.storage.sniff import detect_type
+from arinova.storage.sniff import detect_file_type, detect_type
 from arinova.storage.static import serve_upload
 
 #: declared types a chat upload may have (compared with the normalised part type)
@@ -136,6 +137,25 @@ def _check_avatar_file(file_name: str, content_type: str) -> None:
         raise ApiError.message(400, ONLY_IMAGES)
 
 
+async def sniff_file(path: Path) -> str | None:
+    return await asyncio.to_thread(detect_file_type, path)
+
+
+async def put_file_shielded(
+    storage: Storage, log: logging.Logger, key: str, path: Path, content_type: str
+) -> None:
+    """``storage.put_file``, finished and then undone if the request is cancelled meanwhile
+    (as ``put_shielded``)."""
+    put = asyncio.ensure_future(storage.put_file(key, path, content_type))
+    try:
+        await asyncio.shield(put)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await put
+            await discard_shielded(storage, log, key)
+        raise
+
+
 async def put_shielded(
     storage: Storage, log: logging.Logger, key: str, data: bytes | bytearray, content_type: str
 ) -> None:
@@ -186,26 +206,28 @@ class UploadsArea:
     async def _receive_upload(
         self, request: Request, user_id: str, conversation_id: uuid.UUID, kind: str
     ) -> Response:
-        form = await read_form(
+        async with spooled_form(
             request,
+            spool_dir=self.settings.upload_spool_dir,
             max_file_size=self.settings.max_file_size,
             wanted_fields=("caption",),
             check_file=_check_chat_file,
-        )
-        upload = form.file
-        if upload is None:
-            raise ApiError.message(400, NO_FILE)
-        file_type = upload.content_type
-        if file_type not in TEXT_TYPES and detect_type(upload.data) != file_type:
-            raise ApiError.message(400, CONTENT_MISMATCH)
-        file_name = upload.file_name.replace("\0", "")
-        if len(file_name) > MAX_FILE_NAME:
-            raise ApiError.message(400, NAME_TOO_LONG)
-        caption = sanitize_content(form.fields.get("caption", "").replace("\0", ""))
+        ) as form:
+            upload = form.file
+            if upload is None:
+                raise ApiError.message(400, NO_FILE)
+            assert upload.path is not None
+            file_type = upload.content_type
+            if file_type not in TEXT_TYPES and await sniff_file(upload.path) != file_type:
+                raise ApiError.message(400, CONTENT_MISMATCH)
+            file_name = upload.file_name.replace("\0", "")
+            if len(file_name) > MAX_FILE_NAME:
+                raise ApiError.message(400, NAME_TOO_LONG)
+            caption = sanitize_content(form.fields.get("caption", "").replace("\0", ""))
 
-        key = f"{uuid.uuid4()}{stored_extension(file_name)}"
-        content = message_content(caption, file_name, file_type, self.storage.link(key))
-        await self._store(key, upload.data, file_type)
+            key = f"{uuid.uuid4()}{stored_extension(file_name)}"
+            content = message_content(caption, file_name, file_type, self.storage.link(key))
+            await put_file_shielded(self.storage, self.state.log, key, upload.path, file_type)
         try:
             async with self.state.db.acquire() as conn, conn.transaction():
                 if await lock_conversation(conn, conversation_id) is None:

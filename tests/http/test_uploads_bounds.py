@@ -5,19 +5,19 @@ gets the contract's error body (rest.md §1.6) and leaves no file and no row."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from arinova.server import Server
 from tests.http.uploads_fixtures import (
+    BIG_PNG,
     MAX_FILE_SIZE,
     PNG,
+    HeldUpload,
     Owner,
     db_connect,
     file_part,
-    make_png,
     multipart,
     new_owner,
     start_upload_server,
@@ -31,7 +31,6 @@ RATE_LIMIT = {"error": "Too many requests. Please try again later.", "code": "RA
 BUSY = {"error": "Internal server error", "code": "INTERNAL_ERROR"}
 #: how long a test waits for the server to reach a state it polls for
 WAIT_S = 10.0
-BIG_PNG = make_png(b"x" * (1024 * 1024))
 
 
 @pytest.fixture(scope="module")
@@ -50,37 +49,6 @@ def upload_url(owner: Owner) -> str:
 
 def avatar_url(owner: Owner) -> str:
     return f"/api/agents/{owner.agent_id}/avatar"
-
-
-class HeldUpload:
-    """An upload whose client sends the first bytes of the body, then waits for
-    ``release()`` before sending the rest."""
-
-    def __init__(self, server: Server, owner: Owner, url: str, data: bytes = BIG_PNG) -> None:
-        self._release = asyncio.Event()
-        self._client = owner.client(server)
-        headers, self._body = multipart(file_part(data))
-        self.task = asyncio.create_task(
-            self._client.post(url, content=self._send(), headers=headers)
-        )
-
-    async def _send(self) -> AsyncIterator[bytes]:
-        yield self._body[:1024]
-        await self._release.wait()
-        yield self._body[1024:]
-
-    async def release(self) -> httpx.Response:
-        self._release.set()
-        try:
-            return await self.task
-        finally:
-            await self._client.aclose()
-
-    async def abort(self) -> None:
-        self.task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await self.task
-        await self._client.aclose()
 
 
 async def probe(server: Server, owner: Owner, url: str) -> httpx.Response:
@@ -126,7 +94,7 @@ async def test_a_user_past_its_share_gets_429_and_nothing_is_stored(
 ) -> None:
     owner = await new_owner(bounded_server)
     files_before = await stored_files(bounded_server)
-    held = [HeldUpload(bounded_server, owner, upload_url(owner)) for _ in range(PER_USER)]
+    held = [HeldUpload(bounded_server, owner, upload_url(owner), BIG_PNG) for _ in range(PER_USER)]
     await wait_for_status(bounded_server, owner, upload_url(owner), 429)
 
     refused = await post_upload(bounded_server, owner, upload_url(owner))
@@ -150,9 +118,9 @@ async def test_a_user_past_its_share_gets_429_and_nothing_is_stored(
 
 async def test_a_full_process_answers_503_to_everyone(bounded_server: Server) -> None:
     first, second, third = [await new_owner(bounded_server) for _ in range(3)]
-    held = [HeldUpload(bounded_server, first, upload_url(first)) for _ in range(PER_USER)]
+    held = [HeldUpload(bounded_server, first, upload_url(first), BIG_PNG) for _ in range(PER_USER)]
     await wait_for_status(bounded_server, first, upload_url(first), 429)
-    held.append(HeldUpload(bounded_server, second, avatar_url(second), data=PNG * 2))
+    held.append(HeldUpload(bounded_server, second, avatar_url(second), PNG * 2))
     await wait_for_status(bounded_server, third, upload_url(third), 503)
 
     refused = await post_upload(bounded_server, third, upload_url(third))
@@ -171,7 +139,7 @@ async def test_an_aborted_upload_frees_its_slot_and_leaves_nothing(
 ) -> None:
     owner = await new_owner(bounded_server)
     files_before = await stored_files(bounded_server)
-    held = [HeldUpload(bounded_server, owner, upload_url(owner)) for _ in range(PER_USER)]
+    held = [HeldUpload(bounded_server, owner, upload_url(owner), BIG_PNG) for _ in range(PER_USER)]
     await wait_for_status(bounded_server, owner, upload_url(owner), 429)
 
     for upload in held:
