@@ -1,11 +1,10 @@
 """A streaming ``multipart/form-data`` reader for the upload routes (contract rest.md §1.8).
 
 The whole form is read before the handler acts (quirk Q28), chunk by chunk as it
-arrives: the first file part is kept (up to ``keep_bytes`` in memory with ``read_form``;
-all of it in a temporary file with ``spooled_form``), the text fields a handler asks for
-are kept (up to 1 MiB each, like busboy), everything else is dropped. Memory stays below
-``keep_bytes`` (``SPOOL_WRITE_BYTES`` when spooled) + 1 MiB per wanted field + one part
-header + one chunk.
+arrives: the first file part streams into a temporary file (up to ``keep_bytes``), the
+text fields a handler asks for are kept (up to 1 MiB each, like busboy), everything else
+is dropped. Memory stays below ``SPOOL_WRITE_BYTES`` + 1 MiB per wanted field + one part
+header + one chunk, however large the file.
 python-multipart tokenises; busboy's limits and messages are kept here (``_Collector``,
 ``MultipartParser``).
 
@@ -98,47 +97,26 @@ def is_multipart(request: Request) -> bool:
     return content_type.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
 
 
-async def read_form(
-    request: Request,
-    *,
-    max_file_size: int,
-    keep_bytes: int | None = None,
-    wanted_fields: Collection[str] = (),
-    check_file: FileCheck | None = None,
-) -> Form:
-    """Read the whole multipart body of ``request``.
-
-    ``max_file_size``: a file part longer than this answers 413 as soon as it is passed.
-    ``keep_bytes``: how much of the first file to keep (default: all of it).
-    """
-    collector = _Collector(
-        max_file_size=max_file_size,
-        keep_bytes=max_file_size if keep_bytes is None else min(keep_bytes, max_file_size),
-        wanted_fields=frozenset(wanted_fields),
-        check_file=check_file,
-    )
-    parser = MultipartParser(_boundary_of_request(request), collector)
-    async for chunk in _body_chunks(request):
-        parser.feed(chunk)
-    parser.finish()
-    return collector.form
-
-
 @asynccontextmanager
 async def spooled_form(
     request: Request,
     *,
     spool_dir: Path,
     max_file_size: int,
+    keep_bytes: int | None = None,
     wanted_fields: Collection[str] = (),
     check_file: FileCheck | None = None,
 ) -> AsyncIterator[Form]:
-    """``read_form``, with the first file streamed into a temporary file in
-    ``spool_dir`` (``form.file.path``) as it arrives. The file is removed when the block
-    ends, however it ends (move or link it to keep it)."""
+    """Read the whole multipart body of ``request``; the first file (its first
+    ``keep_bytes``, default all) streams into a temporary file in ``spool_dir``
+    (``form.file.path``) as it arrives. The file is removed when the block ends, however
+    it ends (link or copy it to keep it).
+
+    ``max_file_size``: a file part longer than this answers 413 as soon as it is passed.
+    """
     collector = _Collector(
         max_file_size=max_file_size,
-        keep_bytes=0,
+        keep_bytes=max_file_size if keep_bytes is None else min(keep_bytes, max_file_size),
         wanted_fields=frozenset(wanted_fields),
         check_file=check_file,
         spool=True,
@@ -281,12 +259,13 @@ class _Collector:
         if self._is_file:
             if size > self._max_file_size:
                 raise ApiError.framework(413, FILE_TOO_LARGE)
-            if not self._keep:
-                pass
-            elif self._spool:
-                self.pending += data
-            elif len(self._buffer) < self._keep_bytes:
-                self._buffer += data[: self._keep_bytes - len(self._buffer)]
+            kept = size - len(data)  # this part's bytes before this piece
+            if self._keep and kept < self._keep_bytes:
+                piece = data[: self._keep_bytes - kept]
+                if self._spool:
+                    self.pending += piece
+                else:
+                    self._buffer += piece
         elif self._keep and len(self._buffer) < MAX_FIELD_BYTES:
             self._buffer += data[: MAX_FIELD_BYTES - len(self._buffer)]
 

@@ -13,6 +13,11 @@ extension of that type (Q29); the caption goes through the chat sanitiser (Q25);
 rows are written in one transaction with an atomically allocated ``seq`` (Q06) and the
 stored file is removed when they cannot be (Q40); a too-long file name is refused
 before anything is stored.
+
+Bounded: a file streams to a spool file as it arrives (``multipart.spooled_form``), so
+an upload holds a few hundred KiB of memory whatever its size, and each process reads
+at most ``MAX_CONCURRENT_UPLOADS`` uploads at once, ``MAX_CONCURRENT_UPLOADS_PER_USER``
+of one user (``upload_slots``).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from arinova.errors import ApiError
 from arinova.http.agents_common import agent_id_of, agent_not_found
 from arinova.http.common import raw_url
 from arinova.http.conversations import conversation_id_of, conversation_not_found
-from arinova.http.multipart import read_form, spooled_form
+from arinova.http.multipart import spooled_form
 from arinova.http.responses import json_response
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.upload_slots import UploadSlots
@@ -50,7 +55,7 @@ from arinova.sanitize import sanitize_content
 from arinova.state import AppState
 from arinova.storage import KeyExists, Storage, StorageError
 from arinova.storage.mime import type_for_name
-from arinova.storage.sniff import detect_file_type, detect_type
+from arinova.storage.sniff import detect_file_type
 from arinova.storage.static import serve_upload
 
 #: declared types a chat upload may have (compared with the normalised part type)
@@ -141,27 +146,12 @@ async def sniff_file(path: Path) -> str | None:
     return await asyncio.to_thread(detect_file_type, path)
 
 
-async def put_file_shielded(
+async def put_shielded(
     storage: Storage, log: logging.Logger, key: str, path: Path, content_type: str
 ) -> None:
-    """``storage.put_file``, finished and then undone if the request is cancelled meanwhile
-    (as ``put_shielded``)."""
+    """``storage.put_file``; if the request is cancelled meanwhile, the put still finishes
+    and its file is then removed, so a cancel never leaves an orphan behind."""
     put = asyncio.ensure_future(storage.put_file(key, path, content_type))
-    try:
-        await asyncio.shield(put)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await put
-            await discard_shielded(storage, log, key)
-        raise
-
-
-async def put_shielded(
-    storage: Storage, log: logging.Logger, key: str, data: bytes | bytearray, content_type: str
-) -> None:
-    """``storage.put``; if the request is cancelled meanwhile, the put still finishes and
-    its file is then removed, so a cancel never leaves an orphan behind."""
-    put = asyncio.ensure_future(storage.put(key, data, content_type))
     try:
         await asyncio.shield(put)
     except asyncio.CancelledError:
@@ -227,7 +217,7 @@ class UploadsArea:
 
             key = f"{uuid.uuid4()}{stored_extension(file_name)}"
             content = message_content(caption, file_name, file_type, self.storage.link(key))
-            await put_file_shielded(self.storage, self.state.log, key, upload.path, file_type)
+            await put_shielded(self.storage, self.state.log, key, upload.path, file_type)
         try:
             async with self.state.db.acquire() as conn, conn.transaction():
                 if await lock_conversation(conn, conversation_id) is None:
@@ -278,23 +268,26 @@ class UploadsArea:
     async def _receive_avatar(
         self, request: Request, user_id: str, agent_id: uuid.UUID
     ) -> Response:
-        form = await read_form(
+        async with spooled_form(
             request,
+            spool_dir=self.settings.upload_spool_dir,
             max_file_size=self.settings.max_file_size,
             keep_bytes=AVATAR_MAX_BYTES,
             check_file=_check_avatar_file,
-        )
-        upload = form.file
-        if upload is None:
-            raise ApiError.message(400, NO_FILE)
-        if upload.size > AVATAR_MAX_BYTES:
-            raise ApiError.message(400, AVATAR_TOO_LARGE)
-        detected = detect_type(upload.data)
-        if detected not in AVATAR_EXTENSIONS:
-            raise ApiError.message(400, ONLY_IMAGES)
+        ) as form:
+            upload = form.file
+            if upload is None:
+                raise ApiError.message(400, NO_FILE)
+            if upload.size > AVATAR_MAX_BYTES:
+                raise ApiError.message(400, AVATAR_TOO_LARGE)
+            assert upload.path is not None
+            detected = await sniff_file(upload.path)
+            if detected not in AVATAR_EXTENSIONS:
+                raise ApiError.message(400, ONLY_IMAGES)
 
-        ext = avatar_extension(upload.file_name, detected)
-        key = await self._put_avatar(f"avatars/avatar_{agent_id}_{{}}.{ext}", upload.data, detected)
+            ext = avatar_extension(upload.file_name, detected)
+            pattern = f"avatars/avatar_{agent_id}_{{}}.{ext}"
+            key = await self._put_avatar(pattern, upload.path, detected)
         url = self.storage.url(key)
         try:
             stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user_id, url)
@@ -313,20 +306,17 @@ class UploadsArea:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _put_avatar(self, pattern: str, data: bytes | bytearray, content_type: str) -> str:
+    async def _put_avatar(self, pattern: str, path: Path, content_type: str) -> str:
         """Store under ``pattern`` filled with the epoch ms (the next free ms on a clash)."""
         stamp = int(time.time() * 1000)
         for attempt in range(AVATAR_NAME_TRIES):
             key = pattern.format(stamp + attempt)
             try:
-                await self._store(key, data, content_type)
+                await put_shielded(self.storage, self.state.log, key, path, content_type)
                 return key
             except KeyExists:
                 continue
         raise StorageError(f"no free avatar name for {pattern!r}")
-
-    async def _store(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        await put_shielded(self.storage, self.state.log, key, data, content_type)
 
     async def _discard(self, key: str) -> None:
         await discard_shielded(self.storage, self.state.log, key)

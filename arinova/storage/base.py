@@ -23,10 +23,6 @@ class Storage(Protocol):
         """The absolute URL written into message content."""
         ...
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        """Store ``data`` under ``key`` (a new key: never overwrites)."""
-        ...
-
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """Store the content of the file at ``path`` under ``key`` (a new key), streamed
         from the file; ``path`` itself is left in place."""

@@ -28,15 +28,6 @@ class LocalStorage:
             raise StorageError(f"storage key escapes the upload directory: {key!r}")
         return path
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        path = self.path_of(key)
-        try:
-            await asyncio.to_thread(_write_new, path, data)
-        except FileExistsError as exc:
-            raise KeyExists(f"{path} exists already") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc}") from exc
-
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         dest = self.path_of(key)
         try:
@@ -55,22 +46,6 @@ class LocalStorage:
 
     async def close(self) -> None:
         return None
-
-
-def _write_new(path: Path, data: bytes | bytearray) -> None:
-    """Create ``path`` (never replacing a file) with ``data``; nothing stays on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    except BaseException:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise
-    os.close(fd)
 
 
 #: what ``os.link`` answers when the two paths cannot share one inode

@@ -60,14 +60,6 @@ class S3Storage:
     def link(self, key: str) -> str:
         return self._public_prefix + key
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        try:
-            await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
-            )
-        except Exception as exc:
-            raise StorageError(f"cannot store {key!r} in bucket {self._bucket!r}: {exc}") from exc
-
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """One ``PutObject`` whose body is read from the file as it is sent (a file is
         at most ``MAX_FILE_SIZE``, far below the single-request limit)."""

@@ -184,3 +184,21 @@ async def test_a_spool_on_another_file_system_is_copied(
         for leftover in spool.glob("*"):
             leftover.unlink()
         spool.rmdir()
+
+
+async def test_avatars_stream_through_the_spool_too(spool_server: Server, owner: Owner) -> None:
+    url = f"/api/agents/{owner.agent_id}/avatar"
+    files_before = await stored_files(spool_server)
+    async with owner.client(spool_server) as client:
+        headers, body = multipart(file_part(make_png(b"x" * 2_200_000), "face.png"))
+        too_large = await client.post(url, content=in_pieces(body, seed=9), headers=headers)
+        assert spool_files(spool_server) == []
+        assert await stored_files(spool_server) == files_before
+        avatar = make_png(b"y" * 1_500_000)
+        headers, body = multipart(file_part(avatar, "face.png"))
+        stored = await client.post(url, content=in_pieces(body, seed=11), headers=headers)
+    assert (too_large.status_code, too_large.json()) == (400, {"error": "Avatar must be under 2MB"})
+    assert stored.status_code == 200, stored.text
+    key = stored.json()["avatarUrl"].removeprefix("/uploads/")
+    assert (spool_server.settings.upload_dir / key).read_bytes() == avatar
+    assert spool_files(spool_server) == []
