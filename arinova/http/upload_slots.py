@@ -44,8 +44,7 @@ class UploadSlots:
         if held >= self.per_user:
             raise ApiError.rate_limited(_REFUSAL_HEADERS)
         if self._total >= self.per_process:
-            error = ApiError(503, ApiError.internal().body, _REFUSAL_HEADERS)
-            raise error
+            raise ApiError(503, ApiError.internal().body, _REFUSAL_HEADERS)
         self._by_user[user_id] = held + 1
         self._total += 1
         try:
