@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,11 @@ class Settings:
     rate_limit_max: int = 300
     rate_limit_window_s: int = 60
     ws_message_rate_limit: int = 10
+    #: uploads (chat files and avatars) one process reads at once, in all and per user
+    max_concurrent_uploads: int = 64
+    max_concurrent_uploads_per_user: int = 6
+    #: where uploads stream to while they arrive (best on the file system of UPLOAD_DIR)
+    upload_spool_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     #: how long a graceful shutdown waits for in-flight requests
     shutdown_timeout_s: float = 10.0
     #: allow outbound probes (A2A cards, status) to private/loopback addresses
@@ -279,6 +285,13 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "").strip(),
             rate_limit_max=_int(e, "RATE_LIMIT_MAX", 300, minimum=1),
             ws_message_rate_limit=_int(e, "WS_MESSAGE_RATE_LIMIT", 10, minimum=1),
+            max_concurrent_uploads=_int(e, "MAX_CONCURRENT_UPLOADS", 64, minimum=1),
+            upload_spool_dir=Path(
+                e.get("UPLOAD_SPOOL_DIR", "").strip() or tempfile.gettempdir()
+            ).resolve(),
+            max_concurrent_uploads_per_user=_int(
+                e, "MAX_CONCURRENT_UPLOADS_PER_USER", 6, minimum=1
+            ),
             shutdown_timeout_s=float(_int(e, "SHUTDOWN_TIMEOUT", 10, minimum=0)),
             allow_private_outbound=_bool(e, "ALLOW_PRIVATE_OUTBOUND", False),
             google_auth_url=e.get("GOOGLE_AUTH_URL", "").strip() or cls.google_auth_url,

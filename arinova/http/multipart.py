@@ -1,9 +1,10 @@
 """A streaming ``multipart/form-data`` reader for the upload routes (contract rest.md §1.8).
 
 The whole form is read before the handler acts (quirk Q28), chunk by chunk as it
-arrives: the first file part is kept (up to ``keep_bytes``), the text fields a handler
-asks for are kept (up to 1 MiB each, like busboy), everything else is dropped. Memory
-stays below ``keep_bytes`` + 1 MiB per wanted field + one part header + one chunk.
+arrives: the first file part streams into a temporary file (up to ``keep_bytes``), the
+text fields a handler asks for are kept (up to 1 MiB each, like busboy), everything else
+is dropped. Memory stays below ``SPOOL_WRITE_BYTES`` + 1 MiB per wanted field + one part
+header + one chunk, however large the file.
 python-multipart tokenises; busboy's limits and messages are kept here (``_Collector``,
 ``MultipartParser``).
 
@@ -16,7 +17,9 @@ busboy's message where the original crashed with 500.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
@@ -25,6 +28,7 @@ from python_multipart import multipart
 from python_multipart.exceptions import MultipartParseError
 
 from arinova.errors import ApiError
+from arinova.http.spool import SpoolFile
 
 NOT_MULTIPART: Final = "the request is not multipart"
 FILE_TOO_LARGE: Final = "request file too large"
@@ -37,6 +41,8 @@ MAX_FIELD_BYTES: Final = 1024 * 1024
 MAX_FIELD_NAME_BYTES: Final = 100
 MAX_HEADER_BYTES: Final = 80 * 1024
 MAX_HEADER_PAIRS: Final = 2000
+#: a spooled file's bytes are written out once this many are waiting
+SPOOL_WRITE_BYTES: Final = 256 * 1024
 #: RFC 2046 says 70; python-multipart takes up to 256
 MAX_BOUNDARY_BYTES: Final = multipart.MAX_BOUNDARY_LENGTH
 
@@ -69,9 +75,12 @@ class UploadedFile:
     file_name: str
     #: the part's media type, lower-cased without parameters; ``text/plain`` if absent
     content_type: str
-    #: the first ``keep_bytes`` bytes (all of them when ``size <= keep_bytes``)
+    #: the first ``keep_bytes`` bytes (all of them when ``size <= keep_bytes``); empty
+    #: when spooled
     data: bytes | bytearray
     size: int
+    #: the temporary file holding all the bytes (``spooled_form`` only)
+    path: Path | None = None
 
 
 @dataclass(slots=True)
@@ -88,34 +97,52 @@ def is_multipart(request: Request) -> bool:
     return content_type.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
 
 
-async def read_form(
+@asynccontextmanager
+async def spooled_form(
     request: Request,
     *,
+    spool_dir: Path,
     max_file_size: int,
     keep_bytes: int | None = None,
     wanted_fields: Collection[str] = (),
     check_file: FileCheck | None = None,
-) -> Form:
-    """Read the whole multipart body of ``request``.
+) -> AsyncIterator[Form]:
+    """Read the whole multipart body of ``request``; the first file (its first
+    ``keep_bytes``, default all) streams into a temporary file in ``spool_dir``
+    (``form.file.path``) as it arrives. The file is removed when the block ends, however
+    it ends (link or copy it to keep it).
 
     ``max_file_size``: a file part longer than this answers 413 as soon as it is passed.
-    ``keep_bytes``: how much of the first file to keep (default: all of it).
     """
-    content_type = request.get_first_header(b"content-type")
-    if content_type is None or not is_multipart(request):
-        raise ApiError.framework(406, NOT_MULTIPART)
-    boundary = boundary_of(content_type)
     collector = _Collector(
         max_file_size=max_file_size,
         keep_bytes=max_file_size if keep_bytes is None else min(keep_bytes, max_file_size),
         wanted_fields=frozenset(wanted_fields),
         check_file=check_file,
+        spool=True,
     )
-    parser = MultipartParser(boundary, collector)
-    async for chunk in _body_chunks(request):
-        parser.feed(chunk)
-    parser.finish()
-    return collector.form
+    parser = MultipartParser(_boundary_of_request(request), collector)
+    spool = SpoolFile(spool_dir)
+    try:
+        async for chunk in _body_chunks(request):
+            parser.feed(chunk)
+            if len(collector.pending) >= SPOOL_WRITE_BYTES:
+                await spool.write(collector.take_pending())
+        parser.finish()
+        form = collector.form
+        if form.file is not None:
+            await spool.write(collector.take_pending())
+            form.file.path = spool.path
+        yield form
+    finally:
+        spool.discard()
+
+
+def _boundary_of_request(request: Request) -> bytes:
+    content_type = request.get_first_header(b"content-type")
+    if content_type is None or not is_multipart(request):
+        raise ApiError.framework(406, NOT_MULTIPART)
+    return boundary_of(content_type)
 
 
 async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
@@ -157,8 +184,10 @@ class _Collector:
         "_max_file_size",
         "_part_size",
         "_parts",
+        "_spool",
         "_wanted",
         "form",
+        "pending",
     )
 
     def __init__(
@@ -168,8 +197,12 @@ class _Collector:
         keep_bytes: int,
         wanted_fields: frozenset[str],
         check_file: FileCheck | None,
+        spool: bool = False,
     ) -> None:
         self.form = Form()
+        #: with ``spool``: the kept file's bytes not yet taken (``take_pending``)
+        self._spool = spool
+        self.pending = bytearray()
         self._max_file_size = max_file_size
         self._keep_bytes = keep_bytes
         self._wanted = wanted_fields
@@ -226,10 +259,19 @@ class _Collector:
         if self._is_file:
             if size > self._max_file_size:
                 raise ApiError.framework(413, FILE_TOO_LARGE)
-            if self._keep and len(self._buffer) < self._keep_bytes:
-                self._buffer += data[: self._keep_bytes - len(self._buffer)]
+            kept = size - len(data)  # this part's bytes before this piece
+            if self._keep and kept < self._keep_bytes:
+                piece = data[: self._keep_bytes - kept]
+                if self._spool:
+                    self.pending += piece
+                else:
+                    self._buffer += piece
         elif self._keep and len(self._buffer) < MAX_FIELD_BYTES:
             self._buffer += data[: MAX_FIELD_BYTES - len(self._buffer)]
+
+    def take_pending(self) -> bytearray:
+        pending, self.pending = self.pending, bytearray()
+        return pending
 
     def part_end(self) -> None:
         if not self._keep:

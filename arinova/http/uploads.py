@@ -13,6 +13,11 @@ extension of that type (Q29); the caption goes through the chat sanitiser (Q25);
 rows are written in one transaction with an atomically allocated ``seq`` (Q06) and the
 stored file is removed when they cannot be (Q40); a too-long file name is refused
 before anything is stored.
+
+Bounded: a file streams to a spool file as it arrives (``multipart.spooled_form``), so
+an upload holds a few hundred KiB of memory whatever its size, and each process reads
+at most ``MAX_CONCURRENT_UPLOADS`` uploads at once, ``MAX_CONCURRENT_UPLOADS_PER_USER``
+of one user (``upload_slots``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 import time
 import uuid
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Final
 
 from blacksheep import Request, Response, Router
@@ -40,15 +46,16 @@ from arinova.errors import ApiError
 from arinova.http.agents_common import agent_id_of, agent_not_found
 from arinova.http.common import raw_url
 from arinova.http.conversations import conversation_id_of, conversation_not_found
-from arinova.http.multipart import read_form
+from arinova.http.multipart import spooled_form
 from arinova.http.responses import json_response
 from arinova.http.shapes import attachment_json, message_json
+from arinova.http.upload_slots import UploadSlots
 from arinova.http.validate import parse_uuid
 from arinova.sanitize import sanitize_content
 from arinova.state import AppState
 from arinova.storage import KeyExists, Storage, StorageError
 from arinova.storage.mime import type_for_name
-from arinova.storage.sniff import detect_type
+from arinova.storage.sniff import detect_file_type
 from arinova.storage.static import serve_upload
 
 #: declared types a chat upload may have (compared with the normalised part type)
@@ -135,12 +142,16 @@ def _check_avatar_file(file_name: str, content_type: str) -> None:
         raise ApiError.message(400, ONLY_IMAGES)
 
 
+async def sniff_file(path: Path) -> str | None:
+    return await asyncio.to_thread(detect_file_type, path)
+
+
 async def put_shielded(
-    storage: Storage, log: logging.Logger, key: str, data: bytes | bytearray, content_type: str
+    storage: Storage, log: logging.Logger, key: str, path: Path, content_type: str
 ) -> None:
-    """``storage.put``; if the request is cancelled meanwhile, the put still finishes and
-    its file is then removed, so a cancel never leaves an orphan behind."""
-    put = asyncio.ensure_future(storage.put(key, data, content_type))
+    """``storage.put_file``; if the request is cancelled meanwhile, the put still finishes
+    and its file is then removed, so a cancel never leaves an orphan behind."""
+    put = asyncio.ensure_future(storage.put_file(key, path, content_type))
     try:
         await asyncio.shield(put)
     except asyncio.CancelledError:
@@ -163,6 +174,9 @@ class UploadsArea:
         self.state = state
         self.settings = state.settings
         self._replies: set[asyncio.Task[None]] = set()
+        self._slots = UploadSlots(
+            self.settings.max_concurrent_uploads, self.settings.max_concurrent_uploads_per_user
+        )
 
     @property
     def storage(self) -> Storage:
@@ -176,27 +190,34 @@ class UploadsArea:
         kind = await self.state.db.fetchval(OWN_CONVERSATION.sql, conversation_id, user.id)
         if kind is None:
             raise conversation_not_found()
+        with self._slots.hold(user.id):
+            return await self._receive_upload(request, user.id, conversation_id, kind)
 
-        form = await read_form(
+    async def _receive_upload(
+        self, request: Request, user_id: str, conversation_id: uuid.UUID, kind: str
+    ) -> Response:
+        async with spooled_form(
             request,
+            spool_dir=self.settings.upload_spool_dir,
             max_file_size=self.settings.max_file_size,
             wanted_fields=("caption",),
             check_file=_check_chat_file,
-        )
-        upload = form.file
-        if upload is None:
-            raise ApiError.message(400, NO_FILE)
-        file_type = upload.content_type
-        if file_type not in TEXT_TYPES and detect_type(upload.data) != file_type:
-            raise ApiError.message(400, CONTENT_MISMATCH)
-        file_name = upload.file_name.replace("\0", "")
-        if len(file_name) > MAX_FILE_NAME:
-            raise ApiError.message(400, NAME_TOO_LONG)
-        caption = sanitize_content(form.fields.get("caption", "").replace("\0", ""))
+        ) as form:
+            upload = form.file
+            if upload is None:
+                raise ApiError.message(400, NO_FILE)
+            assert upload.path is not None
+            file_type = upload.content_type
+            if file_type not in TEXT_TYPES and await sniff_file(upload.path) != file_type:
+                raise ApiError.message(400, CONTENT_MISMATCH)
+            file_name = upload.file_name.replace("\0", "")
+            if len(file_name) > MAX_FILE_NAME:
+                raise ApiError.message(400, NAME_TOO_LONG)
+            caption = sanitize_content(form.fields.get("caption", "").replace("\0", ""))
 
-        key = f"{uuid.uuid4()}{stored_extension(file_name)}"
-        content = message_content(caption, file_name, file_type, self.storage.link(key))
-        await self._store(key, upload.data, file_type)
+            key = f"{uuid.uuid4()}{stored_extension(file_name)}"
+            content = message_content(caption, file_name, file_type, self.storage.link(key))
+            await put_shielded(self.storage, self.state.log, key, upload.path, file_type)
         try:
             async with self.state.db.acquire() as conn, conn.transaction():
                 if await lock_conversation(conn, conversation_id) is None:
@@ -217,7 +238,7 @@ class UploadsArea:
 
         if kind == "direct":
             await self._start_reply(
-                self.state.realtime.reply_to_stored_message(user.id, str(conversation_id), content)
+                self.state.realtime.reply_to_stored_message(user_id, str(conversation_id), content)
             )
         view = {**message_json(row), "attachments": [attachment_json(row, self.storage.url)]}
         return json_response(200, {"message": view})
@@ -241,27 +262,35 @@ class UploadsArea:
         agent_id = agent_id_of(request)
         if await self.state.db.fetchrow(agent_queries.ENDPOINT.sql, agent_id, user.id) is None:
             raise agent_not_found()
+        with self._slots.hold(user.id):
+            return await self._receive_avatar(request, user.id, agent_id)
 
-        form = await read_form(
+    async def _receive_avatar(
+        self, request: Request, user_id: str, agent_id: uuid.UUID
+    ) -> Response:
+        async with spooled_form(
             request,
+            spool_dir=self.settings.upload_spool_dir,
             max_file_size=self.settings.max_file_size,
             keep_bytes=AVATAR_MAX_BYTES,
             check_file=_check_avatar_file,
-        )
-        upload = form.file
-        if upload is None:
-            raise ApiError.message(400, NO_FILE)
-        if upload.size > AVATAR_MAX_BYTES:
-            raise ApiError.message(400, AVATAR_TOO_LARGE)
-        detected = detect_type(upload.data)
-        if detected not in AVATAR_EXTENSIONS:
-            raise ApiError.message(400, ONLY_IMAGES)
+        ) as form:
+            upload = form.file
+            if upload is None:
+                raise ApiError.message(400, NO_FILE)
+            if upload.size > AVATAR_MAX_BYTES:
+                raise ApiError.message(400, AVATAR_TOO_LARGE)
+            assert upload.path is not None
+            detected = await sniff_file(upload.path)
+            if detected not in AVATAR_EXTENSIONS:
+                raise ApiError.message(400, ONLY_IMAGES)
 
-        ext = avatar_extension(upload.file_name, detected)
-        key = await self._put_avatar(f"avatars/avatar_{agent_id}_{{}}.{ext}", upload.data, detected)
+            ext = avatar_extension(upload.file_name, detected)
+            pattern = f"avatars/avatar_{agent_id}_{{}}.{ext}"
+            key = await self._put_avatar(pattern, upload.path, detected)
         url = self.storage.url(key)
         try:
-            stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user.id, url)
+            stored = await self.state.db.fetchval(SET_AVATAR.sql, agent_id, user_id, url)
         except BaseException:
             await self._discard(key)
             raise
@@ -277,20 +306,17 @@ class UploadsArea:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _put_avatar(self, pattern: str, data: bytes | bytearray, content_type: str) -> str:
+    async def _put_avatar(self, pattern: str, path: Path, content_type: str) -> str:
         """Store under ``pattern`` filled with the epoch ms (the next free ms on a clash)."""
         stamp = int(time.time() * 1000)
         for attempt in range(AVATAR_NAME_TRIES):
             key = pattern.format(stamp + attempt)
             try:
-                await self._store(key, data, content_type)
+                await put_shielded(self.storage, self.state.log, key, path, content_type)
                 return key
             except KeyExists:
                 continue
         raise StorageError(f"no free avatar name for {pattern!r}")
-
-    async def _store(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        await put_shielded(self.storage, self.state.log, key, data, content_type)
 
     async def _discard(self, key: str) -> None:
         await discard_shielded(self.storage, self.state.log, key)

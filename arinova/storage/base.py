@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 
@@ -22,8 +23,9 @@ class Storage(Protocol):
         """The absolute URL written into message content."""
         ...
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        """Store ``data`` under ``key`` (a new key: never overwrites)."""
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the content of the file at ``path`` under ``key`` (a new key), streamed
+        from the file; ``path`` itself is left in place."""
         ...
 
     async def delete(self, key: str) -> None:

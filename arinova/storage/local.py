@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import shutil
 from pathlib import Path
 
 from arinova.storage.base import KeyExists, StorageError
@@ -26,14 +28,14 @@ class LocalStorage:
             raise StorageError(f"storage key escapes the upload directory: {key!r}")
         return path
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
-        path = self.path_of(key)
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        dest = self.path_of(key)
         try:
-            await asyncio.to_thread(_write_new, path, data)
+            await asyncio.to_thread(_place_new, path, dest)
         except FileExistsError as exc:
-            raise KeyExists(f"{path} exists already") from exc
+            raise KeyExists(f"{dest} exists already") from exc
         except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc}") from exc
+            raise StorageError(f"cannot write {dest}: {exc}") from exc
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
@@ -46,15 +48,26 @@ class LocalStorage:
         return None
 
 
-def _write_new(path: Path, data: bytes | bytearray) -> None:
-    """Create ``path`` (never replacing a file) with ``data``; nothing stays on failure."""
+#: what ``os.link`` answers when the two paths cannot share one inode
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP})
+COPY_CHUNK = 1024 * 1024
+
+
+def _place_new(source: Path, path: Path) -> None:
+    """Make ``path`` (never replacing a file) hold the content of ``source``: a hard link
+    when both are on one file system (the file appears complete at once), else a copy in
+    chunks; nothing stays on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, path)
+        return
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        with source.open("rb") as src, os.fdopen(fd, "wb", closefd=False) as dst:
+            shutil.copyfileobj(src, dst, COPY_CHUNK)
     except BaseException:
         os.close(fd)
         path.unlink(missing_ok=True)

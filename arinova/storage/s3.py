@@ -7,6 +7,8 @@ its connection pool.
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arinova.storage.base import StorageError
@@ -58,11 +60,19 @@ class S3Storage:
     def link(self, key: str) -> str:
         return self._public_prefix + key
 
-    async def put(self, key: str, data: bytes | bytearray, content_type: str) -> None:
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """One ``PutObject`` whose body is read from the file as it is sent (a file is
+        at most ``MAX_FILE_SIZE``, far below the single-request limit)."""
         try:
-            await self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
-            )
+            with path.open("rb") as body:
+                size = os.fstat(body.fileno()).st_size
+                await self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=body,
+                    ContentLength=size,
+                    ContentType=content_type,
+                )
         except Exception as exc:
             raise StorageError(f"cannot store {key!r} in bucket {self._bucket!r}: {exc}") from exc
 

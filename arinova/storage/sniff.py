@@ -8,6 +8,9 @@ like in the original.
 
 from __future__ import annotations
 
+import mmap
+import os
+from pathlib import Path
 from typing import Final
 
 _BOM: Final = b"\xef\xbb\xbf"
@@ -17,10 +20,20 @@ _PDF_SKIP: Final = 1350
 _PDF_SCAN: Final = 10 * 1024 * 1024
 
 
-def detect_type(data: bytes | bytearray) -> str | None:
+def detect_file_type(path: Path) -> str | None:
+    """``detect_type`` of a file's content, read through a read-only mapping (the
+    file-backed pages it touches are not the process's own memory). Blocking."""
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            return detect_type(b"")
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as content:
+            return detect_type(content)
+
+
+def detect_type(data: bytes | bytearray | mmap.mmap) -> str | None:
     """The MIME type the content's leading bytes announce, or None."""
     start = 0
-    while data.startswith(_BOM, start):
+    while data[start : start + len(_BOM)] == _BOM:
         start += len(_BOM)
     head = data[start : start + 12]
     if head[:3] == b"\xff\xd8\xff":
@@ -40,7 +53,7 @@ def detect_type(data: bytes | bytearray) -> str | None:
     return None
 
 
-def _png_kind(data: bytes | bytearray, start: int) -> str | None:
+def _png_kind(data: bytes | bytearray | mmap.mmap, start: int) -> str | None:
     """PNG, or APNG when an ``acTL`` chunk comes before the first ``IDAT``."""
     size = len(data)
     pos = start + 8

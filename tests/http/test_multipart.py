@@ -62,6 +62,38 @@ def test_any_chunking_gives_the_same_form(chunks: list[int]) -> None:
     assert parse(SAMPLE, chunks) == parse(SAMPLE)
 
 
+@settings(max_examples=200)
+@given(
+    st.lists(st.integers(min_value=0, max_value=97), max_size=40),
+    st.integers(min_value=0, max_value=200),
+)
+def test_a_spooling_collector_hands_over_the_same_file_bytes(
+    chunks: list[int], keep_bytes: int
+) -> None:
+    """What ``spooled_form`` writes to the spool file: the pending bytes taken after each
+    chunk, together, are the first ``keep_bytes`` of the first file, however it is cut."""
+    collector = _Collector(
+        max_file_size=1 << 20,
+        keep_bytes=keep_bytes,
+        wanted_fields=frozenset({"caption"}),
+        check_file=None,
+        spool=True,
+    )
+    parser = MultipartParser(BOUNDARY, collector)
+    spooled = bytearray()
+    pos = 0
+    for size in [*chunks, len(SAMPLE)]:
+        parser.feed(SAMPLE[pos : pos + size])
+        spooled += collector.take_pending()
+        pos += size
+    parser.finish()
+    expected = parse(SAMPLE)
+    assert expected.file is not None and collector.form.file is not None
+    assert bytes(spooled) == expected.file.data[:keep_bytes]
+    assert collector.form.file.size == expected.file.size
+    assert collector.form.fields == expected.fields
+
+
 def test_the_sample_form() -> None:
     seen: list[tuple[str, str]] = []
     form = parse(SAMPLE, seen=seen)

@@ -8,7 +8,7 @@ import asyncio
 import struct
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,8 @@ PNG = make_png()
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
+#: a PNG of a little more than 1 MiB
+BIG_PNG = make_png(b"x" * (1024 * 1024))
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -109,10 +111,12 @@ async def start_upload_server(start: StartServer, **overrides: object) -> Server
 
 @pytest.fixture(scope="module")
 async def upload_server(start_module_server: StartServer) -> Server:
-    """Local-disk storage, counted queries."""
+    """Local-disk storage, counted queries; room for a dozen uploads of one user at once
+    (the concurrency tests of ``seq``; the bounds have their own module)."""
     return await start_upload_server(
         start_module_server,
         count_queries=True,
+        max_concurrent_uploads_per_user=16,
         max_file_size=MAX_FILE_SIZE,
         better_auth_url="http://api.example.test",
     )
@@ -188,3 +192,37 @@ async def stored_files(server: Server) -> list[str]:
     """Every file under the server's upload directory, relative, sorted."""
     root = server.settings.upload_dir
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+class HeldUpload:
+    """An upload (of one file part) whose client sends the first bytes of the body, then
+    waits for ``release()`` before sending the rest."""
+
+    def __init__(
+        self, server: Server, owner: Owner, url: str, data: bytes, first_bytes: int = 1024
+    ) -> None:
+        self._release = asyncio.Event()
+        self._client = owner.client(server)
+        self._first_bytes = first_bytes
+        headers, self._body = multipart(file_part(data))
+        self.task = asyncio.create_task(
+            self._client.post(url, content=self._send(), headers=headers)
+        )
+
+    async def _send(self) -> AsyncIterator[bytes]:
+        yield self._body[: self._first_bytes]
+        await self._release.wait()
+        yield self._body[self._first_bytes :]
+
+    async def release(self) -> httpx.Response:
+        self._release.set()
+        try:
+            return await self.task
+        finally:
+            await self._client.aclose()
+
+    async def abort(self) -> None:
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+        await self._client.aclose()

@@ -36,13 +36,21 @@ async def s3() -> AsyncIterator[S3Server]:
 
 
 @pytest.fixture(scope="module")
-async def s3_server(start_module_server: StartServer, s3: S3Server) -> Server:
+async def s3_server(
+    start_module_server: StartServer, s3: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Server:
     return await start_upload_server(
         start_module_server,
         count_queries=True,
         max_file_size=MAX_FILE_SIZE,
+        upload_spool_dir=tmp_path_factory.mktemp("spool"),
         **s3.settings_overrides(),
     )
+
+
+def spool_files(server: Server) -> list[str]:
+    spool = server.settings.upload_spool_dir
+    return sorted(p.name for p in spool.iterdir()) if spool.exists() else []
 
 
 @pytest.fixture
@@ -83,11 +91,13 @@ async def test_upload_goes_to_the_bucket_and_links_to_the_public_url(
 async def test_large_file_round_trips_through_the_bucket(
     s3_server: Server, s3: S3Server, owner: Owner
 ) -> None:
-    data = b"%PDF-1.7\n" + bytes(range(256)) * 8000
+    """Streamed from the spool file, which is gone afterwards."""
+    data = b"%PDF-1.7\n" + bytes(range(256)) * 12000
     response = await upload(s3_server, owner, file_part(data, "big.pdf", "application/pdf"))
     assert response.status_code == 200, response.text
     url = response.json()["message"]["attachments"][0]["url"]
     assert await s3.get_object(url.removeprefix(PUBLIC_URL + "/")) == (data, "application/pdf")
+    assert spool_files(s3_server) == []
 
 
 async def test_refused_files_never_reach_the_bucket(
@@ -101,6 +111,7 @@ async def test_refused_files_never_reach_the_bucket(
     assert mismatch.status_code == 400
     assert too_big.status_code == 413
     assert await s3.keys() == before
+    assert spool_files(s3_server) == []
 
 
 async def test_a_failed_insert_removes_the_stored_object(
