@@ -21,17 +21,17 @@ class SpoolFile:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._fd = -1
-        self._path: Path | None = None
+        self._file: Path | None = None
         self._job: asyncio.Future[None] | None = None
         self.size = 0
 
     @property
     def path(self) -> Path:
         """The file (created empty if nothing was written yet)."""
-        if self._path is None:
+        if self._file is None:
             self._open()
-        assert self._path is not None
-        return self._path
+        assert self._file is not None
+        return self._file
 
     async def write(self, data: bytes | bytearray) -> None:
         if not data:
@@ -56,7 +56,7 @@ class SpoolFile:
     def _open(self) -> None:
         self._directory.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="upload-", dir=self._directory)
-        self._fd, self._path = fd, Path(name)
+        self._fd, self._file = fd, Path(name)
         os.fchmod(fd, FILE_MODE)
 
     def _remove_after(self, job: asyncio.Future[None]) -> None:
@@ -68,9 +68,9 @@ class SpoolFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
+        if self._file is not None:
+            self._file.unlink(missing_ok=True)
+            self._file = None
 
 
 def _write_all(fd: int, data: bytes | bytearray) -> None:
