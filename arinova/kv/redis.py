@@ -20,7 +20,7 @@ from typing import Any, Final, cast
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -39,6 +39,10 @@ POOL_WAIT_S: Final = 2.0
 #: before giving up on a command: a stall shorter than this loses and reorders nothing
 STALL_TOLERANCE_S: Final = 35.0
 RECONNECT_MAX_DELAY_S: Final = 2.0
+#: a cluster command's attempts after a connection error, and the longest pause between
+#: them (a moved slot is followed apart from these)
+CLUSTER_RETRIES: Final = 2
+CLUSTER_RETRY_CAP_S: Final = 0.2
 
 # INCR, then start the window when the key has no TTL yet; one round trip
 _INCR_WITH_TTL: Final = """
@@ -94,6 +98,9 @@ class RedisKV:
                 max_connections=MAX_CONNECTIONS,
                 socket_connect_timeout=CONNECT_TIMEOUT_S,
                 socket_timeout=COMMAND_TIMEOUT_S,
+                # redis-py's default (10 attempts, up to 1 s apart) holds a command for tens
+                # of seconds while a node is away: fail fast, as on one Redis
+                retry=Retry(ExponentialBackoff(cap=CLUSTER_RETRY_CAP_S), CLUSTER_RETRIES),
             )
         else:
             client = Redis.from_pool(cls._pool(url))
