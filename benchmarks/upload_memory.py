@@ -23,7 +23,6 @@ import contextlib
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-TRUSTED_ORIGIN = "http://localhost:3500"
+from benchmarks.rest_load import TRUSTED_ORIGIN, _process_tree, free_port, wait_healthy
+
 FILE_BYTES = 9_900_000
 BOUNDARY = "----arinovaBenchmarkBoundary"
 #: bounds of the tool itself
@@ -54,27 +54,6 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, anon
 
 
-def process_tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stat:
-                raw = stat.read()
-                parents[int(entry)] = int(raw[raw.rindex(")") + 2 :].split()[1])
-    tree, frontier = [root], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        tree.extend(children)
-        frontier = children
-    return tree
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def form_body() -> bytes:
     content = b"%PDF-1.7\n" + random.Random(1).randbytes(FILE_BYTES - 9)
     head = (
@@ -87,18 +66,6 @@ def form_body() -> bytes:
 
 def source_dir(given: str | None) -> Path:
     return Path(given).resolve() if given else Path(__file__).resolve().parents[1]
-
-
-async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not become healthy in 30 s")
 
 
 async def sample(pids: list[int], peaks: dict[str, int], stop: asyncio.Event) -> None:
@@ -166,7 +133,7 @@ async def main(args: argparse.Namespace) -> None:
             "cookie": cookie,
             "content-type": f"multipart/form-data; boundary={BOUNDARY}",
         }
-        pids = process_tree(process.pid)
+        pids = _process_tree(process.pid)
         idle_rss = sum(memory_kib(pid)[0] for pid in pids)
         peaks = {"rss": 0, "anon": 0}
         stop = asyncio.Event()
