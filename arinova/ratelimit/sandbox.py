@@ -1,8 +1,9 @@
 """Per-user sliding window for sandbox runs: 10 accepted runs per 60 s (rest.md §3.12).
 
-Rejected calls are not counted, and a run leaves the window 60 s after it was accepted
-(so this is a log of run times, not a ``FixedWindow`` count). The map is bounded (quirk Q41): users whose window is
-empty are dropped first, and past ``max_users`` the least recently seen user is dropped.
+Rejected calls are not counted, nor a run the worker pool then refused (``refund``), and
+a run leaves the window 60 s after it was accepted (so this is a log of run times, not a
+``FixedWindow`` count). The map is bounded (quirk Q41): users whose window is empty are
+dropped first, and past ``max_users`` the least recently seen user is dropped.
 It lives in process memory, as the original's did (behaviours.md §13).
 """
 
@@ -49,6 +50,12 @@ class SlidingWindowLimiter:
             return False
         runs.append(now)
         return True
+
+    def refund(self, user_id: str) -> None:
+        """Take back the latest run counted for ``user_id``: it was refused after all."""
+        runs = self._runs.get(user_id)
+        if runs:
+            runs.pop()
 
     def _evict(self, horizon: float) -> None:
         """Make room for one more user: drop a few of the least recently seen users whose

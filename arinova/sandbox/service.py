@@ -24,8 +24,13 @@ class Sandbox:
 
     async def execute(self, code: str, user_id: str) -> Result:
         """Run ``code`` for ``user_id``, after their previous run; raises ``SandboxBusy``
-        when the run is refused or waited too long for a worker."""
-        return await self.pool.run(code, owner=user_id)
+        when the run is refused or waited too long for a worker (the run then does not
+        count against the user's limit)."""
+        try:
+            return await self.pool.run(code, owner=user_id)
+        except SandboxBusy:
+            self.limiter.refund(user_id)
+            raise
 
     async def close(self) -> None:
         await self.pool.close()

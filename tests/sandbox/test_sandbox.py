@@ -549,6 +549,12 @@ async def test_queue_wait_bound_and_waiting_runs_per_user_over_http(
         assert (await queued).status_code == 503
         response = await eager.post(PATH, json={"code": "'free again'", "language": "javascript"})
         assert response.json()["output"] == "free again"
+        # the refused runs do not count against the 10 a minute: the holder ran 2 so far
+        statuses = [
+            (await holder.post(PATH, json={"code": "1", "language": "javascript"})).status_code
+            for _ in range(9)
+        ]
+        assert statuses == [200] * 8 + [429]
 
 
 async def test_pool_runs_one_owner_at_a_time_on_free_slots() -> None:
