@@ -27,6 +27,7 @@ from ._frames_common import (
     OP_CONT,
     OP_PING,
     OP_PONG,
+    OP_SKIPPED,
     OP_TEXT,
     FrameError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "OP_CONT",
     "OP_PING",
     "OP_PONG",
+    "OP_SKIPPED",
     "OP_TEXT",
     "FrameDecoder",
     "FrameError",
@@ -76,6 +78,8 @@ cdef enum:
     C_OP_CLOSE = 8
     C_OP_PING = 9
     C_OP_PONG = 10
+    C_OP_SKIPPED = 0x10
+    SKIPPED_MESSAGE = 0xFF  # ``message_opcode`` of an open message being skipped
     C_MAX_CONTROL = 125
     C_MAX_REASON = 123
     C_CLOSE_PROTOCOL_ERROR = 1002
@@ -367,15 +371,21 @@ cdef class FrameDecoder:
     message as ``str`` (decoded once; invalid UTF-8 -> 1007), anything else as ``bytes``.
 
     A frame that arrives whole in one feed is unmasked straight from the input into its
-    own ``bytes`` (a whole text message straight into its ``str``); only a frame split across feeds is collected in a buffer that grows
-    with the bytes received. A frame that would make its message exceed
-    ``max_message_size`` is refused as soon as its length is known.
+    own ``bytes`` (a whole text message straight into its ``str``); only a frame split
+    across feeds is collected in a buffer that grows with the bytes received. A frame that
+    would make its message exceed ``max_message_size`` is dealt with as soon as its length
+    is known: a message up to ``max_skipped_size`` is passed over as it arrives (handed out
+    once, as ``(OP_SKIPPED, b"")``, where it began), a larger one is refused (1009).
     """
 
-    def __init__(self, Py_ssize_t max_message_size, bint expect_masked=True):
+    def __init__(
+        self, Py_ssize_t max_message_size, bint expect_masked=True, Py_ssize_t max_skipped_size=0
+    ):
         if max_message_size < 0:
             raise ValueError("max_message_size must not be negative")
         self.max_message_size = max_message_size
+        self.max_skipped_size = max(max_skipped_size, max_message_size)
+        self.skip = 0
         self.expect_masked = expect_masked
         self.state = STATE_HEADER
         self.header_len = 0
@@ -389,6 +399,10 @@ cdef class FrameDecoder:
     @property
     def buffered(self):
         """Bytes held: the frame being read plus the fragments of an open message."""
+        if self.state == STATE_SKIP:
+            return 0
+        if self.message_opcode == SKIPPED_MESSAGE:
+            return self.header_len + self.payload_got
         return self.header_len + self.payload_got + self.message_size
 
     def feed(self, data):
@@ -415,6 +429,7 @@ cdef class FrameDecoder:
         self.message_size = 0
         self.header_len = 0
         self.payload_got = 0
+        self.skip = 0
         raise self.error
 
     cdef Py_ssize_t _consume(self, const unsigned char* data, Py_ssize_t size, list out) except -1:
@@ -438,11 +453,22 @@ cdef class FrameDecoder:
                 self._parse_header()
                 if self.state != STATE_PAYLOAD:
                     continue
+                if self.skip:
+                    self._skip_started(out)
+                    continue
                 if self.payload_len == 0:
                     self._frame_done(b"", out)
                     continue
-            # STATE_PAYLOAD
             remaining = <Py_ssize_t>self.payload_len - self.payload_got
+            if self.state == STATE_SKIP:
+                take = remaining if size - pos >= remaining else size - pos
+                self.payload_got += take
+                pos += take
+                if self.payload_got < <Py_ssize_t>self.payload_len:
+                    return pos
+                self._frame_read()
+                continue
+            # STATE_PAYLOAD
             if self.payload_got == 0 and size - pos >= remaining:
                 if self.opcode == C_OP_TEXT and self.fin:
                     # a whole text message: decoded once, from the input, with no bytes copy
@@ -528,9 +554,12 @@ cdef class FrameDecoder:
                 if length >> 63:
                     return self._fail(C_CLOSE_PROTOCOL_ERROR, "64-bit length with the top bit set")
             if self.opcode < C_OP_CLOSE and (
-                <uint64_t>self.message_size + length > <uint64_t>self.max_message_size
+                self.message_opcode == SKIPPED_MESSAGE
+                or <uint64_t>self.message_size + length > <uint64_t>self.max_message_size
             ):
-                return self._fail(C_CLOSE_MESSAGE_TOO_BIG, "message too big")
+                if <uint64_t>self.message_size + length > <uint64_t>self.max_skipped_size:
+                    return self._fail(C_CLOSE_MESSAGE_TOO_BIG, "message too big")
+                self.skip = 1
             self.payload_len = length
             if self.masked:
                 self.header_need = ext_end + 4
@@ -541,11 +570,26 @@ cdef class FrameDecoder:
         self.payload_got = 0
         return 0
 
+    cdef int _skip_started(self, list out) except -1:
+        """The header of a frame to pass over is in: say so where its message begins."""
+        if self.message_opcode != SKIPPED_MESSAGE:
+            out.append((C_OP_SKIPPED, b""))
+            self.message = None
+        if self.fin:
+            self.message_opcode = 0
+            self.message_size = 0
+        else:
+            self.message_opcode = SKIPPED_MESSAGE
+            self.message_size += <Py_ssize_t>self.payload_len
+        self.state = STATE_SKIP
+        return 0
+
     cdef void _frame_read(self) noexcept:
         self.state = STATE_HEADER
         self.header_len = 0
         self.header_need = 2
         self.payload_got = 0
+        self.skip = 0
 
     cdef int _frame_done(self, bytes payload, list out) except -1:
         cdef int opcode = self.opcode

@@ -15,6 +15,9 @@ OP_BINARY = 2
 OP_CLOSE = 8
 OP_PING = 9
 OP_PONG = 10
+#: not a frame: what a decoder hands out, once, for a message it skips because it is
+#: larger than its ``max_message_size`` (but within its ``max_skipped_size``)
+OP_SKIPPED = 0x10
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001

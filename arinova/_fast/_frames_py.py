@@ -22,6 +22,7 @@ from ._frames_common import (
     OP_CONT,
     OP_PING,
     OP_PONG,
+    OP_SKIPPED,
     OP_TEXT,
     BytesLike,
     FrameError,
@@ -45,6 +46,7 @@ __all__ = [
     "OP_CONT",
     "OP_PING",
     "OP_PONG",
+    "OP_SKIPPED",
     "OP_TEXT",
     "FrameDecoder",
     "FrameError",
@@ -163,8 +165,10 @@ class FrameDecoder:
 
     ``feed`` keeps the unparsed tail of the input; the header of an incomplete frame is
     parsed again on the next feed, which is cheap and keeps the state small. A frame
-    that would make its message exceed ``max_message_size`` is refused as soon as its
-    length is known, before any of its payload is kept.
+    that would make its message exceed ``max_message_size`` is dealt with as soon as its
+    length is known, before any of its payload is kept: a message up to
+    ``max_skipped_size`` is skipped as it arrives (handed out once, as ``(OP_SKIPPED,
+    b"")``, where it began), a larger one is refused (1009).
     """
 
     __slots__ = (
@@ -172,26 +176,37 @@ class FrameDecoder:
         "_expect_masked",
         "_fragments",
         "_max",
+        "_max_skipped",
         "_message_opcode",
         "_message_size",
         "_pending",
+        "_skip",
+        "_skipping",
     )
 
-    def __init__(self, max_message_size: int, expect_masked: bool = True) -> None:
+    def __init__(
+        self, max_message_size: int, expect_masked: bool = True, max_skipped_size: int = 0
+    ) -> None:
         if max_message_size < 0:
             raise ValueError("max_message_size must not be negative")
         self._max = max_message_size
+        self._max_skipped = max(max_skipped_size, max_message_size)
         self._expect_masked = expect_masked
         self._pending: bytearray | None = None
         self._fragments: list[bytes] | None = None
         self._message_opcode = 0
         self._message_size = 0
+        #: payload bytes of the frame being skipped still to come
+        self._skip = 0
+        #: the open message is being skipped (its size so far in ``_message_size``)
+        self._skipping = False
         self._error: FrameError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes held: the unparsed input tail plus the fragments of an open message."""
-        return (len(self._pending) if self._pending else 0) + self._message_size
+        held = 0 if self._skipping else self._message_size
+        return (len(self._pending) if self._pending else 0) + held
 
     def feed(self, data: BytesLike) -> list[Message]:
         if self._error is not None:
@@ -208,6 +223,7 @@ class FrameDecoder:
             self._pending = None
             self._fragments = None
             self._message_size = 0
+            self._skipping = False
             raise
         if used == len(buf):
             self._pending = None
@@ -221,6 +237,9 @@ class FrameDecoder:
         out: list[Message] = []
         pos = 0
         end = len(buf)
+        if self._skip:
+            pos = min(self._skip, end)
+            self._skip -= pos
         while end - pos >= 2:
             first = buf[pos]
             second = buf[pos + 1]
@@ -241,8 +260,22 @@ class FrameDecoder:
                 if length >> 63:
                     raise FrameError(CLOSE_PROTOCOL_ERROR, "64-bit length with the top bit set")
                 head += 8
-            if opcode < OP_CLOSE and self._message_size + length > self._max:
-                raise FrameError(CLOSE_MESSAGE_TOO_BIG, "message too big")
+            size = self._message_size + length
+            if opcode < OP_CLOSE and (self._skipping or size > self._max):
+                if size > self._max_skipped:
+                    raise FrameError(CLOSE_MESSAGE_TOO_BIG, "message too big")
+                if second & 0x80:
+                    if end - head < 4:
+                        break
+                    head += 4
+                if not self._skipping:
+                    out.append((OP_SKIPPED, b""))
+                self._fragments = None
+                self._skipping = not fin
+                self._message_size = 0 if fin else size
+                pos = min(head + length, end)
+                self._skip = head + length - pos
+                continue
             if second & 0x80:
                 if end - head < 4 + length:
                     break
@@ -277,9 +310,9 @@ class FrameDecoder:
             if length > MAX_CONTROL_PAYLOAD:
                 raise FrameError(CLOSE_PROTOCOL_ERROR, "control frame over 125 bytes")
         elif opcode == OP_CONT:
-            if self._fragments is None:
+            if self._fragments is None and not self._skipping:
                 raise FrameError(CLOSE_PROTOCOL_ERROR, "continuation without a message")
-        elif self._fragments is not None:
+        elif self._fragments is not None or self._skipping:
             raise FrameError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
         if bool(masked) != self._expect_masked:
             raise FrameError(

@@ -42,8 +42,9 @@ SOCKET_PATHS = (CLIENT_PATH, AGENT_PATH)
 #: too large" (websocket.md §1.4): 32 768 UTF-16 code units, a ``sync`` up to
 #: ``RealtimeSettings.max_sync_message_chars`` (all ASCII when valid). The frame level
 #: only bounds what one socket makes the server buffer (quirk Q38): 1 MiB, past the
-#: largest sync, so a sync too large is answered, not closed; beyond it -> 1009.
-CLIENT_LIMITS = SocketLimits(max_message_size=1024 * 1024)
+#: largest sync; a larger message is passed over unread and answered the same way, up to
+#: the original's own frame limit (``ws``'s 100 MiB ``maxPayload``), beyond which -> 1009.
+CLIENT_LIMITS = SocketLimits(max_message_size=1024 * 1024, max_skipped_size=100 * 1024 * 1024)
 #: ``/ws/agent``: agents send whole replies in ``agent_complete``; the original took
 #: frames up to 100 MiB.
 AGENT_LIMITS = SocketLimits(max_message_size=4 * 1024 * 1024)

@@ -114,6 +114,9 @@ class ClientHandler(SocketHandler):
         self._inbox = deque([event])
         s.tasks.spawn(self._work())
 
+    def on_too_large(self) -> None:
+        self.send_frame(events.protocol_error(events.MESSAGE_TOO_LARGE))
+
     def on_close(self, code: int, reason: str) -> None:
         s = self.services
         was_visible = self.visible

@@ -56,7 +56,7 @@ class SocketConnection(asyncio.Protocol):
         outbox: Outbox,
     ) -> None:
         self.handler = handler
-        self.protocol = Protocol(limits.max_message_size)
+        self.protocol = Protocol(limits.max_message_size, limits.max_skipped_size)
         self.transport: asyncio.Transport | None = None
         self._limits = limits
         # uvicorn's set of live connections: its graceful shutdown calls ``shutdown()``

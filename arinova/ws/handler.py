@@ -2,7 +2,8 @@
 ``SocketHandler`` it creates for each accepted socket, and the policies between a socket
 and its handler (websocket.md §0).
 
-The connection calls the handler back (``on_open``, ``on_text``, ``on_close``) through
+The connection calls the handler back (``on_open``, ``on_text``, ``on_too_large``,
+``on_close``) through
 ``start``, ``deliver`` and ``finish``; the handler talks to its peer through the
 ``send_*`` and ``close`` methods of this base class. Handlers live as long as their socket,
 so keep their state small and give subclasses ``__slots__``.
@@ -16,6 +17,7 @@ from typing import Protocol
 from arinova._fast.frames import encode_text
 from arinova.ws.handshake import HttpRejection, RequestHead
 from arinova.ws.limits import SocketLimits
+from arinova.ws.protocol import Message, Skipped
 
 log = logging.getLogger("arinova.ws")
 
@@ -48,6 +50,10 @@ class SocketHandler:
 
     def on_text(self, text: str) -> None:
         """One complete message (binary ones arrive decoded as UTF-8 as well)."""
+
+    def on_too_large(self) -> None:
+        """A message larger than the socket's ``max_message_size`` (within its
+        ``max_skipped_size``) was passed over: the socket stays open."""
 
     def on_close(self, code: int, reason: str) -> None:
         """The socket is gone. ``code``: the peer's close frame if one came, else the one
@@ -106,14 +112,17 @@ def start(handler: SocketHandler, conn: Link) -> bool:
     return True
 
 
-def deliver(handler: SocketHandler, message: str | bytes) -> None:
+def deliver(handler: SocketHandler, message: Message) -> None:
     """One message to the handler. A binary message is decoded as UTF-8 (undecodable bytes
     replaced) and treated as text (websocket.md §0). As the original: a failure while
     handling one message is logged, and the socket stays open."""
-    if not isinstance(message, str):
-        message = message.decode("utf-8", "replace")
     try:
-        handler.on_text(message)
+        if isinstance(message, str):
+            handler.on_text(message)
+        elif isinstance(message, Skipped):
+            handler.on_too_large()
+        else:
+            handler.on_text(message.decode("utf-8", "replace"))
     except Exception:
         log.exception("socket handler failed on a message")
 

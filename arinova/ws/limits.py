@@ -10,7 +10,11 @@ class SocketLimits:
     """Per-endpoint bounds of one socket."""
 
     #: largest message (all its fragments) in bytes; a frame that would exceed it -> 1009
+    #: ...
     max_message_size: int = 96 * 1024
+    #: ... unless the message is at most this large: then it is passed over as it
+    #: arrives, never held, and the handler told (``SocketHandler.on_too_large``)
+    max_skipped_size: int = 0
     #: bytes queued for a peer that reads too slowly before it is disconnected
     max_write_buffer: int = 4 * 1024 * 1024
     #: queued bytes above which the peer counts as "not reading" ...

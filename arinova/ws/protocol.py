@@ -9,7 +9,8 @@ The close handshake, as the original (Node ``ws``) runs it:
 * we close (``close()``): our close frame goes out; input is still read, its messages
   dropped, until the peer's close frame comes, then TCP is closed;
 * the peer closes: its code and reason are echoed, then TCP is closed;
-* the peer breaks the protocol (1002; invalid UTF-8 1007; too big 1009): our close frame
+* the peer breaks the protocol (1002; invalid UTF-8 1007; too big 1009, unless the
+  message is one to skip, ``max_skipped_size``): our close frame
   with a bare code goes out and our write side is shut; what the peer still sends is
   discarded until it closes too.
 
@@ -27,6 +28,7 @@ from arinova._fast.frames import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
+    OP_SKIPPED,
     FrameDecoder,
     FrameError,
     encode_close,
@@ -53,7 +55,20 @@ WANT_ABORT = 4
 #: (re)start the close timer; call ``timeout()`` when it fires
 WANT_CLOSE_TIMER = 8
 
-_NO_MESSAGES: tuple[str | bytes, ...] = ()
+
+class Skipped:
+    """Where a message too large to keep was passed over (``receive_data``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = Skipped()
+#: what ``receive_data`` hands out: text, binary, or ``SKIPPED``
+Message = str | bytes | Skipped
+_NO_MESSAGES: tuple[Message, ...] = ()
 
 
 class Protocol:
@@ -61,8 +76,8 @@ class Protocol:
 
     __slots__ = ("_decoder", "_out", "close_code", "close_reason", "queued", "state", "wants")
 
-    def __init__(self, max_message_size: int) -> None:
-        self._decoder = FrameDecoder(max_message_size)
+    def __init__(self, max_message_size: int, max_skipped_size: int = 0) -> None:
+        self._decoder = FrameDecoder(max_message_size, max_skipped_size=max_skipped_size)
         #: ``OPEN``, ``CLOSING``, ``ENDING`` or ``CLOSED``
         self.state = OPEN
         #: what the application is told at the end: the peer's close frame if one came,
@@ -76,8 +91,9 @@ class Protocol:
         self._out: list[bytes] | None = None
 
     # -- input ---------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> Iterable[str | bytes]:
-        """The messages in ``data``, in order: text as ``str``, binary as ``bytes``.
+    def receive_data(self, data: bytes) -> Iterable[Message]:
+        """The messages in ``data``, in order: text as ``str``, binary as ``bytes``, one
+        too large to keep (but within ``max_skipped_size``) as ``SKIPPED``.
 
         Iterate to the end: control frames are handled as the iteration reaches them (a
         ping queues a pong, a close frame runs the handshake), so what the application
@@ -100,11 +116,14 @@ class Protocol:
             return _NO_MESSAGES
         return self._process(frames)
 
-    def _process(self, frames: list[tuple[int, bytes | str]]) -> Iterator[str | bytes]:
+    def _process(self, frames: list[tuple[int, bytes | str]]) -> Iterator[Message]:
         for opcode, payload in frames:
             if opcode <= OP_BINARY:
                 if self.state == OPEN:
                     yield payload
+            elif opcode == OP_SKIPPED:
+                if self.state == OPEN:
+                    yield SKIPPED
             elif opcode == OP_PING:
                 if self.state == OPEN:
                     self._queue(encode_pong(cast("bytes", payload)))

@@ -253,8 +253,10 @@ async def test_a_sync_too_large_is_refused_and_the_socket_stays(server: Server) 
     too_many = sync_frame({str(uuid.uuid4()): 1_000_000 for _ in range(14_000)})
     assert CONFIG.max_sync_message_chars < len(too_many) < 1024 * 1024
     padded_ping = json.dumps({"type": "ping", "pad": "x" * 40_000})
+    past_the_frame_limit = sync_frame({str(uuid.uuid4()): 1 for _ in range(60_000)})
+    assert len(past_the_frame_limit) > 2 * 1024 * 1024
     async with user_socket(server, user) as ws:
-        for frame in (too_many, padded_ping):
+        for frame in (too_many, padded_ping, past_the_frame_limit):
             await ws.send(frame)
             assert await recv(ws) == {
                 "type": "stream_error",

@@ -1,4 +1,5 @@
-"""Stub socket logic for tests of the socket layer alone: ``ping`` -> ``pong``.
+"""Stub socket logic for tests of the socket layer alone: ``ping`` -> ``pong``, a message
+passed over for its size -> ``too_large``.
 
 Anything else closes the socket with 1008 (policy violation, the generic "I will not
 take this"): the stub understands no other event, and answering with the contract's
@@ -13,6 +14,7 @@ from arinova._fast.frames import CLOSE_POLICY_VIOLATION, encode_text
 from arinova.ws import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
 
 PONG = encode_text('{"type":"pong"}')
+TOO_LARGE = '{"type":"too_large"}'
 
 
 class PingPongHandler(SocketHandler):
@@ -28,6 +30,9 @@ class PingPongHandler(SocketHandler):
             self.send_frame(PONG)
         else:
             self.close(CLOSE_POLICY_VIOLATION, "Unsupported message")
+
+    def on_too_large(self) -> None:
+        self.send_text(TOO_LARGE)
 
 
 class PingPongEndpoint(Endpoint):

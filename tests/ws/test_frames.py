@@ -568,6 +568,72 @@ def test_oversize_fragmented_message_refused_at_the_frame_that_overflows(
     assert caught.value.code == 1009
 
 
+SKIP_LIMIT = 4 * LIMIT
+
+
+def feed_in_pieces(decoder: object, data: bytes, piece: int) -> list[tuple[int, bytes | str]]:
+    out: list[tuple[int, bytes | str]] = []
+    for start in range(0, len(data), piece):
+        out += decoder.feed(data[start : start + piece])  # type: ignore[attr-defined]
+    return out
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 30])
+def test_a_message_over_the_limit_is_skipped_and_reported_once(
+    codec: ModuleType, piece: int
+) -> None:
+    stream = client_frame(1, b"before")
+    stream += client_frame(1, b"x" * (LIMIT + 1))  # one frame
+    stream += client_frame(1, b"middle")
+    # fragmented: kept at first, skipped from the fragment that overflows, a ping inside
+    stream += client_frame(1, b"a" * 20000, fin=False) + client_frame(0, b"b" * 20000, fin=False)
+    stream += client_frame(9, b"ping") + client_frame(0, b"c" * 30000, fin=False)
+    stream += client_frame(0, b"", fin=False) + client_frame(0, b"d" * 10)
+    stream += client_frame(2, b"after")
+    decoder = codec.FrameDecoder(LIMIT, max_skipped_size=SKIP_LIMIT)
+    assert feed_in_pieces(decoder, stream, piece) == [
+        (1, "before"),
+        (codec.OP_SKIPPED, b""),
+        (1, "middle"),
+        (codec.OP_SKIPPED, b""),
+        (9, b"ping"),
+        (2, b"after"),
+    ]
+    assert decoder.buffered == 0
+
+
+def test_a_skipped_message_holds_no_payload(codec: ModuleType) -> None:
+    decoder = codec.FrameDecoder(LIMIT, max_skipped_size=SKIP_LIMIT)
+    frame = client_frame(1, b"x" * (3 * LIMIT))
+    assert decoder.feed(frame[: LIMIT * 2]) == [(codec.OP_SKIPPED, b"")]
+    assert decoder.buffered == 0
+    assert decoder.feed(frame[LIMIT * 2 :] + client_frame(1, b"ok")) == [(1, "ok")]
+
+
+def test_a_message_over_the_skip_limit_is_refused(codec: ModuleType) -> None:
+    decoder = codec.FrameDecoder(LIMIT, max_skipped_size=SKIP_LIMIT)
+    assert decoder.feed(client_frame(1, b"a" * (LIMIT + 1), fin=False)) == [(codec.OP_SKIPPED, b"")]
+    assert decoder.feed(client_frame(0, b"b" * (SKIP_LIMIT - LIMIT - 1), fin=False)) == []
+    with pytest.raises(codec.FrameError) as caught:
+        decoder.feed(client_frame(0, b"c"))
+    assert caught.value.code == 1009
+    header = b"\x81\xff" + (SKIP_LIMIT + 1).to_bytes(8, "big")
+    assert decode_error(codec, header, LIMIT).code == 1009
+
+
+def test_a_skipped_message_keeps_the_fragment_rules(codec: ModuleType) -> None:
+    decoder = codec.FrameDecoder(LIMIT, max_skipped_size=SKIP_LIMIT)
+    decoder.feed(client_frame(1, b"a" * (LIMIT + 1), fin=False))
+    with pytest.raises(codec.FrameError) as caught:
+        decoder.feed(client_frame(1, b"new message inside"))
+    assert caught.value.code == 1002
+    decoder = codec.FrameDecoder(LIMIT, max_skipped_size=SKIP_LIMIT)
+    decoder.feed(client_frame(1, b"a" * (LIMIT + 1)))
+    with pytest.raises(codec.FrameError) as caught:
+        decoder.feed(client_frame(0, b"continuation of an ended one"))
+    assert caught.value.code == 1002
+
+
 def test_control_frames_do_not_count_against_the_limit(codec: ModuleType) -> None:
     stream = client_frame(1, b"ab", fin=False) + client_frame(9, b"p" * 125)
     stream += client_frame(0, b"c")

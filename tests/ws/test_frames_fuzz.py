@@ -105,9 +105,11 @@ def test_garbage_only_raises_frame_error(codec: ModuleType, data: bytes, cuts: l
         assert 0 <= decoder.buffered <= len(data)
 
 
-def outcome(module: ModuleType, data: bytes, cuts: list[int], max_size: int) -> list[object]:
+def outcome(
+    module: ModuleType, data: bytes, cuts: list[int], max_size: int, skipped: int = 0
+) -> list[object]:
     """What a decoder returns for each chunk, then its buffered count, or the error."""
-    decoder = module.FrameDecoder(max_size)
+    decoder = module.FrameDecoder(max_size, max_skipped_size=skipped)
     points = sorted({min(c, len(data)) for c in cuts})
     steps: list[object] = []
     start = 0
@@ -145,9 +147,11 @@ def mutated_streams(draw: st.DrawFn) -> bytes:
     data=st.one_of(st.binary(max_size=400), mutated_streams()),
     cuts=st.lists(st.integers(0, 2000), max_size=8),
     max_size=st.sampled_from((0, 10, 200, 1 << 16)),
+    skipped=st.sampled_from((0, 250, 1 << 16)),
 )
-def test_compiled_and_pure_agree(data: bytes, cuts: list[int], max_size: int) -> None:
-    assert outcome(compiled(), data, cuts, max_size) == outcome(_frames_py, data, cuts, max_size)
+def test_compiled_and_pure_agree(data: bytes, cuts: list[int], max_size: int, skipped: int) -> None:
+    args = (data, cuts, max_size, skipped)
+    assert outcome(compiled(), *args) == outcome(_frames_py, *args)
 
 
 @FUZZ

@@ -21,10 +21,12 @@ from arinova.ws.protocol import (
     CLOSING,
     ENDING,
     OPEN,
+    SKIPPED,
     WANT_ABORT,
     WANT_CLOSE,
     WANT_CLOSE_TIMER,
     WANT_WRITE_EOF,
+    Message,
     Protocol,
 )
 
@@ -41,7 +43,7 @@ def peer_close(code: int, reason: str = "") -> bytes:
     return peer(OP_CLOSE, encode_close(code, reason)[2:])
 
 
-def receive(protocol: Protocol, *frames: bytes) -> list[str | bytes]:
+def receive(protocol: Protocol, *frames: bytes) -> list[Message]:
     return list(protocol.receive_data(b"".join(frames)))
 
 
@@ -260,6 +262,24 @@ def test_a_message_of_exactly_the_limit_passes(protocol: Protocol) -> None:
     half = peer(OP_TEXT, b"t" * 32, fin=False) + peer(OP_CONT, b"t" * 32)
     assert receive(protocol, half) == ["t" * LIMIT]
     assert protocol.state == OPEN
+
+
+def test_a_message_past_the_limit_but_within_the_skip_bound_is_skipped() -> None:
+    protocol = Protocol(max_message_size=LIMIT, max_skipped_size=4 * LIMIT)
+    got = receive(
+        protocol,
+        peer(OP_TEXT, b"a"),
+        peer(OP_BINARY, b"b" * (LIMIT + 1)),
+        peer(OP_TEXT, b"t" * 40, fin=False),
+        peer(OP_PING, b"p"),
+        peer(OP_CONT, b"t" * 100),
+        peer(OP_TEXT, b"z"),
+    )
+    assert got == ["a", SKIPPED, SKIPPED, "z"]
+    assert protocol.state == OPEN
+    assert protocol.data_to_send() == encode_frame(OP_PONG, b"p")
+    assert receive(protocol, peer(OP_BINARY, b"b" * (4 * LIMIT + 1))) == []
+    assert (protocol.state, protocol.close_code) == (ENDING, 1009)
 
 
 def test_frames_before_an_error_in_the_same_read_are_not_handed_out(protocol: Protocol) -> None:

@@ -4,6 +4,7 @@ readers, and the endpoint hook (a test endpoint stands in for the realtime layer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from urllib.parse import parse_qs
 
@@ -16,7 +17,7 @@ from arinova.server import Server
 from arinova.ws import Endpoint, HttpRejection, RequestHead, SocketHandler, SocketLimits
 from tests.server.test_dispatch import SWITCHING, upgrade_request, ws_error
 from tests.support.servers import StartServer
-from tests.support.stub import PingPongHandler, stub_endpoints
+from tests.support.stub import TOO_LARGE, PingPongHandler, stub_endpoints
 
 MASK = b"\x01\x02\x03\x04"
 PING = '{"type":"ping"}'
@@ -186,19 +187,30 @@ async def test_fragmented_message_is_reassembled(server: Server) -> None:
         assert await ws.recv() == '{"type":"pong"}'
 
 
-async def test_client_message_limit_is_enforced_at_the_frame_level(server: Server) -> None:
-    """/ws buffers up to 1 MiB of one message (past the largest ``sync`` the application
-    takes, so that one is answered, not closed); beyond -> 1009."""
+async def test_client_messages_past_the_frame_limit_are_answered_not_closed(
+    server: Server,
+) -> None:
+    """/ws holds up to 1 MiB of one message (past the largest ``sync`` the application
+    takes); a larger one is passed over unread and the handler told (the socket stays),
+    up to the original's 100 MiB frame limit; beyond it -> 1009."""
     limit = 1024 * 1024
     at_limit = '{"type":"ping","pad":"' + "x" * (limit - 24) + '"}'
     assert len(at_limit.encode()) == limit
+    too_large = TOO_LARGE
     async with connect(f"{server.ws_url}/ws", max_size=None) as ws:
         await ws.send(at_limit)
         assert await ws.recv() == '{"type":"pong"}'
         await ws.send(at_limit[:-2] + 'x"}')  # one byte more
-        assert await closed_with(ws) == (1009, "")
-    async with connect(f"{server.ws_url}/ws", max_size=None) as ws:  # fragmented
-        await ws.send(iter([at_limit[:20000], at_limit[20000:] + " "]))
+        assert await ws.recv() == too_large
+        await ws.send(iter([at_limit[:20000], at_limit[20000:] + " "]))  # fragmented
+        assert await ws.recv() == too_large
+        await ws.send(b"\x00" * (8 * limit))  # binary, 8 MiB
+        assert await ws.recv() == too_large
+        await ws.send('{"type":"ping"}')
+        assert await ws.recv() == '{"type":"pong"}'
+    async with connect(f"{server.ws_url}/ws", max_size=None) as ws:
+        with contextlib.suppress(websockets.ConnectionClosed):  # closed while it sends
+            await ws.send(iter([b"y" * (64 * limit)] * 2))  # 128 MiB
         assert await closed_with(ws) == (1009, "")
 
 
