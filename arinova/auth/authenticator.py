@@ -18,6 +18,7 @@ from arinova.auth.records import SessionWithUser
 from arinova.auth.sessions import SessionStore
 from arinova.errors import ApiError
 from arinova.kv import KV
+from arinova.logs import user_id_var
 from arinova.ratelimit.auth import AuthRateLimiter
 from arinova.settings import Settings
 
@@ -117,4 +118,5 @@ class Authenticator:
         user = await self.user_from_cookie_header(request_cookie_header(request))
         if user is None:
             raise ApiError.unauthorized()
+        user_id_var.set(user.id)
         return user
