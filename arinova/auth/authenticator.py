@@ -62,7 +62,9 @@ class Authenticator:
         self.db = db
         self.cookies = CookieNames(settings.https)
         self.sessions = SessionStore(db, kv, cache_ttl_s=settings.session_cache_ttl_s)
-        self.passwords = PasswordHasher(settings.password_hash_threads or None)
+        self.passwords = PasswordHasher(
+            settings.password_hash_threads or None, settings.password_hash
+        )
         self.origins = TrustedOrigins(settings)
         self.oauth = OAuthClient(settings)
         self.limiter = AuthRateLimiter(kv)
