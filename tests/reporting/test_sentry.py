@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from arinova import __version__
+from arinova.reporting import scrub
 from tests.support.auth import authed_client, sign_up
 from tests.support.sentry_ingest import SentryIngest, sentry_ingest
 from tests.support.servers import StartServer
@@ -113,3 +114,26 @@ async def test_without_a_dsn_nothing_is_sent(
         response = await client.post("/api/agents", json={"name": "x"})
     assert response.status_code == 500
     await quiet(ingest, 0)
+
+
+def test_the_scrubber_drops_cookies_credentials_and_bodies() -> None:
+    """Whatever reaches an event's request (an SDK integration would add one) leaves
+    without cookies, credentials, body or query string."""
+    event = {
+        "request": {
+            "url": "http://localhost/api/agents",
+            "method": "POST",
+            "cookies": {"better-auth.session_token": "t.s"},
+            "data": {"password": "secret"},
+            "query_string": "token=abc",
+            "headers": {"Cookie": "a=b", "Authorization": "Bearer x", "Accept": "*/*"},
+        },
+        "breadcrumbs": {"values": [{"message": "SELECT ..."}]},
+    }
+    assert scrub(event, {}) == {
+        "request": {
+            "url": "http://localhost/api/agents",
+            "method": "POST",
+            "headers": {"Accept": "*/*"},
+        }
+    }
