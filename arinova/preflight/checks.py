@@ -12,6 +12,8 @@ import asyncpg
 import redis.asyncio as redis
 
 from arinova.db.embedded import EMBEDDED
+from arinova.db.migrate import MigrationError, pending_migrations
+from arinova.db.queries.health import SERVER_VERSION
 from arinova.push.webpush import VapidKeyError, VapidSigner
 from arinova.settings import Settings, SettingsError
 from arinova.storage import StorageError, open_storage
@@ -79,10 +81,15 @@ async def check_postgres(settings: Settings) -> Outcome:
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         return Outcome(name, False, f"cannot connect to {where}: {exc or type(exc).__name__}", fix)
     try:
-        version = await conn.fetchval("SHOW server_version", timeout=TIMEOUT_S)
+        version = await conn.fetchval(SERVER_VERSION.sql, timeout=TIMEOUT_S)
+        migrations = await pending_migrations(conn)
+    except MigrationError as exc:
+        return Outcome(name, False, f"{where}: {exc}", "see the message; serve refuses it too")
     finally:
         await conn.close()
-    return Outcome(name, True, f"{where}: reachable (PostgreSQL {version})")
+    return Outcome(
+        name, True, f"{where}: reachable (PostgreSQL {version}); migrations: {migrations}"
+    )
 
 
 async def check_redis(settings: Settings) -> Outcome:

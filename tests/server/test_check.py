@@ -10,8 +10,10 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from tests.support import db as testdb
 from tests.support.config import server_env
 from tests.support.push_service import new_vapid_keys
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Server, moto_server
@@ -69,12 +71,47 @@ async def test_good_settings_pass_every_check(database: str, tmp_path: Path) -> 
     assert status == 0, lines
     assert lines[-1] == "all checks passed"
     assert line(lines, "PostgreSQL").startswith("ok   PostgreSQL: 127.0.0.1:5432/")
+    assert line(lines, "PostgreSQL").endswith("; migrations: current")
     assert line(lines, "Redis").startswith("ok   Redis:")
     assert line(lines, "storage") == f"ok   storage: local: {tmp_path / 'uploads'} is writable"
     assert line(lines, "Google sign-in") == "ok   Google sign-in: enabled"
     assert line(lines, "GitHub sign-in") == "ok   GitHub sign-in: disabled"
     assert line(lines, "Web Push") == "ok   Web Push: VAPID key pair valid"
     assert not [text for text in lines[:-1] if not text.startswith("ok")]
+
+
+@pytest.fixture
+async def empty_db() -> AsyncIterator[str]:
+    name = testdb.unique_name("check")
+    dsn = await testdb.create_database(name)
+    yield dsn
+    await testdb.drop_database(name)
+
+
+async def test_the_migrations_a_start_would_apply_or_refuse(empty_db: str, tmp_path: Path) -> None:
+    status, lines = await run_check(good_env(empty_db, tmp_path))
+    assert status == 0, lines
+    assert line(lines, "PostgreSQL").endswith("; migrations: 1 pending, applied at start: baseline")
+
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await conn.execute(
+            'CREATE SCHEMA drizzle; CREATE TABLE drizzle."__drizzle_migrations" '
+            "(id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);"
+            "INSERT INTO drizzle.\"__drizzle_migrations\" (hash, created_at) VALUES ('x', 1)"
+        )
+    finally:
+        await conn.close()
+    status, lines = await run_check(good_env(empty_db, tmp_path))
+    assert status == 1
+    assert "FAIL PostgreSQL: " in line(lines, "PostgreSQL")
+    assert "none of the original's migrations" in line(lines, "PostgreSQL")
+    # nothing was applied by the check
+    conn = await asyncpg.connect(empty_db)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('public.user')") is None
+    finally:
+        await conn.close()
 
 
 async def test_unreachable_services_and_bad_keys_fail_with_a_fix(
