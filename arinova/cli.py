@@ -1,4 +1,5 @@
-"""The ``arinova`` command: ``serve`` (the server) and ``migrate`` (migrations alone)."""
+"""The ``arinova`` command: ``serve`` (the server), ``migrate`` (migrations alone) and
+``check`` (the settings and the services they name, before a start)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "migrate", help="create the database if needed, apply pending migrations, and exit"
+    )
+    commands.add_parser(
+        "check",
+        help="check the settings and reach PostgreSQL, Redis, the storage; one line per "
+        "check, exit status 1 on any failure",
     )
     return parser
 
@@ -120,8 +126,28 @@ def migrate(settings: Settings) -> int:
     return 0
 
 
+def check() -> int:
+    import uvloop
+
+    from arinova.preflight import Outcome, run_checks
+
+    def report(outcome: Outcome) -> None:
+        print(outcome.line(), flush=True)
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        report(Outcome("settings", False, str(exc), "correct the variable it names"))
+        return 1
+    passed = uvloop.run(run_checks(settings, report))
+    print("all checks passed" if passed else "some checks failed", flush=True)
+    return 0 if passed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return check()
     try:
         settings = _settings(args)
         if args.command == "serve":

@@ -28,6 +28,7 @@ from arinova.outbound import Outbound
 from arinova.push.service import PushService
 from arinova.realtime.build import build_realtime
 from arinova.realtime.node import RealtimeNode
+from arinova.reporting import error_reporting
 from arinova.sandbox.service import Sandbox
 from arinova.settings import Settings
 from arinova.state import AppState
@@ -76,6 +77,8 @@ async def compose(
     clock = clock or SystemClock()
     stack = contextlib.AsyncExitStack()
     try:
+        # first in, last out: what fails while the rest starts or stops is reported
+        stack.enter_context(error_reporting(settings))
         await prepare_database(settings.database_url)
         queries = QueryCounter()
         db = await create_pool(

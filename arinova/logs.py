@@ -25,6 +25,8 @@ import orjson
 
 #: the id of the request being handled in this task (set by the HTTP pipeline)
 request_id_var: ContextVar[str | None] = ContextVar("arinova_request_id", default=None)
+#: the signed-in user of that request, once it is known (error reports name them)
+user_id_var: ContextVar[str | None] = ContextVar("arinova_user_id", default=None)
 
 _LEVELS: Final = {"TRACE": logging.DEBUG, "FATAL": logging.CRITICAL, "WARN": logging.WARNING}
 

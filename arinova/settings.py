@@ -45,6 +45,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _proxy_trust(env: Mapping[str, str]) -> bool | int:
     """``TRUST_PROXY`` as Express and Fastify read ``trust proxy``: ``true`` trusts every
     hop, a number N trusts N hops, ``false`` or ``0`` none."""
@@ -186,6 +196,9 @@ class Settings:
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     #: threads hashing passwords per process (0: one per CPU but one, at least one)
     password_hash_threads: int = 0
+    #: the format new password hashes are written in: ``argon2id``, or ``legacy`` (the
+    #: original's scrypt, so that the original can take over again: docs/switch-over.md)
+    password_hash: str = "argon2id"
     #: how long a session lookup cached in Redis is trusted; also how long a sign-out or
     #: revocation waits at most while Redis does not answer (arinova/auth/sessions.py)
     session_cache_ttl_s: float = 10.0
@@ -302,4 +315,5 @@ class Settings:
             github_api_url=e.get("GITHUB_API_URL", "").strip() or cls.github_api_url,
             google_jwks_url=e.get("GOOGLE_JWKS_URL", "").strip() or cls.google_jwks_url,
             password_hash_threads=_int(e, "PASSWORD_HASH_THREADS", 0),
+            password_hash=_choice(e, "PASSWORD_HASH", ("argon2id", "legacy")),
         )

@@ -18,6 +18,7 @@ from arinova.auth.records import SessionWithUser
 from arinova.auth.sessions import SessionStore
 from arinova.errors import ApiError
 from arinova.kv import KV
+from arinova.logs import user_id_var
 from arinova.ratelimit.auth import AuthRateLimiter
 from arinova.settings import Settings
 
@@ -61,7 +62,9 @@ class Authenticator:
         self.db = db
         self.cookies = CookieNames(settings.https)
         self.sessions = SessionStore(db, kv, cache_ttl_s=settings.session_cache_ttl_s)
-        self.passwords = PasswordHasher(settings.password_hash_threads or None)
+        self.passwords = PasswordHasher(
+            settings.password_hash_threads or None, settings.password_hash
+        )
         self.origins = TrustedOrigins(settings)
         self.oauth = OAuthClient(settings)
         self.limiter = AuthRateLimiter(kv)
@@ -117,4 +120,5 @@ class Authenticator:
         user = await self.user_from_cookie_header(request_cookie_header(request))
         if user is None:
             raise ApiError.unauthorized()
+        user_id_var.set(user.id)
         return user

@@ -1,6 +1,11 @@
 """Password hashing off the event loop: argon2id for new hashes, the original's scrypt
 format still verified (contract rest.md §3.2.2) and replaced on the next sign-in.
 
+With the ``legacy`` scheme (``PASSWORD_HASH=legacy``, for a server the original may take
+over again: Better Auth verifies only its scrypt format) new hashes are the original's
+scrypt, a scrypt hash is kept as it is, and an argon2id one is replaced by scrypt on the
+next sign-in.
+
 Both argon2-cffi and ``hashlib.scrypt`` release the GIL while hashing (measured: see
 benchmarks/bench_auth.py), so a thread pool runs them while the event loop keeps serving
 sockets. The pool has one thread per CPU but one (at least one), and its threads run at a
@@ -45,6 +50,11 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 T = TypeVar("T")
 _LEGACY = re.compile(r"^([0-9a-f]{32}):([0-9a-f]{128})$")
 
+#: ``PASSWORD_HASH`` values: the format new hashes are written in
+ARGON2ID = "argon2id"
+LEGACY = "legacy"
+SCHEMES = (ARGON2ID, LEGACY)
+
 
 def normalize(password: str) -> bytes:
     return unicodedata.normalize("NFKC", password).encode()
@@ -82,12 +92,15 @@ def _lower_priority() -> None:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
-    #: the stored hash is not argon2id with the current parameters
+    #: the stored hash is not in the scheme's format (argon2id: with the current parameters)
     needs_rehash: bool
 
 
 class PasswordHasher:
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, scheme: str = ARGON2ID) -> None:
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown password hash scheme {scheme!r}")
+        self.legacy = scheme == LEGACY
         self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
         self._pool = ThreadPoolExecutor(
             self.threads, thread_name_prefix="password", initializer=_lower_priority
@@ -106,6 +119,8 @@ class PasswordHasher:
 
     # -- blocking work (runs in the pool) ----------------------------------------------
     def hash_sync(self, password: str) -> str:
+        if self.legacy:
+            return legacy_scrypt_hash(password)
         return self._argon2.hash(normalize(password))
 
     def verify_sync(self, stored: str | None, password: str) -> Verdict:
@@ -115,11 +130,12 @@ class PasswordHasher:
         legacy = _LEGACY.match(stored)
         if legacy is not None:
             computed = legacy_scrypt_hash(password, legacy.group(1))
-            return Verdict(hmac.compare_digest(computed, stored), True)
+            ok = hmac.compare_digest(computed, stored)
+            return Verdict(ok, ok and not self.legacy)
         if not stored.startswith("$argon2"):
             return Verdict(False, False)
         ok = self._verify_argon2(stored, password)
-        return Verdict(ok, ok and self._argon2.check_needs_rehash(stored))
+        return Verdict(ok, ok and (self.legacy or self._argon2.check_needs_rehash(stored)))
 
     def _verify_argon2(self, stored: str, password: str) -> bool:
         try:

@@ -332,6 +332,19 @@ async def _migrate_locked(
     )
 
 
+async def pending_migrations(conn: asyncpg.Connection[Any]) -> str:
+    """What a start would apply to the database of ``conn``, read only (``arinova check``);
+    raises ``MigrationError`` when the start would refuse the database."""
+    files = load_migration_files(MIGRATIONS_DIR)
+    has_table = bool(await conn.fetchval(q.BOOKKEEPING_EXISTS.sql))
+    rows = await conn.fetch(q.RECORDED.sql) if has_table else []
+    plan = _plan([(r["hash"], r["created_at"]) for r in rows], files)
+    names = (["baseline"] if plan.baseline else []) + [f.name for f in plan.pending]
+    if not names:
+        return "current"
+    return f"{len(names)} pending, applied at start: {', '.join(names)}"
+
+
 async def migrate(dsn: str, migrations_dir: Path | None = None) -> MigrationReport:
     """Bring the database at ``dsn`` to the current schema (see the module docstring)."""
     files = load_migration_files(migrations_dir or MIGRATIONS_DIR)

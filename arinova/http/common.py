@@ -40,7 +40,7 @@ from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
 from arinova.http.router import ArinovaRouter, RouteMatch
 from arinova.js import decode_uri_throws
-from arinova.logs import request_id_var
+from arinova.logs import request_id_var, user_id_var
 from arinova.ratelimit.http import RateLimiter
 from arinova.state import AppState
 
@@ -94,6 +94,7 @@ class Pipeline:
         started = time.perf_counter()
         raw_id = request.get_first_header(b"x-request-id")
         request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
+        user_id_var.set(None)
         path = raw_path(request)
         if decode_uri_throws(path):
             return bad_url_response(raw_url(request))
@@ -138,7 +139,10 @@ class Pipeline:
             log.debug("client went away while sending the body")
             response = Response(400, None, None)
         except Exception:
-            log.exception("Unhandled error")
+            log.exception(
+                "Unhandled error",
+                extra={"route": match.pattern.decode("latin-1"), "method": request.method},
+            )
             response = error_response(ApiError.internal())
         if limit_headers:
             _prepend(response, limit_headers)

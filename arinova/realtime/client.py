@@ -227,7 +227,10 @@ class ClientHandler(SocketHandler):
                     raise
                 except Exception:
                     # as the original: logged, the client gets nothing, the socket stays
-                    self.services.log.exception("ws: handling a client event failed")
+                    self.services.log.exception(
+                        "ws: handling a client event failed",
+                        extra={"route": "/ws", "user_id": self.user_id},
+                    )
         finally:
             self._inbox = None
             self._inbox_chars = 0

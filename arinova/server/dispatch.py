@@ -229,7 +229,9 @@ class DispatchProtocol(asyncio.Protocol):
         try:
             result = await endpoint.accept(head)
         except Exception:
-            log.exception("socket endpoint %s failed to accept", head.path)
+            log.exception(
+                "socket endpoint %s failed to accept", head.path, extra={"route": head.path}
+            )
             result = HttpRejection(500)
         self._accepting = None
         transport = self.transport

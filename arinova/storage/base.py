@@ -32,4 +32,9 @@ class Storage(Protocol):
         """Remove ``key``; a missing key is not an error."""
         ...
 
+    async def check(self) -> str:
+        """Reach the storage and prove it takes files (raises ``StorageError`` if not);
+        says what was checked."""
+        ...
+
     async def close(self) -> None: ...

@@ -44,8 +44,22 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"cannot remove {path}: {exc}") from exc
 
+    async def check(self) -> str:
+        try:
+            await asyncio.to_thread(_probe_writable, self.root)
+        except OSError as exc:
+            raise StorageError(f"{self.root} is not a writable directory: {exc}") from exc
+        return f"{self.root} is writable"
+
     async def close(self) -> None:
         return None
+
+
+def _probe_writable(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".arinova-check-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 #: what ``os.link`` answers when the two paths cannot share one inode

@@ -84,5 +84,12 @@ class S3Storage:
                 f"cannot remove {key!r} from bucket {self._bucket!r}: {exc}"
             ) from exc
 
+    async def check(self) -> str:
+        try:
+            await self._client.head_bucket(Bucket=self._bucket)
+        except Exception as exc:
+            raise StorageError(f"bucket {self._bucket!r} cannot be reached: {exc}") from exc
+        return f"bucket {self._bucket!r} reachable"
+
     async def close(self) -> None:
         await self._stack.aclose()
