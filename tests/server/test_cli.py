@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -16,8 +17,12 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
+from arinova.logs import QUIET_S
+from tests.realtime.test_pipeline_db_outage import proxied
 from tests.support import db as testdb
+from tests.support.auth import authed_client, sign_up
 from tests.support.config import clean_env, server_env
+from tests.support.proxy import TcpProxy
 
 ARINOVA = (sys.executable, "-m", "arinova")
 
@@ -146,10 +151,10 @@ async def wait_healthy(url: str) -> None:
 async def start_serve(database: str, tmp_path: Path) -> AsyncIterator[object]:
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(*args: str) -> Running:
+    async def start(*args: str, **variables: str) -> Running:
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
-        env = server_env(database, tmp_path, SHUTDOWN_TIMEOUT="5")
+        env = server_env(database, tmp_path, SHUTDOWN_TIMEOUT="5", **variables)
         process = await asyncio.create_subprocess_exec(
             *ARINOVA,
             "serve",
@@ -229,3 +234,45 @@ async def test_serve_two_workers_restart_and_stop(start_serve: object) -> None:
     await sigterm_closes_sockets_and_exits_0(running)
     for pid in running.workers() if running.process.returncode is None else []:
         pytest.fail(f"worker {pid} survived")
+
+
+async def test_a_database_outage_is_logged_once_summed_up_and_ended(
+    start_serve: object, database: str
+) -> None:
+    """Requests failing for seconds on an unreachable PostgreSQL write one line with the
+    traceback, then at most a summary, and a line when it ended (logs.OutageFilter)."""
+    async with TcpProxy(testdb.PG_HOST, testdb.PG_PORT) as proxy:
+        running = await start_serve(  # type: ignore[operator]
+            DATABASE_URL=proxied(database, proxy), LOG_LEVEL="debug"
+        )
+        user = await sign_up(running.url)
+        async with authed_client(running.url, user) as client:
+            assert (await client.get("/api/agents")).status_code == 200
+            proxy.refuse()
+            await proxy.cut()
+            loop = asyncio.get_running_loop()
+            until, failed = loop.time() + 3.0, 0
+            while loop.time() < until:
+                failed += (await client.get("/api/agents")).status_code == 500
+            proxy.refuse(False)
+            async with asyncio.timeout(15):
+                while True:
+                    if (await client.get("/api/agents")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.2)
+            await asyncio.sleep(QUIET_S)
+            assert (await client.get("/health")).status_code == 200  # its line tells the end
+        log = running.log.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line[:1] == "{"]
+    # (the tests' shared Redis may list processes of other tests that are gone)
+    told = [
+        line
+        for line in lines
+        if line["level"] in ("warning", "error") and line["logger"] != "arinova.realtime.cluster"
+    ]
+    assert failed >= 20
+    assert [line["msg"][:27] for line in told if "exc" in line] == ["PostgreSQL unreachable (rep"]
+    assert len(told) <= 3, told  # the first failure, perhaps a summary, the end
+    ended = [line["msg"] for line in told if line["msg"].startswith("PostgreSQL: no failure")]
+    assert len(ended) == 1, told
+    assert f"with {failed} failures" in ended[0] or "failures" in ended[0], ended

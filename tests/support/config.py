@@ -28,17 +28,18 @@ def clean_env(**variables: str) -> dict[str, str]:
 
 
 def server_env(database_url: str, upload_dir: Path, **overrides: str) -> dict[str, str]:
-    """The environment of a test server process; ``overrides`` are more variables."""
-    return clean_env(
-        HOST="127.0.0.1",
-        PORT="0",
-        DATABASE_URL=database_url,
-        REDIS_URL=TEST_REDIS_URL,
-        UPLOAD_DIR=str(upload_dir),
-        LOG_LEVEL="WARNING",
-        RATE_LIMIT_MAX=str(NO_RATE_LIMIT),
-        **overrides,
-    )
+    """The environment of a test server process; ``overrides`` are more variables, or
+    other values of these."""
+    variables = {
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "UPLOAD_DIR": str(upload_dir),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_MAX": str(NO_RATE_LIMIT),
+    }
+    return clean_env(**(variables | overrides))
 
 
 def server_settings(database_url: str, upload_dir: Path, /, **overrides: object) -> Settings:
