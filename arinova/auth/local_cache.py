@@ -211,6 +211,9 @@ class LocalSessions:
         loop = asyncio.get_running_loop()
         while True:
             sent = loop.time()
+            if self._since is None:  # nothing to confirm (not subscribed, or a cluster)
+                await asyncio.sleep(HEARTBEAT_S)
+                continue
             try:
                 await self._kv.publish(keys.AUTH_BUS, _HEARTBEAT + self.process + b" %r" % sent)
                 self._beat_failed = False
