@@ -17,6 +17,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from tests.support import db as testdb
+from tests.support.auth import sign_up
 from tests.support.config import clean_env, server_env
 
 ARINOVA = (sys.executable, "-m", "arinova")
@@ -229,3 +230,28 @@ async def test_serve_two_workers_restart_and_stop(start_serve: object) -> None:
     await sigterm_closes_sockets_and_exits_0(running)
     for pid in running.workers() if running.process.returncode is None else []:
         pytest.fail(f"worker {pid} survived")
+
+
+async def test_two_workers_refuse_a_signed_out_session_at_once(start_serve: object) -> None:
+    """Each worker serves the warm session from its own copy; once the sign-out answered,
+    whichever worker a new connection reaches refuses the cookie."""
+    running = await start_serve("--workers", "2")  # type: ignore[operator]
+    async with asyncio.timeout(10):
+        while True:
+            if len(running.workers()) == 2:
+                break
+            await asyncio.sleep(0.05)
+    user = await sign_up(running.url)
+    # a connection per request: the two workers share the listening socket
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=running.url, limits=fresh, timeout=30) as client:
+        cookie = {"cookie": user.cookie}
+        for _ in range(40):
+            assert (await client.get("/api/agents", headers=cookie)).status_code == 200
+            await asyncio.sleep(0.03)
+        r = await client.post("/api/auth/sign-out", json={}, headers=user.headers)
+        assert (r.status_code, r.json()) == (200, {"success": True})
+        for _ in range(40):
+            r = await client.get("/api/agents", headers=cookie)
+            assert (r.status_code, r.json()) == (401, {"error": "Unauthorized"})
+    await sigterm_closes_sockets_and_exits_0(running)
