@@ -5,7 +5,10 @@ A hit is decided at once on the last known shared count plus the hits counted he
 Every ``FLUSH_S`` the hits counted here go to the key-value store in one round trip
 (``KV.add_with_ttl``: INCRBY, the window starting with a key's first hit), which answers
 each key's shared count and remaining window; other processes' hits are thus seen at most
-one flush late, so a limit holds across processes within what they count in one flush.
+one flush late. Given the limit the counts are held to, a process flushes at once when a
+key's hits not yet shared reach a tenth of what the limit leaves (close to the limit: every
+hit, the shared count then one round trip old), so what all processes let through past
+the limit stays a few hits, however fast they are hit.
 When the store fails the counts stay local (each process then limits on its own).
 Without a shared store (one process) nothing is flushed and the count is exact.
 
@@ -44,8 +47,9 @@ class _Window:
 
 
 class BatchedWindow:
-    def __init__(self, kv: KV, window_s: float, *, max_keys: int) -> None:
+    def __init__(self, kv: KV, window_s: float, *, max_keys: int, limit: int | None = None) -> None:
         self._kv = kv
+        self.limit = limit
         self._shared = kv.shared
         self.window_s = window_s
         self._window_ms = round(window_s * 1000)
@@ -55,6 +59,7 @@ class BatchedWindow:
         #: keys with pending hits
         self._dirty: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._failing = False
 
     def __len__(self) -> int:
@@ -70,6 +75,10 @@ class BatchedWindow:
         window.pending += 1
         if self._shared:
             self._dirty.add(key)
+            if self.limit is not None:
+                left = self.limit - window.known
+                if 0 < left <= window.pending * 10 and self._task is not None:
+                    self._wake.set()
         return window.known + window.flushing + window.pending, window.ends - now
 
     def _open(self, key: str, now: float) -> _Window:
@@ -98,8 +107,13 @@ class BatchedWindow:
                 await task
 
     async def _run(self) -> None:
+        """A flush every ``FLUSH_S``, or at once when woken: one at a time, the hits
+        meanwhile go with the next."""
         while True:
-            await asyncio.sleep(FLUSH_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_S):
+                    await self._wake.wait()
+            self._wake.clear()
             if self._dirty:
                 await self.flush()
 

@@ -3,9 +3,9 @@
 A fixed window per client that starts at the client's first request: at most
 ``settings.rate_limit_max`` requests per ``settings.rate_limit_window_s``. Each worker counts
 its clients in process and shares the counts through the key-value store
-(``http:rate:<ip>``) every few hundredths of a second (``batched.py``): a request costs no
-round trip, and the limit holds across workers within what they let through between two
-flushes. The client is the address ``client_ip`` finds (the TCP peer, or an
+(``http:rate:<ip>``) every tenth of a second (``batched.py``), sooner for a client close to
+its limit: a request costs no round trip, and the limit holds across workers within a
+few requests. The client is the address ``client_ip`` finds (the TCP peer, or an
 ``X-Forwarded-For`` entry as ``settings.trust_proxy`` allows). If the store fails, each
 worker goes on limiting with its own counts.
 """
@@ -58,7 +58,9 @@ def client_ip(request: Request, trust_proxy: bool | int) -> str:
 class RateLimiter:
     def __init__(self, kv: KV, settings: Settings, *, max_clients: int = MAX_CLIENTS) -> None:
         self.limit = settings.rate_limit_max
-        self.counts = BatchedWindow(kv, settings.rate_limit_window_s, max_keys=max_clients)
+        self.counts = BatchedWindow(
+            kv, settings.rate_limit_window_s, max_keys=max_clients, limit=self.limit
+        )
         self.trust_proxy = settings.trust_proxy
         self._limit_header = str(self.limit).encode()
 

@@ -75,3 +75,23 @@ async def test_a_worker_sees_the_other_workers_count_after_a_flush(
         r = await client.get(f"{a.url}/api/agents")
         assert r.headers["x-ratelimit-remaining"] == "86"
         assert r.headers["x-ratelimit-reset"] in ("59", "60")
+
+
+async def test_a_burst_on_both_workers_at_once_is_held_to_the_limit(
+    start_server: StartServer, redis_server: RedisServer
+) -> None:
+    """Close to its limit a client's requests are shared at once, not a tick later."""
+    limit = 100
+    a, b = await two_workers(start_server, redis_server, limit)
+    headers = {"x-forwarded-for": client_ip()}
+
+    async def burst(srv: Server) -> int:
+        accepted = 0
+        async with httpx.AsyncClient(base_url=srv.url, headers=headers) as client:
+            for _ in range(limit):
+                r = await client.get("/api/agents")
+                accepted += r.status_code == 401
+        return accepted
+
+    accepted = sum(await asyncio.gather(burst(a), burst(b)))
+    assert limit <= accepted <= limit * 1.05, accepted
