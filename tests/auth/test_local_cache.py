@@ -137,3 +137,12 @@ async def test_a_worker_that_lost_its_subscription_drops_its_copies(
         assert await agents(b, user) == UNAUTHORIZED
     finally:
         await redis.aclose()
+
+
+async def test_without_redis_a_sign_out_drops_the_copy_at_once(start_server: StartServer) -> None:
+    srv = await start_server(redis_url="")
+    user = await sign_up(srv.url)
+    for _ in range(3):
+        assert (await agents(srv, user))[0] == 200
+    assert await sign_out(srv, user) < 1.0
+    assert await agents(srv, user) == UNAUTHORIZED
