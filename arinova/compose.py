@@ -98,6 +98,7 @@ async def compose(
         stack.push_async_callback(outbound.aclose)
         auth = Authenticator(settings, db, kv, log)
         stack.push_async_callback(auth.close)
+        await auth.start()
         push = PushService(settings, db, kv, log)
         stack.push_async_callback(push.close)
         sandbox = Sandbox()

@@ -202,6 +202,8 @@ class Settings:
     #: how long a session lookup cached in Redis is trusted; also how long a sign-out or
     #: revocation waits at most while Redis does not answer (arinova/auth/sessions.py)
     session_cache_ttl_s: float = 10.0
+    #: session lookups each process keeps in front of that cache (oldest dropped first)
+    session_local_cache_size: int = 10_000
     #: count statements sent to PostgreSQL (tests bound the queries per request with it)
     count_queries: bool = False
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
@@ -297,6 +299,7 @@ class Settings:
             trust_proxy=_proxy_trust(e),
             log_level=e.get("LOG_LEVEL", "").strip(),
             rate_limit_max=_int(e, "RATE_LIMIT_MAX", 300, minimum=1),
+            session_local_cache_size=_int(e, "SESSION_LOCAL_CACHE_SIZE", 10_000, minimum=1),
             ws_message_rate_limit=_int(e, "WS_MESSAGE_RATE_LIMIT", 10, minimum=1),
             max_concurrent_uploads=_int(e, "MAX_CONCURRENT_UPLOADS", 64, minimum=1),
             upload_spool_dir=Path(

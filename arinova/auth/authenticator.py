@@ -61,7 +61,12 @@ class Authenticator:
         self.log = log
         self.db = db
         self.cookies = CookieNames(settings.https)
-        self.sessions = SessionStore(db, kv, cache_ttl_s=settings.session_cache_ttl_s)
+        self.sessions = SessionStore(
+            db,
+            kv,
+            cache_ttl_s=settings.session_cache_ttl_s,
+            local_size=settings.session_local_cache_size,
+        )
         self.passwords = PasswordHasher(
             settings.password_hash_threads or None, settings.password_hash
         )
@@ -69,7 +74,11 @@ class Authenticator:
         self.oauth = OAuthClient(settings)
         self.limiter = AuthRateLimiter(kv)
 
+    async def start(self) -> None:
+        await self.sessions.start()
+
     async def close(self) -> None:
+        await self.sessions.close()
         self.passwords.close()
         await self.oauth.aclose()
 

@@ -16,6 +16,10 @@ applied the write that stored it.
   the cache stores what it read and then checks the marker, deleting its entry when the
   marker is there.
 
+In front of the shared cache each process keeps copies of its own (``local_cache.py``):
+a warm session is found without Redis. A writer drops them everywhere too, failing
+closed in the same way.
+
 Keys use a digest of the token, never the token itself.
 """
 
@@ -34,6 +38,7 @@ import orjson
 
 from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
 from arinova.auth.ids import new_id
+from arinova.auth.local_cache import LocalSessions
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
 from arinova.db.queries import auth as q
 from arinova.kv import KV, keys
@@ -48,6 +53,8 @@ MARKER_TTL_S = 60
 CLOCK_MARGIN_S = 1.0
 #: pause between two attempts to deliver a revocation while Redis does not answer
 RETRY_S = 0.25
+#: session lookups each process keeps (``Settings``' default)
+LOCAL_CACHE_SIZE = 10_000
 
 
 def _digest(token: str) -> str:
@@ -86,8 +93,8 @@ def _encode(entry: SessionWithUser, trusted_until: float) -> bytes:
     )
 
 
-def _decode(raw: bytes, now: float) -> SessionWithUser | None:
-    """The cached copy, or None when it is unreadable or past its deadline."""
+def _decode(raw: bytes, now: float) -> tuple[float, SessionWithUser] | None:
+    """The cached copy and its deadline, or None when it is unreadable or past it."""
     try:
         trusted_until, *v = orjson.loads(raw)
         if not isinstance(trusted_until, float | int) or trusted_until <= now:
@@ -113,17 +120,36 @@ def _decode(raw: bytes, now: float) -> SessionWithUser | None:
         )
     except (ValueError, TypeError, IndexError, orjson.JSONDecodeError):
         return None
-    return SessionWithUser(session, user)
+    return float(trusted_until), SessionWithUser(session, user)
 
 
 class SessionStore:
-    def __init__(self, db: asyncpg.Pool, kv: KV, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        kv: KV,
+        *,
+        cache_ttl_s: float = CACHE_TTL_S,
+        local_size: int = LOCAL_CACHE_SIZE,
+    ) -> None:
         self.db = db
         self.kv = kv
         self.cache_ttl_s = cache_ttl_s
+        self.local = LocalSessions(kv, size=local_size)
+
+    async def start(self) -> None:
+        await self.local.start()
+
+    async def close(self) -> None:
+        await self.local.close()
 
     async def find(self, token: str) -> SessionWithUser | None:
         """The session and its user, whether expired or not (callers decide)."""
+        digest = _digest(token)
+        generation = self.local.generation
+        local = self.local.get(digest, time.time())
+        if local is not None and local.session.token == token:
+            return local
         try:
             raw, revoked = await self.kv.mget([_cache_key(token), _marker_key(token)])
         except Exception:
@@ -131,18 +157,22 @@ class SessionStore:
             raw = revoked = None
         if raw is not None and revoked is None:
             cached = _decode(raw, time.time())
-            if cached is not None and cached.session.token == token:
-                return cached
+            if cached is not None and cached[1].session.token == token:
+                self.local.put(digest, cached[1], cached[0], generation)
+                return cached[1]
         read_at = time.time()
         row = await self.db.fetchrow(q.SESSION_WITH_USER.sql, token)
         if row is None:
             return None
         entry = SessionWithUser(SessionRecord.from_row(row), UserRecord.from_row(row, "user_"))
-        await self._fill(token, entry, read_at)
+        await self._fill(token, entry, read_at, generation)
         return entry
 
-    async def _fill(self, token: str, entry: SessionWithUser, read_at: float) -> None:
-        """Cache ``entry``, read from the database at ``read_at`` (wall clock)."""
+    async def _fill(
+        self, token: str, entry: SessionWithUser, read_at: float, generation: int
+    ) -> None:
+        """Cache ``entry``, read from the database at ``read_at`` (wall clock) by a lookup
+        that began at the local copies' ``generation``."""
         trusted_until = read_at + self.cache_ttl_s
         remaining = trusted_until - time.time()
         if remaining <= 0:
@@ -152,15 +182,22 @@ class SessionStore:
             await self.kv.set(key, _encode(entry, trusted_until), ex=math.ceil(remaining))
             if await self.kv.get(_marker_key(token)) is not None:
                 await self.kv.delete(key)
+                return
         except Exception:
             log.warning("session cache unavailable; entry not cached", exc_info=True)
             with contextlib.suppress(Exception):
                 await self.kv.delete(key)
+            return
+        self.local.put(_digest(token), entry, trusted_until, generation)
 
-    async def _deliver(self, tokens: list[str]) -> None:
+    async def _mark(self, tokens: list[str]) -> None:
         for token in tokens:
             await self.kv.set(_marker_key(token), b"1", ex=MARKER_TTL_S)
         await self.kv.delete(*[_cache_key(t) for t in tokens])
+
+    async def _deliver(self, tokens: list[str]) -> None:
+        await self._mark(tokens)
+        await self.local.revoke([_digest(t) for t in tokens])
 
     async def invalidate(self, tokens: list[str]) -> None:
         """Make every worker stop trusting its cached copies of these sessions, whose rows
@@ -171,6 +208,7 @@ class SessionStore:
         for the clocks): a revocation answers late rather than leave them trusted."""
         if not tokens:
             return
+        self.local.drop([_digest(t) for t in tokens])
         give_up = time.monotonic() + self.cache_ttl_s + CLOCK_MARGIN_S
         failures = 0
         while True:
@@ -197,8 +235,9 @@ class SessionStore:
 
     async def _forget(self, tokens: list[str]) -> None:
         """Drop cached copies that nobody may trust anyway (one attempt)."""
+        self.local.drop([_digest(t) for t in tokens])
         try:
-            await self._deliver(tokens)
+            await self._mark(tokens)
         except Exception:
             log.warning("session cache unavailable; stale entry left to expire", exc_info=True)
 
@@ -226,6 +265,8 @@ class SessionStore:
         """Extend the session to now + 30 days; None when the row has gone meanwhile."""
         now = now_ms()
         expires = now + SESSION_LIFETIME
+        self.local.drop([_digest(entry.session.token)])
+        generation = self.local.generation
         read_at = time.time()
         found = await self.db.fetchval(q.SESSION_REFRESH.sql, entry.session.token, expires, now)
         if found is None:
@@ -239,7 +280,7 @@ class SessionStore:
             ),
             entry.user,
         )
-        await self._fill(s.token, updated, read_at)
+        await self._fill(s.token, updated, read_at, generation)
         return updated
 
     async def delete(self, token: str) -> None:

@@ -124,7 +124,7 @@ class Pipeline:
         limit_headers = None
         try:
             if match.route.pattern not in RATE_LIMIT_EXEMPT:
-                limit_headers = await self.limiter.hit(request)
+                limit_headers = self.limiter.hit(request)
             await parse_body(request)
             response: Response | None = await match.route.handler(request)
             if response is None:
@@ -213,8 +213,10 @@ class HttpApp(Application):
 
     async def start(self) -> None:
         await super().start()  # type: ignore[no-untyped-call]
+        await self.pipeline.limiter.start()
 
     async def stop(self) -> None:
+        await self.pipeline.limiter.stop()
         await super().stop()  # type: ignore[no-untyped-call]
 
     async def handle(self, request: Request) -> Response:

@@ -12,6 +12,10 @@ from typing import Protocol
 #: a pub/sub callback: ``(channel, message)``; runs on the event loop, must not block
 #: (hand slow work to a task) and should not raise (errors are logged and dropped)
 MessageHandler = Callable[[str, bytes], None]
+#: told ``(channel, True)`` once the store confirmed a subscription (what is published on
+#: it from then on is heard, in publication order) and ``(channel, False)`` when that
+#: ends (the connection was lost: messages may have been missed)
+SubscriptionHandler = Callable[[str, bool], None]
 
 
 class KVError(Exception):
@@ -52,6 +56,14 @@ class KV(Protocol):
         of a window). Returns ``(value, remaining ttl in ms)`` in one round trip."""
         ...
 
+    async def add_with_ttl(
+        self, deltas: list[tuple[str, int]], ttl_ms: int
+    ) -> list[tuple[int, int]]:
+        """INCRBY each key by its delta, giving a key without a TTL one of ``ttl_ms``;
+        ``(value, remaining ttl in ms)`` of each, in order, in one round trip where the
+        store allows (one node)."""
+        ...
+
     async def expire(self, key: str, seconds: int) -> bool:
         """EXPIRE: False when the key does not exist; ``seconds <= 0`` deletes it."""
         ...
@@ -88,5 +100,10 @@ class KV(Protocol):
         ...
 
     async def unsubscribe(self, channel: str, handler: MessageHandler) -> None: ...
+
+    def on_subscription(self, handler: SubscriptionHandler) -> None:
+        """Call ``handler`` when a subscription is confirmed or lost. A store that cannot
+        tell (a Redis Cluster) never confirms."""
+        ...
 
     async def close(self) -> None: ...

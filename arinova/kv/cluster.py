@@ -294,6 +294,7 @@ class ClusterSubscriber:
                 self._handler,
                 sharded=True,
                 on_moved=self._moved,
+                on_state=None,
                 **self._options,
             )
             self._nodes[node] = subscriber

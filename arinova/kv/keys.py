@@ -30,6 +30,9 @@ AGENT_HEALTH_PREFIX: Final = "agent:health:"
 SESSION_CACHE_PREFIX: Final = "auth:sess:"
 #: ``auth:inval:{<token digest>}``: the session was revoked; do not cache it again
 SESSION_REVOKED_PREFIX: Final = "auth:inval:"
+#: channel: session invalidations, their acknowledgements and each process's heartbeat
+#: (``arinova/auth/local_cache.py``)
+AUTH_BUS: Final = "auth:bus"
 #: ``auth:rl:<ip><path>``: Better Auth's limiter state for one client and path
 AUTH_RATE_PREFIX: Final = "auth:rl:"
 #: ``http:rate:<client>``: the global HTTP limit's count for one client

@@ -14,7 +14,7 @@ import re
 from typing import Final
 
 from arinova.clock import Clock, SystemClock
-from arinova.kv.base import KVError, MessageHandler
+from arinova.kv.base import KVError, MessageHandler, SubscriptionHandler
 
 DEFAULT_MAX_KEYS: Final = 100_000
 DEFAULT_MAX_ZSET_MEMBERS: Final = 10_000
@@ -51,6 +51,7 @@ class MemoryKV:
         self._clock = clock or SystemClock()
         self._data: dict[str, _Entry] = {}
         self._handlers: dict[str, list[MessageHandler]] = {}
+        self._subscription_handlers: list[SubscriptionHandler] = []
 
     @property
     def shared(self) -> bool:
@@ -144,16 +145,16 @@ class MemoryKV:
                 removed += 1
         return removed
 
-    def _incr(self, key: str) -> tuple[int, _Entry | None]:
+    def _incr(self, key: str, by: int = 1) -> tuple[int, _Entry | None]:
         entry = self._live(key)
         if entry is None:
-            self._insert(key, _Entry(b"1", None))
-            return 1, self._data[key]
+            self._insert(key, _Entry(str(by).encode(), None))
+            return by, self._data[key]
         if not isinstance(entry.value, bytes):
             raise KVError(f"WRONGTYPE {key} holds a sorted set")
         if _INT_RX.fullmatch(entry.value) is None:
             raise KVError("ERR value is not an integer or out of range")
-        value = int(entry.value) + 1
+        value = int(entry.value) + by
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise KVError("ERR increment or decrement would overflow")
         entry.value = str(value).encode()
@@ -170,6 +171,21 @@ class MemoryKV:
             entry.expires_at = now + ttl_ms / 1000
             return value, ttl_ms
         return value, max(round((entry.expires_at - now) * 1000), 0)
+
+    async def add_with_ttl(
+        self, deltas: list[tuple[str, int]], ttl_ms: int
+    ) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        now = self._clock.monotonic()
+        for key, delta in deltas:
+            value, entry = self._incr(key, delta)
+            assert entry is not None
+            if entry.expires_at is None:
+                entry.expires_at = now + ttl_ms / 1000
+                out.append((value, ttl_ms))
+            else:
+                out.append((value, max(round((entry.expires_at - now) * 1000), 0)))
+        return out
 
     async def expire(self, key: str, seconds: int) -> bool:
         entry = self._live(key)
@@ -246,6 +262,12 @@ class MemoryKV:
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
         self._handlers.setdefault(channel, []).append(handler)
+        for listener in self._subscription_handlers:
+            listener(channel, True)
+
+    def on_subscription(self, handler: SubscriptionHandler) -> None:
+        """In one process a subscription is live as soon as it is made."""
+        self._subscription_handlers.append(handler)
 
     async def unsubscribe(self, channel: str, handler: MessageHandler) -> None:
         handlers = self._handlers.get(channel)
@@ -257,6 +279,7 @@ class MemoryKV:
     async def close(self) -> None:
         self._data.clear()
         self._handlers.clear()
+        self._subscription_handlers.clear()
 
 
 def _deliver(handler: MessageHandler, channel: str, data: bytes) -> None:

@@ -14,6 +14,7 @@ slot, and pub/sub is sharded (``cluster.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Final, cast
 
@@ -24,7 +25,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from arinova.kv.base import KVError, MessageHandler
+from arinova.kv.base import KVError, MessageHandler, SubscriptionHandler
 from arinova.kv.cluster import ClusterConnection, ClusterSubscriber
 from arinova.kv.resp import CommandConnection, SubscriberConnection
 
@@ -55,6 +56,23 @@ end
 return {value, ttl}
 """
 
+# INCRBY each key by its delta (ARGV[2..]), starting the window of a key with no TTL;
+# {value, ttl} of each, flat
+_ADD_WITH_TTL: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('INCRBY', key, ARGV[i + 1])
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  out[2 * i - 1] = value
+  out[2 * i] = ttl
+end
+return out
+"""
+
 
 class Script:
     __slots__ = ("_script",)
@@ -76,18 +94,31 @@ class RedisKV:
         self._cluster = isinstance(client, RedisCluster)
         self._url = url
         self._incr_script = client.register_script(_INCR_WITH_TTL)
+        self._add_script = client.register_script(_ADD_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
+        self._subscription_handlers: list[SubscriptionHandler] = []
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
         #: the subscription connection (made when something is first subscribed)
-        subscriber = ClusterSubscriber if self._cluster else SubscriberConnection
-        self._subscriber = subscriber(
-            url,
-            self._dispatch,
-            connect_s=CONNECT_TIMEOUT_S,
-            stall_s=STALL_TOLERANCE_S,
-            reconnect_max_s=RECONNECT_MAX_DELAY_S,
-        )
+        self._subscriber: ClusterSubscriber | SubscriberConnection
+        if self._cluster:
+            # a channel may move between nodes: its subscription is never confirmed
+            self._subscriber = ClusterSubscriber(
+                url,
+                self._dispatch,
+                connect_s=CONNECT_TIMEOUT_S,
+                stall_s=STALL_TOLERANCE_S,
+                reconnect_max_s=RECONNECT_MAX_DELAY_S,
+            )
+        else:
+            self._subscriber = SubscriberConnection(
+                url,
+                self._dispatch,
+                connect_s=CONNECT_TIMEOUT_S,
+                stall_s=STALL_TOLERANCE_S,
+                reconnect_max_s=RECONNECT_MAX_DELAY_S,
+                on_state=self._subscription_state,
+            )
 
     @classmethod
     async def connect(cls, url: str, *, cluster: bool = False) -> RedisKV:
@@ -189,6 +220,26 @@ class RedisKV:
             raise _kv_error(exc) from None
         return int(value), int(ttl)
 
+    async def add_with_ttl(
+        self, deltas: list[tuple[str, int]], ttl_ms: int
+    ) -> list[tuple[int, int]]:
+        if not deltas:
+            return []
+        try:
+            if self._cluster:
+                # the keys are on several slots: one script each, all at once
+                replies = await asyncio.gather(
+                    *(self._add_script(keys=[k], args=[ttl_ms, d]) for k, d in deltas)
+                )
+                flat = [v for reply in replies for v in reply]
+            else:
+                flat = await self._add_script(
+                    keys=[k for k, _ in deltas], args=[ttl_ms, *(d for _, d in deltas)]
+                )
+        except ResponseError as exc:
+            raise _kv_error(exc) from None
+        return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
     async def expire(self, key: str, seconds: int) -> bool:
         return bool(await self._r.expire(key, seconds))
 
@@ -247,6 +298,15 @@ class RedisKV:
         if not handlers:
             del self._handlers[channel]
             self._subscriber.unsubscribe(channel)
+
+    def on_subscription(self, handler: SubscriptionHandler) -> None:
+        self._subscription_handlers.append(handler)
+
+    def _subscription_state(self, channel: str, up: bool) -> None:
+        if channel not in self._handlers:
+            return
+        for handler in tuple(self._subscription_handlers):
+            handler(channel, up)
 
     # -- followed channels (the realtime coordinator's per-user channels) --------------
     def on_followed(self, handler: MessageHandler) -> None:

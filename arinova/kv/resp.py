@@ -330,10 +330,14 @@ class SubscriberConnection:
         reconnect_max_s: float,
         sharded: bool = False,
         on_moved: Callable[[], None] | None = None,
+        on_state: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._address = Address(url) if isinstance(url, str) else url
         self._sharded = sharded
         self._on_moved = on_moved
+        #: told when Redis confirms a channel on this connection (True: what is
+        #: published from then on is heard, in order) and when that ends (False)
+        self._on_state = on_state
         self._handler = handler
         self._connect_s = connect_s
         self._stall_s = stall_s
@@ -366,7 +370,9 @@ class SubscriberConnection:
     def unsubscribe(self, channel: str) -> None:
         if channel in self.wanted:
             self.wanted.discard(channel)
-            self._confirmed.discard(channel)
+            if channel in self._confirmed:
+                self._confirmed.discard(channel)
+                self._tell(channel, False)
             self._change(channel, False)
 
     async def subscribed(self, channel: str, within_s: float) -> bool:
@@ -393,9 +399,22 @@ class SubscriberConnection:
         if channel not in self.wanted:
             return
         self._confirmed.add(channel)
+        self._tell(channel, True)
         for future in self._waiters.pop(channel, ()):
             if not future.done():
                 future.set_result(None)
+
+    def _tell(self, channel: str, up: bool) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(channel, up)
+            except Exception:
+                log.exception("pub/sub state handler failed on channel %s", channel)
+
+    def _lose_confirmed(self) -> None:
+        confirmed, self._confirmed = self._confirmed, set()
+        for channel in confirmed:
+            self._tell(channel, False)
 
     def _change(self, channel: str, on: bool) -> None:
         """Sent soon, batched with the others (the last call for a channel wins)."""
@@ -440,7 +459,7 @@ class SubscriberConnection:
     def lost(self, proto: _SubscriberProtocol) -> None:
         if proto is self._proto:
             self._proto = None
-            self._confirmed.clear()
+            self._lose_confirmed()
             self._wake.set()
             if self._on_moved is not None:
                 self._on_moved()
@@ -511,7 +530,7 @@ class SubscriberConnection:
             proto.transport.write(pack([("PING",)]))
 
     def _drop(self) -> None:
-        self._confirmed.clear()
+        self._lose_confirmed()
         proto, self._proto = self._proto, None
         if proto is not None and proto.transport is not None:
             proto.transport.abort()

@@ -182,12 +182,13 @@ async def test_a_lookup_racing_a_revocation_leaves_no_cache_entry(servers: list[
     kv = servers[0].state.kv
     user = await sign_up(servers[0].url)
     read_at = time.time()
+    generation = store.local.generation
     entry = await store.find(user.token)
     assert entry is not None
     assert await kv.get(_cache_key(user.token)) is not None
     # a reader read the row before the sign-out and writes its copy after it
     await store.delete(user.token)
-    await store._fill(user.token, entry, read_at)
+    await store._fill(user.token, entry, read_at, generation)
     assert await kv.get(_cache_key(user.token)) is None
     assert await store.find(user.token) is None
 

@@ -150,6 +150,24 @@ async def test_incr_with_ttl_starts_a_window_once(kv: KV, key: str, elapse: Elap
     await kv.delete(short)
 
 
+async def test_add_with_ttl_adds_to_several_windows_at_once(
+    kv: KV, key: str, elapse: Elapse
+) -> None:
+    other = key + ":other"
+    assert await kv.add_with_ttl([], 1000) == []
+    assert await kv.add_with_ttl([(key, 3), (other, 1)], 60_000) == [(3, 60_000), (1, 60_000)]
+    await elapse(0.05)
+    (first, ttl), second = await kv.add_with_ttl([(key, 2), (other, 5)], 60_000)
+    assert (first, second[0]) == (5, 6)
+    assert 59_000 < ttl < 60_000  # the window is not restarted
+    assert await kv.get(key) == b"5"
+    short = key + ":short"
+    assert await kv.add_with_ttl([(short, 4)], 200) == [(4, 200)]
+    await elapse(0.3)
+    assert await kv.add_with_ttl([(short, 1)], 200) == [(1, 200)]  # a new window
+    await kv.delete(key, other, short)
+
+
 async def test_sorted_sets(kv: KV, key: str) -> None:
     assert await kv.zcard(key) == 0
     assert await kv.zrange(key, 0, -1) == []
