@@ -106,7 +106,9 @@ def _responses(doc: Doc, has_params: bool) -> JSON:
         if str(status) in responses:
             continue
         described: JSON = {"description": _STATUS_TEXT.get(status, "Error")}
-        if status not in doc.empty_errors:
+        # an unmatched parameter under /api/auth/ reaches its catch-all: an empty 404
+        empty = status in doc.empty_errors or (status == 404 and doc.access == "better-auth")
+        if not empty:
             described["content"] = _content(error)
         if status == 429:
             described["content"] = {
