@@ -223,12 +223,20 @@ class CredentialEndpoints:
             raise AuthError(
                 400, "[body.name] Invalid input: expected string, received null", "VALIDATION_ERROR"
             )
+        new_name = None if name is None else js.to_string(name)
+        new_image = None if image is None else js.to_string(image)
+        for key, text in (("name", new_name), ("image", new_image)):
+            if text is not None and "\x00" in text:
+                # PostgreSQL text cannot hold it (the original's database refused it: 500)
+                raise AuthError(
+                    400, f"[body.{key}] must not contain NUL characters", "VALIDATION_ERROR"
+                )
         await auth.db.fetchrow(
             q.USER_UPDATE_PROFILE.sql,
             current.user.id,
-            None if name is None else js.to_string(name),
+            new_name,
             "image" in body,
-            None if image is None else js.to_string(image),
+            new_image,
             now_ms(),
         )
         await auth.sessions.invalidate_user(current.user.id)
@@ -273,10 +281,12 @@ class CredentialEndpoints:
     async def revoke_session(self, request: Request, auth: Authenticator) -> Response:
         body = check(await self._body(request, auth), (Field("token", "string", required=True),))
         current = await self._session(request, auth)
-        rows = await auth.db.fetch(
-            q.SESSION_DELETE_FOR_USER_BY_TOKEN.sql, current.user.id, body["token"]
-        )
-        await auth.sessions.invalidate([row["token"] for row in rows])
+        token: str = body["token"]
+        if "\x00" not in token:  # a token with one matches no session
+            rows = await auth.db.fetch(
+                q.SESSION_DELETE_FOR_USER_BY_TOKEN.sql, current.user.id, token
+            )
+            await auth.sessions.invalidate([row["token"] for row in rows])
         return Reply().json({"status": True})
 
     async def revoke_sessions(self, request: Request, auth: Authenticator) -> Response:
