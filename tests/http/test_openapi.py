@@ -30,7 +30,7 @@ from tests.support.servers import StartServer
 ARINOVA = [sys.executable, "-m", "arinova"]
 METHODS = ("get", "post", "put", "patch", "delete")
 #: the fuzzing's budget: examples per operation, and the slowest answer allowed
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 25
 MAX_RESPONSE_S = 5
 #: operations that end the session they are called with: fuzzed with a session of their own
 SESSION_ENDING = r"^/api/auth/(sign-out|revoke-|change-password|delete-user)"
@@ -205,6 +205,7 @@ async def _schemathesis(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        cwd=config.parent,  # its cache of crashes goes there
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode is not None
