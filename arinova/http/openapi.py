@@ -15,6 +15,7 @@ import orjson
 from blacksheep import Content, Request, Response
 
 from arinova import __version__
+from arinova.http import schemas
 from arinova.http.apidoc import JSON, STR, Doc, Reply, obj
 from arinova.http.responses import JSON_TYPE
 from arinova.http.router import ArinovaRouter, Route, param_name
@@ -90,7 +91,8 @@ def _error_schema(doc: Doc) -> JSON:
 _API_ERROR_REF: Final = {"$ref": "#/components/schemas/ApiError"}
 
 
-def _responses(doc: Doc, has_params: bool) -> JSON:
+def _responses(doc: Doc, has_params: bool, shared: dict[str, JSON]) -> JSON:
+    """The operation's answers; the error answers are shared ``components/responses``."""
     responses: dict[str, JSON] = {}
     for status, answer in doc.ok.items():
         responses[str(status)] = _answer(status, answer)
@@ -101,23 +103,27 @@ def _responses(doc: Doc, has_params: bool) -> JSON:
         errors |= {400, 413, 415} if doc.body_media == "application/json" else {400, 406, 413}
     if has_params:
         errors.add(404)
-    error = _error_schema(doc)
+    family = "Auth" if doc.access == "better-auth" else "Api"
     for status in sorted(errors):
         if str(status) in responses:
             continue
-        described: JSON = {"description": _STATUS_TEXT.get(status, "Error")}
         # an unmatched parameter under /api/auth/ reaches its catch-all: an empty 404
         empty = status in doc.empty_errors or (status == 404 and doc.access == "better-auth")
-        if not empty:
-            described["content"] = _content(error)
-        if status == 429:
-            described["content"] = {
-                **_content(error),
-                "text/plain": {"schema": STR},
-            }
-            described["headers"] = {"retry-after": {"schema": {"type": "string"}}}
-        responses[str(status)] = described
+        name = f"{family}{status}{'Empty' if empty else ''}"
+        if name not in shared:
+            shared[name] = _error_answer(status, _error_schema(doc), empty)
+        responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
     return responses
+
+
+def _error_answer(status: int, error: JSON, empty: bool) -> JSON:
+    described: JSON = {"description": _STATUS_TEXT.get(status, "Error")}
+    if status == 429:
+        described["content"] = {**_content(error), "text/plain": {"schema": STR}}
+        described["headers"] = {"retry-after": {"schema": STR}}
+    elif not empty:
+        described["content"] = _content(error)
+    return described
 
 
 def _answer(status: int, answer: JSON | Reply | None) -> JSON:
@@ -137,7 +143,7 @@ def _answer(status: int, answer: JSON | Reply | None) -> JSON:
     return {"description": text, "content": _content(answer)}
 
 
-def _operation(route: Route, doc: Doc, names: list[str]) -> JSON:
+def _operation(route: Route, doc: Doc, names: list[str], shared: dict[str, JSON]) -> JSON:
     operation: JSON = {"summary": doc.summary}
     if doc.tag:
         operation["tags"] = [doc.tag]
@@ -166,7 +172,7 @@ def _operation(route: Route, doc: Doc, names: list[str]) -> JSON:
             "required": doc.body_required,
             "content": _content(doc.body.json_schema(), doc.body_media),
         }
-    operation["responses"] = _responses(doc, bool(names))
+    operation["responses"] = _responses(doc, bool(names), shared)
     if doc.access == "session":
         operation["security"] = [{"session": []}]
     elif doc.access == "better-auth":
@@ -184,15 +190,20 @@ def _operation_name(pattern: bytes) -> str:
 def document(routes: Iterable[Route], *, title: str = "Arinova Chat REST API") -> JSON:
     """The OpenAPI 3.1 document of these routes; every one needs a ``doc``."""
     paths: dict[str, dict[str, JSON]] = {}
+    shared: dict[str, JSON] = {}
     missing: list[str] = []
     for route in routes:
         if route.doc is None:
             missing.append(repr(route))
             continue
         path, names = openapi_path(route.pattern.decode())
-        paths.setdefault(path, {})[route.method.lower()] = _operation(route, route.doc, names)
+        paths.setdefault(path, {})[route.method.lower()] = _operation(
+            route, route.doc, names, shared
+        )
     if missing:
         raise UndocumentedRoute("routes without a doc: " + ", ".join(missing))
+    shapes = _Shapes()
+    paths = shapes.refer(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -202,7 +213,8 @@ def document(routes: Iterable[Route], *, title: str = "Arinova Chat REST API") -
         },
         "paths": paths,
         "components": {
-            "schemas": {"ApiError": API_ERROR, "AuthError": AUTH_ERROR},
+            "schemas": {**shapes.used(), "ApiError": API_ERROR, "AuthError": AUTH_ERROR},
+            "responses": dict(sorted(shared.items())),
             "securitySchemes": {
                 "session": {
                     "type": "apiKey",
@@ -214,6 +226,44 @@ def document(routes: Iterable[Route], *, title: str = "Arinova Chat REST API") -
             },
         },
     }
+
+
+class _Shapes:
+    """The named shapes of ``arinova.http.schemas`` (objects and arrays): each place that
+    uses one of them (the same object) becomes a ``$ref`` to ``components/schemas``."""
+
+    def __init__(self) -> None:
+        self._names = {
+            id(value): "".join(part.title() for part in name.split("_"))
+            for name, value in vars(schemas).items()
+            if name.isupper() and isinstance(value, dict) and value.get("type") in _NAMED
+        }
+        self._shapes = {
+            id(value): value for value in vars(schemas).values() if isinstance(value, dict)
+        }
+        self._used: dict[str, JSON] = {}
+
+    def refer(self, node: Any) -> Any:
+        name = self._names.get(id(node))
+        if name is not None:
+            if name not in self._used:
+                self._used[name] = {}  # placeholder first: shapes may nest
+                self._used[name] = self._inline(node)
+            return {"$ref": f"#/components/schemas/{name}"}
+        return self._inline(node)
+
+    def _inline(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: self.refer(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self.refer(value) for value in node]
+        return node
+
+    def used(self) -> dict[str, JSON]:
+        return dict(sorted(self._used.items()))
+
+
+_NAMED: Final = ("object", "array")
 
 
 def render(spec: Mapping[str, Any]) -> bytes:
