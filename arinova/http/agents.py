@@ -259,7 +259,12 @@ def mount(router: ArinovaRouter, state: AppState) -> None:
     router.add_get(
         "/api/agents/:id/skills",
         agent_skills,
-        doc=Doc("The agent's skills", {200: s.SKILLS}, tag="agents"),
+        doc=Doc(
+            "The agent's skills",
+            {200: s.SKILLS},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
     )
     router.add_post(
         "/api/agents/:id/regenerate-token",

@@ -82,10 +82,20 @@ def mount(router: ArinovaRouter, state: AppState) -> None:
     router.add_get(
         "/api/agents/health",
         all_agents_health,
-        doc=Doc("Health of every own agent", {200: s.AGENTS_HEALTH}, tag="agents"),
+        doc=Doc(
+            "Health of every own agent",
+            {200: s.AGENTS_HEALTH},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
     )
     router.add_get(
         "/api/agents/:id/health",
         agent_health,
-        doc=Doc("Health of an own agent", {200: s.AGENT_HEALTH}, tag="agents"),
+        doc=Doc(
+            "Health of an own agent",
+            {200: s.AGENT_HEALTH},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
     )

@@ -271,6 +271,7 @@ def mount(router: ArinovaRouter, state: AppState) -> None:
         doc=Doc(
             "A conversation and its agent's reachability",
             {200: s.CONVERSATION_STATUS},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
             tag="conversations",
         ),
     )

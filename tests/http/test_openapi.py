@@ -32,6 +32,10 @@ METHODS = ("get", "post", "put", "patch", "delete")
 #: the fuzzing's budget: examples per operation, and the slowest answer allowed
 MAX_EXAMPLES = 25
 MAX_RESPONSE_S = 5
+#: the routes that probe an agent's own endpoint wait for it up to the probe's timeout
+#: (5 s, behaviours.md §5): the generated endpoints are hosts nobody answers for
+PROBING = r"^/api/(agents/health|agents/\{id\}/(health|skills)|conversations/\{id\}/status)$"
+PROBING_RESPONSE_S = 5 + 2
 #: operations that end the session they are called with: fuzzed with a session of their own
 SESSION_ENDING = r"^/api/auth/(sign-out|revoke-|change-password|delete-user)"
 #: the rest, but for the catch-all /api/auth/{tail}, which would reach those (a sign-out)
@@ -160,6 +164,10 @@ def _config(kept: dict[str, str], deleted: dict[str, str]) -> str:
                 f"include-method-regex = {json.dumps(f'^{methods}$')}\n"
                 f"parameters = {{ {values} }}\n"
             )
+    blocks.append(
+        f"[[operations]]\ninclude-path-regex = {json.dumps(PROBING)}\n"
+        f"checks = {{ max_response_time = {PROBING_RESPONSE_S} }}\n"
+    )
     return "\n".join(blocks)
 
 
