@@ -115,6 +115,16 @@ async def test_the_command_and_the_endpoint_give_the_same_bytes(
     assert json.loads(served.content)["paths"]
 
 
+def test_the_command_says_why_it_cannot_write(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "openapi.json"
+    done = subprocess.run(
+        [*ARINOVA, "openapi", "--output", str(target)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"arinova: error: cannot write {target}: ")
+    assert done.stdout == "" and not target.parent.exists()
+
+
 # -- fuzzing ---------------------------------------------------------------------------------
 
 
