@@ -1,5 +1,6 @@
 """The ``arinova`` command: ``serve`` (the server), ``migrate`` (migrations alone) and
-``check`` (the settings and the services they name, before a start)."""
+``check`` (the settings and the services they name, before a start) and ``openapi`` (the
+REST API's OpenAPI document, offline)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the settings and reach PostgreSQL, Redis, the storage; one line per "
         "check, exit status 1 on any failure",
     )
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of the REST API (as GET /api/openapi.json sends it)",
+    )
+    openapi.add_argument("--output", metavar="FILE", help="write it to FILE instead of stdout")
     return parser
 
 
@@ -144,10 +150,32 @@ def check() -> int:
     return 0 if passed else 1
 
 
+def openapi(settings: Settings, output: str | None) -> int:
+    from arinova.compose import describing_state
+    from arinova.http.app import api_document
+
+    document = api_document(describing_state(settings))
+    if output is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.flush()
+        return 0
+    try:
+        with open(output, "wb") as file:
+            file.write(document)
+    except OSError as exc:
+        return _fail(f"cannot write {output}: {exc.strerror}", 1)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check()
+    if args.command == "openapi":
+        try:
+            return openapi(Settings.from_env(), args.output)
+        except SettingsError as exc:
+            return _fail(str(exc), 2)
     try:
         settings = _settings(args)
         if args.command == "serve":

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -129,3 +130,24 @@ async def compose(
         await stack.aclose()
         raise
     return Process(state, realtime.node, http, endpoints, stack)
+
+
+class _Absent:
+    """A service of a ``describing_state``: there is none, and using it says so."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise RuntimeError(f"no {self._name} here: the state only describes the routes")
+
+
+def describing_state(settings: Settings) -> AppState:
+    """A state with the settings and no service (no database, Redis or storage): enough
+    to register the routes and describe them (``arinova openapi``), offline."""
+    absent: Any = {name: _Absent(name) for name in AppState.__dataclass_fields__}
+    return AppState(
+        **{**absent, "settings": settings, "log": logging.getLogger("arinova")},
+    )

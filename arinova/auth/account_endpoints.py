@@ -224,7 +224,7 @@ class AccountEndpoints:
         current = await self._session(request, auth)
         account_id = _query(request).get("accountId")
         row = None
-        if account_id:
+        if account_id and "\x00" not in account_id:  # no stored id has one
             row = await auth.db.fetchrow(q.ACCOUNT_BY_ACCOUNT_ID.sql, account_id)
         if row is None or row["user_id"] != current.user.id:
             raise AuthError(400, msg.ACCOUNT_NOT_FOUND)

@@ -47,6 +47,39 @@ class Field:
     #: ``z.enum([...]).or(z.string())``: any string; anything else is just "Invalid input"
     any_string: bool = False
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the values this field accepts."""
+        if self.any_string:
+            return {"type": "string"}
+        schema: dict[str, Any] = dict(_KIND_SCHEMAS[self.kind])
+        if self.nonempty:
+            schema["minLength"] = 1
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        return schema
+
+
+_KIND_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "email": {"type": "string", "format": "email"},
+    "object": {"type": "object"},
+    "number": {"type": "number"},
+    "string[]": {"type": "array", "items": {"type": "string"}},
+}
+
+
+def fields_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The JSON Schema of a body (or query) that ``check`` accepts with these fields."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {field.name: field.json_schema() for field in fields},
+    }
+    required = [field.name for field in fields if field.required]
+    if required:
+        schema["required"] = required
+    return schema
+
 
 def _issue(name: str, kind: str, value: Any, field: Field) -> str | None:
     expected = "string" if kind in ("email", "string[]") else kind

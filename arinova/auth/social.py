@@ -354,6 +354,8 @@ class SocialEndpoints:
         """The stored state for ``state`` after checking the signed state cookie; the
         row is deleted once the cookie matched."""
         restart = Redirect(_with_params(error_url, [("error", "please_restart_the_process")]))
+        if "\x00" in state:
+            raise restart  # no stored state has one (PostgreSQL text cannot hold it)
         row = await auth.db.fetchrow(q.VERIFICATION_FIND.sql, state)
         if row is None:
             raise restart

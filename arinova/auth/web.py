@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from blacksheep import Content, Request, Response
@@ -37,6 +38,8 @@ class Reply:
         return self
 
     def header(self, name: str, value: str) -> Reply:
+        if name == "location":
+            value = url_safe(value)
         self.headers.append((name.encode(), value.encode()))
         return self
 
@@ -56,6 +59,15 @@ class Reply:
         """302 with an empty body; better-call's redirects keep its JSON content type."""
         self.status = 302
         return self.header("location", location).empty(content_type)
+
+
+def url_safe(url: str) -> str:
+    """``url`` with control characters, spaces and non-ASCII characters percent-encoded
+    (UTF-8), as a URL parser serialises them: a ``Location`` made from request input
+    (a provider name, a callbackURL) is then always a valid header value."""
+    if all("!" <= ch <= "~" for ch in url):
+        return url
+    return "".join(ch if "!" <= ch <= "~" else quote(ch, safe="", errors="replace") for ch in url)
 
 
 def error_response(error: AuthError, cookies: list[str] | None = None) -> Response:

@@ -13,14 +13,17 @@ import secrets
 from typing import Any, Final
 from uuid import UUID
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import agents as q
 from arinova.http import agents_export, agents_health
+from arinova.http import schemas as s
 from arinova.http.agents_common import Row, agent_id_of, agent_not_found
+from arinova.http.apidoc import STR, Doc, arr, obj
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.validate import Arr, Bool, Obj, Str, Url
 from arinova.kv import keys
 from arinova.outbound import fetch_json
@@ -143,7 +146,7 @@ async def disconnect_agent(state: AppState, agent_id: UUID, close: tuple[int, st
         state.log.exception("closing the socket of agent %s failed", agent_id)
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def create_agent(request: Request) -> Response:
         user = await state.auth.require_user(request)
         body = CREATE_AGENT.parse(await read_json(request))
@@ -232,14 +235,51 @@ def mount(router: Router, state: AppState) -> None:
             state.log.warning("dropping the health cache of agent %s failed", agent_id)
         return empty_response(204)
 
-    router.add_post("/api/agents", create_agent)
-    router.add_get("/api/agents", list_agents)
-    router.add_get("/api/agents/:id", get_agent)
-    router.add_put("/api/agents/:id", update_agent)
-    router.add_delete("/api/agents/:id", delete_agent)
-    router.add_get("/api/agents/:id/skills", agent_skills)
-    router.add_post("/api/agents/:id/regenerate-token", regenerate_token)
-    router.add_get("/api/agents/:id/stats", agent_stats)
-    router.add_delete("/api/agents/:id/history", delete_history)
+    router.add_post(
+        "/api/agents",
+        create_agent,
+        doc=Doc("Create an agent", {201: s.AGENT}, body=CREATE_AGENT, tag="agents"),
+    )
+    router.add_get(
+        "/api/agents",
+        list_agents,
+        doc=Doc("The caller's agents", {200: arr(s.AGENT)}, tag="agents"),
+    )
+    router.add_get(
+        "/api/agents/:id", get_agent, doc=Doc("One own agent", {200: s.AGENT}, tag="agents")
+    )
+    router.add_put(
+        "/api/agents/:id",
+        update_agent,
+        doc=Doc("Update an own agent", {200: s.AGENT}, body=UPDATE_AGENT, tag="agents"),
+    )
+    router.add_delete(
+        "/api/agents/:id", delete_agent, doc=Doc("Delete an own agent", {204: None}, tag="agents")
+    )
+    router.add_get(
+        "/api/agents/:id/skills",
+        agent_skills,
+        doc=Doc(
+            "The agent's skills",
+            {200: s.SKILLS},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
+    )
+    router.add_post(
+        "/api/agents/:id/regenerate-token",
+        regenerate_token,
+        doc=Doc("A new bot token", {200: obj({"secretToken": STR})}, tag="agents"),
+    )
+    router.add_get(
+        "/api/agents/:id/stats",
+        agent_stats,
+        doc=Doc("Message counts", {200: s.AGENT_STATS}, tag="agents"),
+    )
+    router.add_delete(
+        "/api/agents/:id/history",
+        delete_history,
+        doc=Doc("Delete the direct conversations with the agent", {204: None}, tag="agents"),
+    )
     agents_export.mount(router, state)
     agents_health.mount(router, state)

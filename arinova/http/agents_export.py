@@ -14,10 +14,12 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import orjson
-from blacksheep import Content, Request, Response, Router
+from blacksheep import Content, Request, Response
 
 from arinova.db.queries import agents as q
 from arinova.http.agents_common import Row, agent_id_of, agent_not_found
+from arinova.http.apidoc import STR, Doc, Reply
+from arinova.http.router import ArinovaRouter
 from arinova.http.validate import query_param
 from arinova.state import AppState
 from arinova.timefmt import iso, iso_now
@@ -105,7 +107,7 @@ def export_markdown(agent_name: str, conversations: list[dict[str, Any]]) -> byt
     return "".join(parts).encode()
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def export_agent(request: Request) -> Response:
         user = await state.auth.require_user(request)
         markdown = query_param(request, "format") == "markdown"
@@ -125,4 +127,18 @@ def mount(router: Router, state: AppState) -> None:
         response.add_header(b"Content-Disposition", disposition.encode())
         return response
 
-    router.add_get("/api/agents/:id/export", export_agent)
+    router.add_get(
+        "/api/agents/:id/export",
+        export_agent,
+        doc=Doc(
+            "The agent's conversations as a file",
+            {
+                200: Reply(
+                    {"application/json": {"type": "object"}, "text/markdown": STR},
+                    headers=("content-disposition",),
+                )
+            },
+            query={"format": {"enum": ["json", "markdown"]}},
+            tag="agents",
+        ),
+    )

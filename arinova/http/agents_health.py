@@ -12,11 +12,14 @@ from typing import Any, Final
 from uuid import UUID
 
 import orjson
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import agents as q
+from arinova.http import schemas as s
 from arinova.http.agents_common import agent_id_of, agent_not_found
+from arinova.http.apidoc import Doc
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.kv import keys
 from arinova.outbound import probe
 from arinova.state import AppState
@@ -37,7 +40,7 @@ async def probed_health(state: AppState, agent_id: UUID, endpoint: str | None) -
     return health
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def agent_health(request: Request) -> Response:
         user = await state.auth.require_user(request)
         row = await state.db.fetchrow(q.ENDPOINT.sql, agent_id_of(request), user.id)
@@ -76,5 +79,23 @@ def mount(router: Router, state: AppState) -> None:
                 results[index] = {"agentId": str(rows[index]["id"]), **health}
         return json_response(200, results)
 
-    router.add_get("/api/agents/health", all_agents_health)
-    router.add_get("/api/agents/:id/health", agent_health)
+    router.add_get(
+        "/api/agents/health",
+        all_agents_health,
+        doc=Doc(
+            "Health of every own agent",
+            {200: s.AGENTS_HEALTH},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
+    )
+    router.add_get(
+        "/api/agents/:id/health",
+        agent_health,
+        doc=Doc(
+            "Health of an own agent",
+            {200: s.AGENT_HEALTH},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="agents",
+        ),
+    )

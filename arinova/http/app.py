@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from blacksheep import Router
-
 from arinova.http import (
     agents,
     auth_routes,
@@ -15,6 +13,7 @@ from arinova.http import (
     health,
     messages,
     notifications,
+    openapi,
     push,
     reactions,
     sandbox,
@@ -29,7 +28,7 @@ from arinova.state import AppState
 class Area(Protocol):
     """A module (or object) that registers its routes."""
 
-    def mount(self, router: Router, state: AppState) -> None: ...
+    def mount(self, router: ArinovaRouter, state: AppState) -> None: ...
 
 
 # Each area module exposes ``mount(router, state)``.
@@ -37,6 +36,7 @@ AREAS: tuple[Area, ...] = (health, sockets_fallback, agents, auth_routes)
 AREAS += (conversations, groups, messages, reactions)
 AREAS += (uploads,)
 AREAS += (push, notifications, sandbox)
+AREAS += (openapi,)
 
 
 def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp:
@@ -47,3 +47,12 @@ def build_http_app(state: AppState, extra_areas: Iterable[Area] = ()) -> HttpApp
     app = HttpApp(router=router)
     install_common(app, state)
     return app
+
+
+def api_document(state: AppState) -> bytes:
+    """The bytes of ``GET /api/openapi.json`` of a server with this state's settings (only
+    the settings are read: ``arinova.compose.describing_state`` gives such a state)."""
+    router = ArinovaRouter()
+    for area in AREAS:
+        area.mount(router, state)
+    return openapi.render(openapi.document(router.registered))

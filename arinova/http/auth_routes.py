@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova import js
 from arinova.auth import errors as msg
@@ -42,6 +42,8 @@ from arinova.auth.web import (
 )
 from arinova.db.queries import auth as q
 from arinova.errors import ApiError
+from arinova.http import auth_docs
+from arinova.http.router import ArinovaRouter
 from arinova.ratelimit.http import client_ip
 from arinova.state import AppState
 
@@ -221,12 +223,20 @@ class CredentialEndpoints:
             raise AuthError(
                 400, "[body.name] Invalid input: expected string, received null", "VALIDATION_ERROR"
             )
+        new_name = None if name is None else js.to_string(name)
+        new_image = None if image is None else js.to_string(image)
+        for key, text in (("name", new_name), ("image", new_image)):
+            if text is not None and "\x00" in text:
+                # PostgreSQL text cannot hold it (the original's database refused it: 500)
+                raise AuthError(
+                    400, f"[body.{key}] must not contain NUL characters", "VALIDATION_ERROR"
+                )
         await auth.db.fetchrow(
             q.USER_UPDATE_PROFILE.sql,
             current.user.id,
-            None if name is None else js.to_string(name),
+            new_name,
             "image" in body,
-            None if image is None else js.to_string(image),
+            new_image,
             now_ms(),
         )
         await auth.sessions.invalidate_user(current.user.id)
@@ -271,10 +281,12 @@ class CredentialEndpoints:
     async def revoke_session(self, request: Request, auth: Authenticator) -> Response:
         body = check(await self._body(request, auth), (Field("token", "string", required=True),))
         current = await self._session(request, auth)
-        rows = await auth.db.fetch(
-            q.SESSION_DELETE_FOR_USER_BY_TOKEN.sql, current.user.id, body["token"]
-        )
-        await auth.sessions.invalidate([row["token"] for row in rows])
+        token: str = body["token"]
+        if "\x00" not in token:  # a token with one matches no session
+            rows = await auth.db.fetch(
+                q.SESSION_DELETE_FOR_USER_BY_TOKEN.sql, current.user.id, token
+            )
+            await auth.sessions.invalidate([row["token"] for row in rows])
         return Reply().json({"status": True})
 
     async def revoke_sessions(self, request: Request, auth: Authenticator) -> Response:
@@ -305,7 +317,7 @@ async def _not_found(request: Request) -> Response:
     return Reply(404).empty()
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     def endpoint(handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             auth = state.auth
@@ -333,42 +345,51 @@ def mount(router: Router, state: AppState) -> None:
 
     creds = CredentialEndpoints(state)
     social = SocialEndpoints(state)
-    router.add_post(f"{AUTH_PREFIX}/sign-up/email", endpoint(creds.sign_up))
-    router.add_post(f"{AUTH_PREFIX}/sign-in/email", endpoint(creds.sign_in))
-    router.add_post(f"{AUTH_PREFIX}/sign-out", endpoint(creds.sign_out))
-    router.add_get(f"{AUTH_PREFIX}/get-session", endpoint(creds.get_session))
-    router.add_post(f"{AUTH_PREFIX}/update-user", endpoint(creds.update_user))
-    router.add_post(f"{AUTH_PREFIX}/change-password", endpoint(creds.change_password))
-    router.add_get(f"{AUTH_PREFIX}/ok", endpoint(creds.ok))
-    router.add_get(f"{AUTH_PREFIX}/list-sessions", endpoint(creds.list_sessions))
-    router.add_post(f"{AUTH_PREFIX}/revoke-session", endpoint(creds.revoke_session))
-    router.add_post(f"{AUTH_PREFIX}/revoke-sessions", endpoint(creds.revoke_sessions))
-    router.add_post(f"{AUTH_PREFIX}/revoke-other-sessions", endpoint(creds.revoke_other_sessions))
-    router.add_post(f"{AUTH_PREFIX}/sign-in/social", endpoint(social.sign_in_social))
-    router.add_post(f"{AUTH_PREFIX}/link-social", endpoint(social.link_social))
-    router.add_get(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback))
-    router.add_post(f"{AUTH_PREFIX}/callback/:provider", endpoint(social.callback_post))
-    router.add_get(f"{AUTH_PREFIX}/error", endpoint(social.error_page))
     accounts = AccountEndpoints(state.settings.better_auth_url)
-    router.add_get(f"{AUTH_PREFIX}/list-accounts", endpoint(accounts.list_accounts))
-    router.add_post(f"{AUTH_PREFIX}/unlink-account", endpoint(accounts.unlink_account))
-    router.add_post(f"{AUTH_PREFIX}/get-access-token", endpoint(accounts.get_access_token))
-    router.add_post(f"{AUTH_PREFIX}/refresh-token", endpoint(accounts.refresh_token))
-    router.add_get(f"{AUTH_PREFIX}/account-info", endpoint(accounts.account_info))
-    router.add_post(f"{AUTH_PREFIX}/verify-password", endpoint(accounts.verify_password))
-    router.add_post(f"{AUTH_PREFIX}/change-email", endpoint(accounts.change_email))
-    router.add_post(f"{AUTH_PREFIX}/delete-user", endpoint(accounts.delete_user))
-    router.add_get(f"{AUTH_PREFIX}/delete-user/callback", endpoint(accounts.delete_user_callback))
-    router.add_post(
-        f"{AUTH_PREFIX}/request-password-reset", endpoint(accounts.request_password_reset)
+    docs = {
+        **auth_docs.credentials(SIGN_UP_FIELDS, SIGN_IN_FIELDS, CHANGE_PASSWORD_FIELDS),
+        **auth_docs.SOCIAL,
+        **auth_docs.ACCOUNTS,
+    }
+    routes: tuple[tuple[str, str, Endpoint], ...] = (
+        ("POST", "sign-up/email", creds.sign_up),
+        ("POST", "sign-in/email", creds.sign_in),
+        ("POST", "sign-out", creds.sign_out),
+        ("GET", "get-session", creds.get_session),
+        ("POST", "update-user", creds.update_user),
+        ("POST", "change-password", creds.change_password),
+        ("GET", "ok", creds.ok),
+        ("GET", "list-sessions", creds.list_sessions),
+        ("POST", "revoke-session", creds.revoke_session),
+        ("POST", "revoke-sessions", creds.revoke_sessions),
+        ("POST", "revoke-other-sessions", creds.revoke_other_sessions),
+        ("POST", "sign-in/social", social.sign_in_social),
+        ("POST", "link-social", social.link_social),
+        ("GET", "callback/:provider", social.callback),
+        ("POST", "callback/:provider", social.callback_post),
+        ("GET", "error", social.error_page),
+        ("GET", "list-accounts", accounts.list_accounts),
+        ("POST", "unlink-account", accounts.unlink_account),
+        ("POST", "get-access-token", accounts.get_access_token),
+        ("POST", "refresh-token", accounts.refresh_token),
+        ("GET", "account-info", accounts.account_info),
+        ("POST", "verify-password", accounts.verify_password),
+        ("POST", "change-email", accounts.change_email),
+        ("POST", "delete-user", accounts.delete_user),
+        ("GET", "delete-user/callback", accounts.delete_user_callback),
+        ("POST", "request-password-reset", accounts.request_password_reset),
+        ("POST", "reset-password", accounts.reset_password),
+        ("GET", "reset-password/:token", accounts.reset_password_callback),
+        ("POST", "send-verification-email", accounts.send_verification_email),
+        ("GET", "verify-email", accounts.verify_email),
     )
-    router.add_post(f"{AUTH_PREFIX}/reset-password", endpoint(accounts.reset_password))
-    router.add_get(
-        f"{AUTH_PREFIX}/reset-password/:token", endpoint(accounts.reset_password_callback)
-    )
-    router.add_post(
-        f"{AUTH_PREFIX}/send-verification-email", endpoint(accounts.send_verification_email)
-    )
-    router.add_get(f"{AUTH_PREFIX}/verify-email", endpoint(accounts.verify_email))
+    for method, path, handler in routes:
+        doc = docs.get(f"{path} {method}") or docs[path]
+        router.add(method, f"{AUTH_PREFIX}/{path}", endpoint(handler), doc=doc)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        router.add(method, f"{AUTH_PREFIX}/*", endpoint(lambda r, a: _not_found(r)))
+        router.add(
+            method,
+            f"{AUTH_PREFIX}/*",
+            endpoint(lambda r, a: _not_found(r)),
+            doc=auth_docs.NOT_FOUND,
+        )

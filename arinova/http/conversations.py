@@ -12,13 +12,16 @@ from typing import Any, Final
 from uuid import UUID
 
 from asyncpg import Record
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import conversations as q
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import BOOL, INT, STR, Doc, arr, obj
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.shapes import conversation_json
 from arinova.http.validate import Bool, Obj, Str, Truthy, Uuid, parse_uuid, query_param
 from arinova.outbound import probe
@@ -86,7 +89,7 @@ def _list_item(row: Record) -> dict[str, Any]:
     return item
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
 
     async def create_conversation(request: Request) -> Response:
         user = await state.auth.require_user(request)
@@ -197,12 +200,78 @@ def mount(router: Router, state: AppState) -> None:
         }
         return json_response(200, body)
 
-    router.add_post("/api/conversations", create_conversation)
-    router.add_get("/api/conversations", list_conversations)
-    router.add_get("/api/conversations/:id", get_conversation)
-    router.add_put("/api/conversations/:id", update_conversation)
-    router.add_delete("/api/conversations/:id", delete_conversation)
-    router.add_delete("/api/conversations/:id/messages", clear_messages)
-    router.add_put("/api/conversations/:id/read", mark_read)
-    router.add_put("/api/conversations/:id/mute", mute)
-    router.add_get("/api/conversations/:id/status", status)
+    router.add_post(
+        "/api/conversations",
+        create_conversation,
+        doc=Doc(
+            "Start a direct conversation",
+            {201: s.CONVERSATION},
+            errors=(404,),
+            body=CREATE_CONVERSATION,
+            tag="conversations",
+        ),
+    )
+    router.add_get(
+        "/api/conversations",
+        list_conversations,
+        doc=Doc(
+            "The caller's conversations",
+            {200: arr(s.CONVERSATION_ITEM)},
+            query={"q": STR},
+            tag="conversations",
+        ),
+    )
+    router.add_get(
+        "/api/conversations/:id",
+        get_conversation,
+        doc=Doc("One own conversation", {200: s.CONVERSATION}, tag="conversations"),
+    )
+    router.add_put(
+        "/api/conversations/:id",
+        update_conversation,
+        doc=Doc(
+            "Rename or pin a conversation",
+            {200: s.CONVERSATION},
+            body=UPDATE_CONVERSATION,
+            tag="conversations",
+        ),
+    )
+    router.add_delete(
+        "/api/conversations/:id",
+        delete_conversation,
+        doc=Doc("Delete a conversation", {204: None}, tag="conversations"),
+    )
+    router.add_delete(
+        "/api/conversations/:id/messages",
+        clear_messages,
+        doc=Doc(
+            "Delete every message of a conversation",
+            {200: obj({"success": BOOL, "deleted": INT})},
+            tag="conversations",
+        ),
+    )
+    router.add_put(
+        "/api/conversations/:id/read",
+        mark_read,
+        doc=Doc("Mark a conversation read", {200: obj({"lastReadSeq": INT})}, tag="conversations"),
+    )
+    router.add_put(
+        "/api/conversations/:id/mute",
+        mute,
+        doc=Doc(
+            "Mute or unmute a conversation",
+            {200: obj({"muted": BOOL})},
+            body=MUTE_CONVERSATION,
+            tag="conversations",
+        ),
+    )
+    router.add_get(
+        "/api/conversations/:id/status",
+        status,
+        doc=Doc(
+            "A conversation and its agent's reachability",
+            {200: s.CONVERSATION_STATUS},
+            description="Probes the agent's endpoint, waiting up to 5 s for it (behaviours.md §5).",
+            tag="conversations",
+        ),
+    )

@@ -10,14 +10,17 @@ from __future__ import annotations
 from typing import Any, Final
 
 from asyncpg import Record
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import groups as q
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import Doc, arr
 from arinova.http.body import read_json
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.shapes import conversation_json, member_json
 from arinova.http.validate import Arr, Obj, Str, Uuid, parse_uuid
 from arinova.state import AppState
@@ -48,7 +51,7 @@ def _created_group(rows: list[Record], agent_ids: list[str]) -> dict[str, Any]:
     return {**conversation_json(first), "members": members}
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def create_group(request: Request) -> Response:
         user = await state.auth.require_user(request)
         body = CREATE_GROUP.parse(await read_json(request))
@@ -110,7 +113,31 @@ def mount(router: Router, state: AppState) -> None:
             raise ApiError.message(404, "Member not found in group")
         return empty_response(204)
 
-    router.add_post("/api/conversations/group", create_group)
-    router.add_get("/api/conversations/:id/members", list_members)
-    router.add_post("/api/conversations/:id/members", add_member)
-    router.add_delete("/api/conversations/:id/members/:agentId", remove_member)
+    router.add_post(
+        "/api/conversations/group",
+        create_group,
+        doc=Doc(
+            "Start a group conversation", {201: s.GROUP}, body=CREATE_GROUP, tag="conversations"
+        ),
+    )
+    router.add_get(
+        "/api/conversations/:id/members",
+        list_members,
+        doc=Doc("A conversation's member agents", {200: arr(s.MEMBER_VIEW)}, tag="conversations"),
+    )
+    router.add_post(
+        "/api/conversations/:id/members",
+        add_member,
+        doc=Doc(
+            "Add an agent to a group",
+            {201: s.MEMBER},
+            errors=(409,),
+            body=ADD_MEMBER,
+            tag="conversations",
+        ),
+    )
+    router.add_delete(
+        "/api/conversations/:id/members/:agentId",
+        remove_member,
+        doc=Doc("Remove an agent from a group", {204: None}, errors=(400,), tag="conversations"),
+    )

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries.health import PING
+from arinova.http import schemas as s
+from arinova.http.apidoc import Doc
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.state import AppState
 from arinova.timefmt import iso_now
 
 CHECK_TIMEOUT_S = 3.0
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def db_ok() -> bool:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
@@ -42,4 +45,13 @@ def mount(router: Router, state: AppState) -> None:
         }
         return json_response(200 if db and kv else 503, body)
 
-    router.add_get("/health", get_health)
+    router.add_get(
+        "/health",
+        get_health,
+        doc=Doc(
+            "Database and Redis liveness",
+            {200: s.SERVICE_HEALTH, 503: s.SERVICE_HEALTH},
+            access="none",
+            tag="health",
+        ),
+    )

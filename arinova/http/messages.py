@@ -15,13 +15,16 @@ from typing import Any, Final
 from uuid import UUID
 
 from asyncpg import Record
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova import js
 from arinova.db.queries import messages as q
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import STR, Doc
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.responses import empty_response, json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.validate import parse_uuid, query_int, query_param
 from arinova.live_text import fill_live_texts
@@ -58,7 +61,7 @@ async def with_live_text(state: AppState, messages: list[dict[str, Any]]) -> Non
     await fill_live_texts(messages, state.realtime.streaming_text, state.kv, state.log)
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def list_messages(request: Request) -> Response:
         user = await state.auth.require_user(request)
         conversation_id = conversation_id_of(request)
@@ -171,6 +174,28 @@ def mount(router: Router, state: AppState) -> None:
         total = rows[0]["total"] if rows else 0
         return json_response(200, {"results": results, "total": total})
 
-    router.add_get("/api/messages/search", search)
-    router.add_get("/api/conversations/:id/messages", list_messages)
-    router.add_delete("/api/conversations/:conversationId/messages/:messageId", delete_message)
+    router.add_get(
+        "/api/messages/search",
+        search,
+        doc=Doc(
+            "Search the caller's messages",
+            {200: s.SEARCH},
+            query={"q": STR, "limit": STR, "offset": STR},
+            tag="messages",
+        ),
+    )
+    router.add_get(
+        "/api/conversations/:id/messages",
+        list_messages,
+        doc=Doc(
+            "A page of a conversation's messages",
+            {200: s.MESSAGE_PAGE},
+            query={"before": STR, "after": STR, "around": STR, "limit": STR},
+            tag="messages",
+        ),
+    )
+    router.add_delete(
+        "/api/conversations/:conversationId/messages/:messageId",
+        delete_message,
+        doc=Doc("Delete a message", {204: None}, tag="messages"),
+    )

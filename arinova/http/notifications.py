@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import notifications as q
+from arinova.http import schemas as s
+from arinova.http.apidoc import Doc
 from arinova.http.body import read_json
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.validate import Bool, Obj, Str
 from arinova.state import AppState
 
@@ -34,7 +37,7 @@ DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def get_preferences(request: Request) -> Response:
         user = await state.auth.require_user(request)
         row = await state.db.fetchrow(q.GET_PREFERENCES.sql, user.id)
@@ -65,5 +68,18 @@ def mount(router: Router, state: AppState) -> None:
         )
         return json_response(200, {"ok": True})
 
-    router.add_get("/api/notifications/preferences", get_preferences)
-    router.add_put("/api/notifications/preferences", put_preferences)
+    router.add_get(
+        "/api/notifications/preferences",
+        get_preferences,
+        doc=Doc("The caller's notification preferences", {200: s.PREFERENCES}, tag="notifications"),
+    )
+    router.add_put(
+        "/api/notifications/preferences",
+        put_preferences,
+        doc=Doc(
+            "Replace the notification preferences",
+            {200: s.OK_TRUE},
+            body=PREFERENCES,
+            tag="notifications",
+        ),
+    )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import push as q
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import STR, Doc, Raw, obj
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.validate import Obj, Str, Url
 from arinova.state import AppState
 
@@ -29,7 +32,7 @@ SUBSCRIBE: Final = Obj(
 OK: Final = {"ok": True}
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def vapid_key(request: Request) -> Response:
         key = state.settings.vapid_public_key
         if not key:
@@ -66,6 +69,29 @@ def mount(router: Router, state: AppState) -> None:
             await state.db.execute(q.DELETE_SUBSCRIPTION.sql, user.id, endpoint)
         return json_response(200, OK)
 
-    router.add_get("/api/push/vapid-key", vapid_key)
-    router.add_post("/api/push/subscribe", subscribe)
-    router.add_delete("/api/push/subscribe", unsubscribe)
+    router.add_get(
+        "/api/push/vapid-key",
+        vapid_key,
+        doc=Doc(
+            "The VAPID public key",
+            {200: obj({"vapidPublicKey": STR})},
+            errors=(503,),
+            access="none",
+            tag="push",
+        ),
+    )
+    router.add_post(
+        "/api/push/subscribe",
+        subscribe,
+        doc=Doc("Store a push subscription", {201: s.OK_TRUE}, body=SUBSCRIBE, tag="push"),
+    )
+    router.add_delete(
+        "/api/push/subscribe",
+        unsubscribe,
+        doc=Doc(
+            "Remove a push subscription",
+            {200: s.OK_TRUE},
+            body=Raw(obj({"endpoint": STR})),
+            tag="push",
+        ),
+    )

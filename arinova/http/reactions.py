@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from typing import Final
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.queries import reactions as q
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import Doc
 from arinova.http.body import read_json
 from arinova.http.fields import NO_NUL
 from arinova.http.responses import empty_response, json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.validate import Obj, Str, parse_uuid
 from arinova.state import AppState
 
 ADD_REACTION: Final = Obj({"emoji": Str(min_len=1, max_len=32, **NO_NUL)})
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def add_reaction(request: Request) -> Response:
         user = await state.auth.require_user(request)
         body = ADD_REACTION.parse(await read_json(request))
@@ -75,6 +78,24 @@ def mount(router: Router, state: AppState) -> None:
             ],
         )
 
-    router.add_post("/api/messages/:messageId/reactions", add_reaction)
-    router.add_get("/api/messages/:messageId/reactions", list_reactions)
-    router.add_delete("/api/messages/:messageId/reactions/:emoji", remove_reaction)
+    router.add_post(
+        "/api/messages/:messageId/reactions",
+        add_reaction,
+        doc=Doc(
+            "React to a message",
+            {201: s.REACTION},
+            errors=(403, 409),
+            body=ADD_REACTION,
+            tag="messages",
+        ),
+    )
+    router.add_get(
+        "/api/messages/:messageId/reactions",
+        list_reactions,
+        doc=Doc("Reaction counts of a message", {200: s.REACTION_COUNTS}, tag="messages"),
+    )
+    router.add_delete(
+        "/api/messages/:messageId/reactions/:emoji",
+        remove_reaction,
+        doc=Doc("Remove the caller's reaction", {204: None}, tag="messages"),
+    )

@@ -22,6 +22,8 @@ from urllib.parse import unquote
 
 from blacksheep import Router
 
+from arinova.http.apidoc import Doc
+
 MAX_PARAM_LENGTH: Final = 100
 TAIL: Final = "tail"
 
@@ -63,7 +65,7 @@ class _Node:
         self.wildcard: _Leaf | None = None
 
 
-def _param_name(segment: str) -> str | None:
+def param_name(segment: str) -> str | None:
     if segment.startswith(":"):
         return segment[1:]
     if len(segment) > 2 and segment[0] + segment[-1] in ("{}", "<>"):
@@ -91,7 +93,7 @@ class RouteTable:
                 if node.wildcard is None:
                     node.wildcard = _Leaf(route, tuple(names))
                 return
-            name = _param_name(segment)
+            name = param_name(segment)
             if name is not None:
                 names.append(name)
                 if node.param is None:
@@ -139,12 +141,15 @@ def _walk(
 
 
 class Route:
-    __slots__ = ("handler", "method", "pattern")
+    """A registered route; ``doc`` is what it tells the API document (``arinova.http.openapi``)."""
 
-    def __init__(self, method: str, pattern: str, handler: Any) -> None:
+    __slots__ = ("doc", "handler", "method", "pattern")
+
+    def __init__(self, method: str, pattern: str, handler: Any, doc: Doc | None = None) -> None:
         self.method = method
         self.pattern = pattern.encode()
         self.handler = handler
+        self.doc = doc
 
     def __repr__(self) -> str:
         return f"<Route {self.method} {self.pattern.decode()}>"
@@ -169,7 +174,14 @@ class ArinovaRouter(Router):
         self.registered: list[Route] = []
 
     def add(
-        self, method: str, pattern: Any, handler: Any, filters: Any = None, *, name: Any = None
+        self,
+        method: str,
+        pattern: Any,
+        handler: Any,
+        filters: Any = None,
+        *,
+        name: Any = None,
+        doc: Doc | None = None,
     ) -> None:
         text = pattern.decode() if isinstance(pattern, bytes) else str(pattern)
         if not text.startswith("/"):
@@ -178,9 +190,35 @@ class ArinovaRouter(Router):
         if (method, text) in self._seen:
             raise RouteDuplicate(f"route {method} {text} is registered twice")
         self._seen.add((method, text))
-        route = Route(method, text, handler)
+        route = Route(method, text, handler, doc)
         self.registered.append(route)
         self._table.add(method, text, route)
+
+    # BlackSheep's shortcuts, with the route's ``doc``
+    def add_get(
+        self, pattern: Any, handler: Any, *, name: Any = None, doc: Doc | None = None
+    ) -> None:
+        self.add("GET", pattern, handler, name=name, doc=doc)
+
+    def add_post(
+        self, pattern: Any, handler: Any, *, name: Any = None, doc: Doc | None = None
+    ) -> None:
+        self.add("POST", pattern, handler, name=name, doc=doc)
+
+    def add_put(
+        self, pattern: Any, handler: Any, *, name: Any = None, doc: Doc | None = None
+    ) -> None:
+        self.add("PUT", pattern, handler, name=name, doc=doc)
+
+    def add_patch(
+        self, pattern: Any, handler: Any, *, name: Any = None, doc: Doc | None = None
+    ) -> None:
+        self.add("PATCH", pattern, handler, name=name, doc=doc)
+
+    def add_delete(
+        self, pattern: Any, handler: Any, *, name: Any = None, doc: Doc | None = None
+    ) -> None:
+        self.add("DELETE", pattern, handler, name=name, doc=doc)
 
     def match(self, method: str, path: bytes) -> RouteMatch | None:
         return self._table.match(method, path)

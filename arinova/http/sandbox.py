@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova import js
 from arinova.errors import ApiError
+from arinova.http import schemas as s
+from arinova.http.apidoc import STR, Doc, Raw, obj
 from arinova.http.body import read_json
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.sandbox.service import OwnerQueueFull, SandboxBusy, WaitedTooLong
 from arinova.state import AppState
 
@@ -38,7 +41,7 @@ def waited_too_long(max_wait_s: float) -> str:
     return f"Sandbox is busy: no worker was free within {max_wait_s:g} seconds. Try again later."
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     async def execute(request: Request) -> Response:
         user = await state.auth.require_user(request)
         body = await read_json(request)
@@ -67,4 +70,14 @@ def mount(router: Router, state: AppState) -> None:
             raise ApiError.message(503, BUSY) from None
         return json_response(200, result)
 
-    router.add_post("/api/sandbox/execute", execute)
+    router.add_post(
+        "/api/sandbox/execute",
+        execute,
+        doc=Doc(
+            "Run JavaScript in the sandbox",
+            {200: s.SANDBOX_RESULT},
+            errors=(503,),
+            body=Raw(obj({"code": STR, "language": {"const": "javascript"}})),
+            tag="sandbox",
+        ),
+    )

@@ -32,7 +32,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Final
 
-from blacksheep import Request, Response, Router
+from blacksheep import Request, Response
 
 from arinova.db.messages_seq import lock_conversation
 from arinova.db.queries import agents as agent_queries
@@ -43,11 +43,14 @@ from arinova.db.queries.uploads import (
     SET_AVATAR,
 )
 from arinova.errors import ApiError
+from arinova.http import schemas as s
 from arinova.http.agents_common import agent_id_of, agent_not_found
+from arinova.http.apidoc import STR, Doc, Raw, Reply, obj
 from arinova.http.common import raw_url
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.multipart import spooled_form
 from arinova.http.responses import json_response
+from arinova.http.router import ArinovaRouter
 from arinova.http.shapes import attachment_json, message_json
 from arinova.http.upload_slots import UploadSlots
 from arinova.http.validate import parse_uuid
@@ -99,12 +102,58 @@ AVATAR_TOO_LARGE: Final = "Avatar must be under 2MB"
 NAME_TOO_LONG: Final = f"File name must be at most {MAX_FILE_NAME} characters"
 
 
-def mount(router: Router, state: AppState) -> None:
+def mount(router: ArinovaRouter, state: AppState) -> None:
     area = UploadsArea(state)
-    router.add_post("/api/conversations/:conversationId/upload", area.upload)
-    router.add_get("/api/attachments/:id", area.get_attachment)
-    router.add_post("/api/agents/:id/avatar", area.upload_avatar)
-    router.add_get("/uploads/*", area.static_file)
+    router.add_post(
+        "/api/conversations/:conversationId/upload",
+        area.upload,
+        doc=Doc(
+            "Send a file to a conversation",
+            {200: obj({"message": s.MESSAGE_WITH_ATTACHMENTS})},
+            errors=(503,),
+            body=UPLOAD_FORM,
+            body_media="multipart/form-data",
+            tag="uploads",
+        ),
+    )
+    router.add_get(
+        "/api/attachments/:id",
+        area.get_attachment,
+        doc=Doc("One attachment of an own conversation", {200: s.ATTACHMENT}, tag="uploads"),
+    )
+    router.add_post(
+        "/api/agents/:id/avatar",
+        area.upload_avatar,
+        doc=Doc(
+            "Set an agent's avatar",
+            {200: obj({"avatarUrl": STR})},
+            errors=(503,),
+            body=AVATAR_FORM,
+            body_media="multipart/form-data",
+            tag="uploads",
+        ),
+    )
+    router.add_get(
+        "/uploads/*",
+        area.static_file,
+        doc=Doc(
+            "A stored file (rest.md §3.13)",
+            {
+                200: Reply({"*/*": None}, headers=("etag", "last-modified")),
+                206: Reply({"*/*": None}),
+                304: None,
+            },
+            errors=(400, 403, 404, 416),
+            access="none",
+            tag="uploads",
+        ),
+    )
+
+
+_FILE: Final = {"type": "string", "contentMediaType": "application/octet-stream"}
+#: the first file part is the file, whatever its name (rest.md §3.9)
+UPLOAD_FORM: Final = Raw(obj({"file": _FILE}, {"caption": STR}))
+AVATAR_FORM: Final = Raw(obj({"file": _FILE}))
 
 
 def stored_extension(file_name: str) -> str:

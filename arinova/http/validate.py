@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -111,6 +111,19 @@ class Field:
             raise Invalid(path, "must not be null")
         return self.check(value, path)
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema (2020-12, as OpenAPI 3.1 uses it) of the values ``run`` accepts."""
+        schema = self.value_schema()
+        if self.default is not MISSING and self.default is not None:
+            schema["default"] = self.default
+        if self.nullable and schema:
+            return {"anyOf": [schema, {"type": "null"}]}
+        return schema
+
+    def value_schema(self) -> dict[str, Any]:
+        """The schema of a non-null value (``{}``: any JSON value)."""
+        raise NotImplementedError
+
 
 def _chars(n: int) -> str:
     return "character" if n == 1 else "characters"
@@ -123,6 +136,8 @@ class Str(Field):
     names the rule in the error)."""
 
     __slots__ = ("max_len", "min_len", "pattern", "pattern_reason", "trim")
+    #: the JSON Schema ``format`` of the subclasses' rule
+    format: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -164,6 +179,18 @@ class Str(Field):
         """Format rules of subclasses (uuid, url, email)."""
         return value
 
+    def value_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if self.min_len and not self.trim:
+            schema["minLength"] = self.min_len
+        if self.max_len is not None:
+            schema["maxLength"] = self.max_len
+        if self.pattern is not None:
+            schema["pattern"] = f"^(?:{self.pattern.pattern})$"
+        if self.format is not None:
+            schema["format"] = self.format
+        return schema
+
 
 # zod 3's patterns
 _UUID_RX: Final = re.compile(
@@ -181,6 +208,7 @@ class Uuid(Str):
     """A UUID string in the 8-4-4-4-12 hex form (kept as given)."""
 
     __slots__ = ()
+    format = "uuid"
 
     def extra(self, value: str, path: str) -> str:
         if _UUID_RX.fullmatch(value) is None:
@@ -190,6 +218,7 @@ class Uuid(Str):
 
 class Email(Str):
     __slots__ = ()
+    format = "email"
 
     def extra(self, value: str, path: str) -> str:
         if _EMAIL_RX.fullmatch(value) is None:
@@ -202,6 +231,7 @@ class Url(Str):
     a scheme, and a host for the web schemes (http, https, ws, wss, ftp)."""
 
     __slots__ = ()
+    format = "uri"
 
     def extra(self, value: str, path: str) -> str:
         if not _valid_url(value):
@@ -250,6 +280,9 @@ class Enum(Field):
             raise Invalid(path, f"must be one of: {allowed}")
         return value
 
+    def value_schema(self) -> dict[str, Any]:
+        return {"enum": list(self.values)}
+
 
 class Bool(Field):
     __slots__ = ()
@@ -258,6 +291,9 @@ class Bool(Field):
         if not isinstance(value, bool):
             raise Invalid(path, "must be a boolean")
         return value
+
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
 class Truthy(Field):
@@ -271,6 +307,9 @@ class Truthy(Field):
 
     def check(self, value: Any, path: str) -> Any:
         return js.is_truthy(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"description": "any JSON value, read as a flag by its truthiness"}
 
 
 class Num(Field):
@@ -308,6 +347,14 @@ class Num(Field):
     def check(self, value: Any, path: str) -> Any:
         return self.bounds(self.number(value, path), path)
 
+    def value_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "number"}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return schema
+
 
 class Int(Num):
     """An integer (``3.0`` is accepted and returned as ``3``), optionally bounded."""
@@ -335,6 +382,9 @@ class Int(Num):
             number = int(number)
         return self.bounds(number, path)
 
+    def value_schema(self) -> dict[str, Any]:
+        return {**super().value_schema(), "type": "integer"}
+
 
 class Any_(Field):
     """Any JSON value, ``null`` included, unchecked (zod's ``unknown``)."""
@@ -346,6 +396,9 @@ class Any_(Field):
 
     def check(self, value: Any, path: str) -> Any:
         return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {}
 
 
 class Arr(Field):
@@ -378,6 +431,14 @@ class Arr(Field):
         item = self.item
         return [item.run(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
+    def value_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "array", "items": self.item.json_schema()}
+        if self.min_len:
+            schema["minItems"] = self.min_len
+        if self.max_len is not None:
+            schema["maxItems"] = self.max_len
+        return schema
+
 
 class Record(Field):
     """An object with arbitrary keys whose values all match ``value`` (``z.record``)."""
@@ -404,6 +465,15 @@ class Record(Field):
             raise Invalid(path, f"must have at most {self.max_keys} keys")
         field = self.value
         return {k: field.run(v, _join(path, k)) for k, v in value.items()}
+
+    def value_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": self.value.json_schema(),
+        }
+        if self.max_keys is not None:
+            schema["maxProperties"] = self.max_keys
+        return schema
 
 
 class Obj(Field):
@@ -436,6 +506,16 @@ class Obj(Field):
                 continue
             result[key] = field.run(item, _join(path, key))
         return result
+
+    def value_schema(self) -> dict[str, Any]:
+        required = [key for key, field in self.fields if not field.optional]
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {key: field.json_schema() for key, field in self.fields},
+        }
+        if required:
+            schema["required"] = required
+        return schema
 
     def parse(self, body: Any) -> dict[str, Any]:
         """Validate a request body; raise ``ApiError.validation`` on the first problem."""

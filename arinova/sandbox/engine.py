@@ -50,6 +50,7 @@ PRELUDE: Final = r"""
   const MAX_OUTPUT = 50000;
   const realEval = eval;
   const stringify = JSON.stringify;
+  const parse = JSON.parse;
   const toStr = String;
   const lines = [];
   let total = 0;
@@ -133,7 +134,8 @@ PRELUDE: Final = r"""
   let printed = -1;
   let answered = -1;
 
-  // Answers are JSON text (NUL characters survive the trip to Python).
+  // Answers are JSON text, and so is the code (NUL characters survive the trip either
+  // way: the engine's binding ends a string at its first NUL).
   // api("run", code) -> the error string or null;
   // api("output", echo) -> the captured output, with the echo unless echo is false
   return (action, code) => {
@@ -142,7 +144,7 @@ PRELUDE: Final = r"""
       return stringify(wellFormed(lines.slice(0, end).join("\n")));
     }
     try {
-      const result = (0, realEval)(code);
+      const result = (0, realEval)(parse(code));
       printed = lines.length;
       if (printed === 0 && result !== undefined) emit(result);
       answered = lines.length;
@@ -212,7 +214,7 @@ def run_javascript(
     deadline = time.process_time() + time_limit_s
     error: str | None
     try:
-        error = _text_or_none(runner("run", code))
+        error = _text_or_none(runner("run", json.dumps(code)))
     except Exception as exc:  # interrupted, out of memory, stack overflow: uncatchable
         error = _engine_error(exc)
     else:

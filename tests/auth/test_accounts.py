@@ -153,7 +153,7 @@ async def test_provider_tokens_and_account_info(client: httpx.AsyncClient) -> No
         400,
         error("Provider credential not found.", "PROVIDER_CREDENTIAL_NOT_FOUND"),
     )
-    for query in ("", "?accountId=nope"):
+    for query in ("", "?accountId=nope", "?accountId=a%00b"):
         r = await client.get(f"/api/auth/account-info{query}")
         assert (r.status_code, r.json()) == (400, error("Account not found"))
 

@@ -486,6 +486,17 @@ async def test_update_user_errors(client: httpx.AsyncClient) -> None:
     assert r.json()["code"] == "EMAIL_CAN_NOT_BE_UPDATED"  # [] is truthy in JavaScript
     r = await client.post("/api/auth/update-user", json={"name": "x"}, headers=origin())
     assert (r.status_code, r.content, r.headers["content-type"]) == (401, b"", JSON)
+    for key in ("name", "image"):
+        r = await client.post("/api/auth/update-user", json={key: "a\u0000b"}, headers=user.headers)
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "code": "VALIDATION_ERROR",
+                "message": f"[body.{key}] must not contain NUL characters",
+            },
+        )
+    body = (await client.get("/api/auth/get-session", headers={"cookie": user.cookie})).json()
+    assert (body["user"]["name"], body["user"]["image"]) == (user.user["name"], None)
 
 
 # -- change-password ------------------------------------------------------------------------
@@ -613,6 +624,11 @@ async def test_list_and_revoke_sessions(client: httpx.AsyncClient) -> None:
     )
     assert (r.status_code, r.json()) == (200, {"status": True})
     assert (await client.get("/api/auth/get-session", headers={"cookie": stranger.cookie})).json()
+    # a token no session can have (a NUL character) revokes nothing, like an unknown one
+    r = await client.post(
+        "/api/auth/revoke-session", json={"token": "a\u0000b"}, headers=first.headers
+    )
+    assert (r.status_code, r.json()) == (200, {"status": True})
     r = await client.post(
         "/api/auth/revoke-session", json={"token": second.token}, headers=first.headers
     )

@@ -385,6 +385,30 @@ async def test_callback_post_becomes_a_get(browser: Browser, server: Server) -> 
     )
 
 
+async def test_callback_state_with_a_nul_character_is_an_unknown_state(
+    browser: Browser, server: Server
+) -> None:
+    r = await browser.client.get("/api/auth/callback/google", params={"state": "a\x00b"})
+    assert r.status_code == 302
+    base = f"{server.settings.better_auth_url}/api/auth/error"
+    assert r.headers["location"] == f"{base}?error=please_restart_the_process"
+
+
+async def test_callback_post_with_control_characters_in_the_provider_still_redirects(
+    browser: Browser, server: Server
+) -> None:
+    # the provider comes percent-decoded from the path; the Location is a valid header
+    r = await browser.client.post(
+        "/api/auth/callback/R%0F%C2%889",
+        json={"code": "c"},
+        headers={"origin": TRUSTED_ORIGIN},
+    )
+    assert r.status_code == 302
+    assert r.headers["location"] == (
+        f"{server.settings.better_auth_url}/api/auth/callback/R%0F%C2%889?code=c"
+    )
+
+
 async def test_error_page_in_production_redirects(start_server: StartServer) -> None:
     srv = await start_server(
         node_env="production", secret_explicit=True, better_auth_secret="s" * 40

@@ -172,6 +172,12 @@ async def test_console_output_and_result_echo(sandbox_server: Server) -> None:
     assert (body["output"], body["error"]) == ("42", None)
 
 
+async def test_a_nul_character_in_the_code_is_part_of_it(sandbox_server: Server) -> None:
+    # a string literal holding U+0000, and code after it
+    body = await execute(sandbox_server, 'console.log("a\u0000b"); console.log("after")')
+    assert (body["output"], body["error"]) == ("a\u0000b\nafter", None)
+
+
 async def test_thrown_errors(sandbox_server: Server) -> None:
     body = await execute(sandbox_server, 'console.log("before"); throw new Error("boom")')
     assert (body["output"], body["error"]) == ("before", "boom")
