@@ -1,7 +1,8 @@
 """REST load: requests per second and server CPU time per request for the hot read routes.
 
 Starts ``arinova serve`` in its own process on a fresh database, signs a user up, seeds
-50 conversations x 50 messages (one agent), then drives each scenario with N keep-alive
+data shaped like real use (``seed``: 50 conversations x 50 messages with an attachment on
+each, a few group conversations, a reply streaming), then drives each scenario with N keep-alive
 connections (raw HTTP/1.1 over asyncio, so the load generator stays light: it shares the
 machine's cores with the server) for a bounded time. Server CPU is read from
 ``/proc/<pid>/stat`` (utime + stime of the server and its worker processes) before and
@@ -35,6 +36,9 @@ import httpx
 
 CONVERSATIONS = 50
 MESSAGES_PER_CONVERSATION = 50
+#: every GROUP_EVERY-th conversation is a group of AGENTS agents
+GROUP_EVERY = 10
+AGENTS = 3
 TRUSTED_ORIGIN = "http://localhost:3500"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: bounds of the tool itself: connections, seconds per scenario
@@ -200,17 +204,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def seed(dsn: str, user_id: str, agent_id: str) -> str:
-    """50 direct conversations x 50 messages; returns one conversation id."""
+async def seed(dsn: str, user_id: str, agent_ids: list[str]) -> str:
+    """Shaped like real use: 50 conversations x 50 messages, one attachment on each message;
+    every tenth conversation a group of the agents, the others direct with the first one;
+    the last message of the returned conversation a reply still streaming."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
             "INSERT INTO conversations (title, type, user_id, agent_id)"
-            " SELECT 'Conversation ' || n, 'direct', $1, $2::uuid"
-            " FROM generate_series(1, $3::int) n RETURNING id",
+            " SELECT 'Conversation ' || n,"
+            " CASE WHEN n % $4::int = 0 THEN 'group' ELSE 'direct' END::conversation_type,"
+            " $1, CASE WHEN n % $4::int = 0 THEN NULL ELSE $2::uuid END"
+            " FROM generate_series(1, $3::int) n RETURNING id, type::text",
             user_id,
-            agent_id,
+            agent_ids[0],
             CONVERSATIONS,
+            GROUP_EVERY,
+        )
+        await conn.execute(
+            "INSERT INTO conversation_members (conversation_id, agent_id)"
+            " SELECT c.id, a FROM conversations c, unnest($2::uuid[]) a"
+            " WHERE c.user_id = $1 AND c.type = 'group'",
+            user_id,
+            agent_ids,
         )
         await conn.execute(
             "INSERT INTO messages (conversation_id, seq, role, content, status, created_at,"
@@ -223,10 +239,25 @@ async def seed(dsn: str, user_id: str, agent_id: str) -> str:
             user_id,
             MESSAGES_PER_CONVERSATION,
         )
+        await conn.execute(
+            "INSERT INTO attachments (message_id, file_name, file_type, file_size, storage_path)"
+            " SELECT m.id, 'photo-' || m.seq || '.png', 'image/png', 48213,"
+            " 'attachments/' || m.id || '.png'"
+            " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE c.user_id = $1",
+            user_id,
+        )
+        direct = next(str(r["id"]) for r in rows if r["type"] == "direct")
+        await conn.execute(
+            "UPDATE messages SET status = 'streaming', content = ''"
+            " WHERE conversation_id = $1::uuid AND seq = $2::int",
+            direct,
+            MESSAGES_PER_CONVERSATION,
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    return str(rows[0]["id"])
+    return direct
 
 
 async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -273,16 +304,21 @@ async def main(args: argparse.Namespace) -> None:
                 for h in signed.headers.get_list("set-cookie")
                 if "session_token=" in h
             )
-            agent = await c.post("/api/agents", json={"name": "Bench"}, headers={"cookie": cookie})
-            agent.raise_for_status()
-        user_id, agent_id = signed.json()["user"]["id"], agent.json()["id"]
-        conversation = await seed(dsn, user_id, agent_id)
+            agent_ids = []
+            for n in range(AGENTS):
+                agent = await c.post(
+                    "/api/agents", json={"name": f"Bench {n}"}, headers={"cookie": cookie}
+                )
+                agent.raise_for_status()
+                agent_ids.append(agent.json()["id"])
+        user_id = signed.json()["user"]["id"]
+        conversation = await seed(dsn, user_id, agent_ids)
 
         scenarios = [
-            ("GET /api/agents (1 agent)", "/api/agents"),
-            ("GET /api/conversations (50 x 50)", "/api/conversations"),
+            (f"GET /api/agents ({AGENTS} agents)", "/api/agents"),
+            ("GET /api/conversations (50 x 50, attachments, groups)", "/api/conversations"),
             (
-                "GET /api/conversations/:id/messages (50)",
+                "GET /api/conversations/:id/messages (50, attachments, one streaming)",
                 f"/api/conversations/{conversation}/messages",
             ),
             ("GET /health", "/health"),
