@@ -110,6 +110,12 @@ def rt_replies(process: str) -> str:
     return f"{RT_TAG}:replies:{process}"
 
 
+def rt_outcome(mark: str) -> str:
+    """What the claim or release that wrote ``mark`` answered (string, short TTL), for a
+    retry of that very call (one whose reply was lost) to get the same answer."""
+    return f"{RT_TAG}:outcome:{mark.rsplit('|', 1)[-1]}"
+
+
 def rt_marks(process: str) -> str:
     """Hash: conversation id -> the active mark a process holds (for take-over)."""
     return f"{RT_TAG}:marks:{process}"

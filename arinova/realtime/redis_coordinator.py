@@ -31,16 +31,20 @@ conversation.
 
 Hand-over. A reply runs in the process holding the agent's socket. The giver keeps the
 mark in its own name and asks that process to take it (``run``, sent again every beat
-until taken): the receiver swaps the giver's mark for its own (same token) and only then
-runs the reply; a repeated ``run`` finds the mark no longer the giver's and is dropped.
-The giver looks at the mark every beat: once it is not the giver's any more, the reply is
-the receiver's (or already ran and ended). When the receiver is not live, or has not taken
-the mark within a mark TTL, the giver swaps the mark back (a late receiver then finds it
-changed) and the pipeline answers the message itself (the offline-agent reply, or the
-reply run here if the agent's socket is here now), then releases the conversation so its
-queue moves on. The mark is the confirmation because it is the one thing both processes
-change atomically: nothing depends on a bus message arriving exactly once (a lost ``run``
-is sent again, a duplicate is harmless) and no acknowledgement message is needed.
+until taken): the receiver swaps the giver's mark for its own (same token), says so
+(``took``, again for every repeated ``run`` of a token it took lately) and only then runs
+the reply. The giver looks at the mark every beat. Once it is the receiver's, or the
+receiver said it took it, the reply is the receiver's. When the receiver is not live, or
+has not taken the mark within a mark TTL, the giver swaps the mark back (a late receiver
+then finds it changed) and the pipeline answers the message itself (the offline-agent
+reply, or the reply run here if the agent's socket is here now), then releases the
+conversation so its queue moves on. The mark is what both processes change atomically,
+so a lost ``run`` is sent again and a duplicate is harmless. A mark that is neither the
+giver's nor the receiver's is either a reply taken, run and ended already (the
+receiver's ``took`` is on the way) or a mark lost (Redis lost its data, or the mark
+expired while beats failed) before the receiver took it: with no ``took`` within
+``TOOK_WAIT_BEATS`` beats of asking again, the giver claims the conversation again for the
+message, which then runs or queues as if just sent.
 
 ``{rt}:replies:<proc>`` lists the replies a process streams and ``{rt}:marks:<proc>`` the
 marks it holds: when it dies, the first live process to notice claims both, fails the
@@ -59,9 +63,8 @@ its liveness entry is not the one it wrote: it lists its agents again and takes 
 processes it knew for live during one process TTL (they have not beaten yet), so bus
 messages and agent lookups do not stop meanwhile. A script writing a mark for a process
 also writes that process's liveness entry if it has none, so a fresh mark never looks
-dead. New messages claim fresh marks and are answered. One case is left: a hand-over
-whose mark is lost with Redis's data before the receiver took it, and whose ``run`` was
-lost as well, gets no reply (the giver cannot tell it from a reply that ran and ended).
+dead. New messages claim fresh marks and are answered. A hand-over whose mark was lost
+is claimed again (see Hand-over).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arinova.bounded import BoundedMap
 from arinova.kv import keys
 from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
@@ -101,6 +105,12 @@ RELEASE_ATTEMPTS = 6
 MARK_TTL_PROCESS_TTLS = 3
 #: releases kept for another try once Redis answers again (beyond: the marks expire)
 MAX_UNRELEASED = 10_000
+#: a hand-over whose mark is gone without a ``took`` from the receiver is taken for lost
+#: after this many beats of asking again
+TOOK_WAIT_BEATS = 3
+#: the hand-over tokens remembered: taken here lately (to say ``took`` again), and those
+#: whose ``took`` arrived before the giver looked
+MAX_RECEIPTS = 4096
 
 
 class RedisCoordinator:
@@ -147,6 +157,10 @@ class RedisCoordinator:
         self._bound: dict[str, str] = {}
         #: conversation -> (user, message id, mark) of a release Redis did not take
         self._unreleased: dict[str, tuple[str, str, str]] = {}
+        #: hand-over tokens this process took lately -> their giver
+        self._taken: BoundedMap[str, str] = BoundedMap(MAX_RECEIPTS)
+        #: tokens of this process's hand-overs whose receiver said ``took``
+        self._took: BoundedMap[str, str] = BoundedMap(MAX_RECEIPTS)
         self._mark_ttl_ms = int(config.process_ttl_s * MARK_TTL_PROCESS_TTLS * 1000)
         self._beat: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -168,6 +182,7 @@ class RedisCoordinator:
             "down": self._on_agent_down,
             "agent": self._on_agent_event,
             "run": self._on_run,
+            "took": self._on_took,
             "cancel": self._on_cancel,
             "kick": self._on_kick,
             "resync": self._on_resync,
@@ -494,6 +509,7 @@ class RedisCoordinator:
                     keys.rt_queue(conv),
                     keys.rt_user_active(item.user_id),
                     keys.rt_marks(self.pid),
+                    keys.rt_outcome(mark),
                 ],
                 [
                     self.pid,
@@ -511,17 +527,18 @@ class RedisCoordinator:
                 exc_info=True,
             )
             return self._fallback.claim(item)
-        if status == b"queued":
+        if status == b"q":
             return QUEUED
-        if status == b"full":
+        if status == b"f":
             return FULL
         self._marks[conv] = mark
         return _item(raw)
 
     async def hand_over(self, item: QueuedReply, process: str) -> bool:
         """Ask ``process`` (the agent's) to take the conversation's mark and run the reply;
-        True once it has, False when it is not live or did not take it within a mark TTL
-        (the mark is then this process's again, to answer the message and release it)."""
+        True once it has (or once the message is claimed again, its mark lost), False when
+        it is not live or did not take it within a mark TTL (the mark is then this
+        process's again, to answer the message and release it)."""
         conv = item.conversation_id
         given = self._marks.get(conv)
         if given is None or self._fallback.holds(conv):
@@ -531,18 +548,32 @@ class RedisCoordinator:
         bound = self._mark_ttl_ms / 1000
         deadline = loop.time() + bound
         give_up = deadline + bound  # Redis unreachable: whether it was taken is unknown
+        unconfirmed = 0  # beats since the mark was seen neither ours nor the receiver's
         while True:
-            if process in self.peers and loop.time() < deadline:
+            if process in self.peers and (loop.time() < deadline or unconfirmed):
                 self.send("run", process, raw, given)
             await asyncio.sleep(self._config.process_beat_s)
             if self._stopped:
                 return True  # stopping: the mark expires, or is taken over with this process
+            if self._took.pop(given) is not None:
+                self._untrack(conv, given)
+                return True
             try:
                 current = await self._kv.get(keys.rt_active(conv))
-                if current is None or current.decode() != given:
-                    # taken (or taken, run and released already; or lost with Redis's data)
+                if current is not None and current.decode() == _owned_by(given, process):
                     self._untrack(conv, given)
                     return True
+                if current is None or current.decode() != given:
+                    unconfirmed += 1
+                    if unconfirmed <= TOOK_WAIT_BEATS:
+                        continue
+                    self._untrack(conv, given)
+                    self.log.warning(
+                        "conversation %s: the hand-over to %s lost its mark; claiming again",
+                        conv,
+                        process,
+                    )
+                    return await self._claim_again(item)
                 if process in self.peers and loop.time() < deadline:
                     continue
                 back = self._new_mark(item.user_id)
@@ -559,18 +590,37 @@ class RedisCoordinator:
                     )
                     return False
 
+    async def _claim_again(self, item: QueuedReply) -> bool:
+        """The message of a lost hand-over, claimed as if just sent: it (or the reply queued
+        before it) runs, or it waits behind the conversation's reply. False only when the
+        queue is full: the caller answers it."""
+        start = await self.claim(item)
+        if start == FULL:
+            return False
+        if start != QUEUED:
+            assert isinstance(start, QueuedReply)
+            self.inbound.run_reply(start)
+        return True
+
     def _on_run(self, origin: str, args: list[Any]) -> None:
         pid, raw, given = args
         if pid != self.pid:
             return
-        item = _item(raw.encode())
+        if self._taken.get(given) is not None:
+            self.send("took", origin, given)  # taken already; the giver had not heard
+            return
+        self._tasks.spawn(self._accept(_item(raw.encode()), origin, given))
+
+    def _on_took(self, origin: str, args: list[Any]) -> None:
+        pid, given = args
+        if pid == self.pid:
+            self._took.put(given, origin)
+
+    async def _accept(self, item: QueuedReply, giver: str, given: str) -> None:
+        """Take the giver's mark, then run the reply (only one process ever takes it)."""
         taken = _owned_by(given, self.pid)
         if self._marks.get(item.conversation_id) == taken:
-            return  # taken already; the giver had not seen it yet
-        self._tasks.spawn(self._accept(item, given, taken))
-
-    async def _accept(self, item: QueuedReply, given: str, taken: str) -> None:
-        """Take the giver's mark, then run the reply (only one process ever takes it)."""
+            return  # a repeated ``run`` while the first is being accepted
         try:
             accepted = await self._swap_mark(item.conversation_id, given, taken)
         except Exception:
@@ -582,6 +632,8 @@ class RedisCoordinator:
             return
         if accepted:
             self._marks[item.conversation_id] = taken
+            self._taken.put(given, giver)
+            self.send("took", giver, given)
             self.inbound.run_reply(item)
 
     async def _swap_mark(self, conversation_id: str, old: str, new: str) -> bool:
@@ -663,6 +715,7 @@ class RedisCoordinator:
                 keys.rt_user_active(user_id),
                 keys.rt_replies(self.pid),
                 keys.rt_marks(self.pid),
+                keys.rt_outcome(following),
             ],
             [self.pid, conversation_id, message_id, mark, following, *self._ttls()],
         )

@@ -6,6 +6,12 @@ only (a claim, a release that starts the next reply, an accepted hand-over, an a
 and refreshed by the owner's beat. A script that sets a mark for a process also adds that
 process's liveness entry when it has none (Redis lost it), so the mark never names a
 process the others take for dead.
+
+A client may send a script again when the connection failed after Redis ran it (the reply
+was lost): every script that changes a mark gives the same answer when run again. A swap
+or an adoption finds its new mark in place; a claim or a release, whose answer depends on
+the queue it changed, keeps that answer under ``keys.rt_outcome`` of its new mark for a
+minute.
 """
 
 from __future__ import annotations
@@ -29,27 +35,34 @@ end
 local function unlist(marks, conv, value)
   if redis.call('HGET', marks, conv) == value then redis.call('HDEL', marks, conv) end
 end
+local function outcome(key, status, item)
+  redis.call('SET', key, status .. item, 'PX', 60000)
+  return {status, item}
+end
 """
 
-#: KEYS procs, active, queue, uactive, marks of proc; ARGV proc, conv, item, max queued,
-#: mark, mark ttl ms, proc ttl ms. The conversation is free when it has no mark or its
-#: owner is dead; its queue keeps its order either way.
+#: KEYS procs, active, queue, uactive, marks of proc, outcome of the mark; ARGV proc,
+#: conv, item, max queued, mark, mark ttl ms, proc ttl ms -> {'s' (start), the item to
+#: run} or {'q' (queued) | 'f' (full), ''}. The conversation is free when it has no mark
+#: or its owner is dead; its queue keeps its order either way.
 CLAIM = (
     _PRELUDE
     + """
+local done = redis.call('GET', KEYS[6])
+if done then return {string.sub(done, 1, 1), string.sub(done, 2)} end
 local v = redis.call('GET', KEYS[2])
 local item = ARGV[3]
 if v and (owner(v) == ARGV[1] or live(owner(v))) then
-  if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[4]) then return {'full', ''} end
+  if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[4]) then return outcome(KEYS[6], 'f', '') end
   redis.call('RPUSH', KEYS[3], item)
-  return {'queued', ''}
+  return outcome(KEYS[6], 'q', '')
 end
 if redis.call('LLEN', KEYS[3]) > 0 then
   redis.call('RPUSH', KEYS[3], item)
   item = redis.call('LPOP', KEYS[3])
 end
 mark(KEYS[2], KEYS[4], KEYS[5], ARGV[2], ARGV[5], ARGV[6], ARGV[7])
-return {'start', item}
+return outcome(KEYS[6], 's', item)
 """
 )
 
@@ -59,7 +72,9 @@ return {'start', item}
 SWAP = (
     _PRELUDE
     + """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[2])
+if v == ARGV[2] then return 1 end
+if v ~= ARGV[1] then return 0 end
 unlist(KEYS[4], ARGV[3], ARGV[1])
 mark(KEYS[2], KEYS[3], KEYS[5], ARGV[3], ARGV[2], ARGV[4], ARGV[5])
 return 1
@@ -72,30 +87,35 @@ ADOPT = (
     _PRELUDE
     + """
 local v = redis.call('GET', KEYS[2])
+if v == ARGV[3] then return 1 end
 if v and (owner(v) == ARGV[1] or live(owner(v))) then return 0 end
 mark(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 """
 )
 
-#: KEYS procs, active, queue, uactive, replies of proc, marks of proc; ARGV proc, conv,
-#: message id or '', the mark released ('' for none), the mark of the next reply, mark
-#: ttl ms, proc ttl ms -> the next queued reply, now proc's to run
+#: KEYS procs, active, queue, uactive, replies of proc, marks of proc, outcome of the
+#: next reply's mark; ARGV proc, conv, message id or '', the mark released ('' for none),
+#: the mark of the next reply, mark ttl ms, proc ttl ms -> the next queued reply, now
+#: proc's to run, or ''
 RELEASE = (
     _PRELUDE
     + """
+local done = redis.call('GET', KEYS[7])
+if done then return done end
 if ARGV[3] ~= '' then redis.call('HDEL', KEYS[5], ARGV[3]) end
 if ARGV[4] ~= '' then unlist(KEYS[6], ARGV[2], ARGV[4]) end
 local v = redis.call('GET', KEYS[2])
-if v and v ~= ARGV[4] and (owner(v) == ARGV[1] or live(owner(v))) then return false end
+if v and v ~= ARGV[4] and (owner(v) == ARGV[1] or live(owner(v))) then return '' end
 local nxt = redis.call('LPOP', KEYS[3])
 if nxt then
   mark(KEYS[2], KEYS[4], KEYS[6], ARGV[2], ARGV[5], ARGV[6], ARGV[7])
+  redis.call('SET', KEYS[7], nxt, 'PX', 60000)
   return nxt
 end
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
-return false
+return ''
 """
 )
 
