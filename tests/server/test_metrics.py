@@ -1,0 +1,195 @@
+"""Prometheus metrics as an operator scrapes them: ``arinova serve`` with two workers and
+``METRICS_PORT``, a user and an agent streaming a reply, the metrics port read during and
+after, summed across the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from arinova.db.pool import create_pool, pool_in_use, pool_waiting
+from tests.support.auth import authed_client, sign_up
+from tests.support.config import server_env
+from tests.support.ports import free_port
+from tests.support.ws import Chat, agent_socket, recv, send, user_socket
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+#: the workers' gauges are sampled every second
+SETTLE_S = 10.0
+
+
+class Served:
+    def __init__(self, process: asyncio.subprocess.Process, port: int, metrics_port: int) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+    async def scrape(self) -> Samples:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(self.metrics_url)
+        assert response.status_code == 200
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
+
+    async def until(self, check: Callable[[Samples], bool]) -> Samples:
+        """The first scrape that passes ``check`` (the last one fails the test)."""
+        async with asyncio.timeout(SETTLE_S):
+            while True:
+                samples = await self.scrape()
+                if check(samples):
+                    return samples
+                await asyncio.sleep(0.1)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+async def serve(database: str, tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[Served]]]:
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start() -> Served:
+        port, metrics_port = free_port(), free_port()
+        env = server_env(
+            database,
+            tmp_path,
+            PORT=str(port),
+            WORKERS="2",
+            METRICS_PORT=str(metrics_port),
+            SHUTDOWN_TIMEOUT="5",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "arinova",
+            "serve",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=(tmp_path / "serve.log").open("wb"),
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        started.append(process)
+        served = Served(process, port, metrics_port)
+        async with httpx.AsyncClient() as client, asyncio.timeout(30):
+            while True:
+                try:
+                    if (await client.get(f"{served.url}/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        return served
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(20):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def sockets(samples: Samples, kind: str) -> float:
+    return value(samples, "arinova_sockets_open", kind=kind)
+
+
+async def test_two_workers_metrics_follow_a_stream(
+    serve: Callable[[], Awaitable[Served]], tmp_path: Path
+) -> None:
+    served = await serve()
+    user = await sign_up(served.url)
+    chat = await Chat.create(served, user)
+    before = await served.scrape()
+    assert sockets(before, "client") == sockets(before, "agent") == 0
+    assert value(before, "arinova_streams_active") == 0
+    chunks_before = value(before, "arinova_chunks_relayed_total")
+
+    # requests on fresh connections: the two workers' counts are summed
+    requests = 6
+    async with authed_client(served.url, user, headers={"connection": "close"}) as client:
+        for _ in range(requests):
+            assert (await client.get("/api/agents")).status_code == 200
+    labels = {"method": "GET", "route": "/api/agents", "status": "200"}
+    count = value(before, "arinova_http_requests_total", **labels)
+    observed = value(before, "arinova_http_request_duration_seconds_count", **labels)
+    after_requests = await served.until(
+        lambda s: value(s, "arinova_http_requests_total", **labels) == count + requests
+    )
+    assert value(after_requests, "arinova_http_request_duration_seconds_count", **labels) == (
+        observed + requests
+    )
+    assert value(
+        after_requests, "arinova_http_request_duration_seconds_bucket", le="+Inf", **labels
+    ) == (observed + requests)
+
+    n = 5
+    conv = chat.conversation_id
+    async with agent_socket(served, chat.token) as bot, user_socket(served, user) as ws:
+        opened = await served.until(
+            lambda s: sockets(s, "client") == 1 and sockets(s, "agent") == 1
+        )
+        assert value(opened, "arinova_users_connected") == 1
+        await send(ws, {"type": "send_message", "conversationId": conv, "content": "Hi"})
+        task = await recv(bot)
+        assert task["type"] == "task"
+        message_id = task["taskId"]
+        assert (await recv(ws))["type"] == "stream_start"
+        streaming = await served.until(lambda s: value(s, "arinova_streams_active") == 1)
+        assert sockets(streaming, "client") == sockets(streaming, "agent") == 1
+        for i in range(n):
+            await send(bot, {"type": "agent_chunk", "taskId": message_id, "chunk": f"c{i} "})
+        for i in range(n):
+            assert (await recv(ws))["chunk"] == f"c{i} "
+        await send(bot, {"type": "agent_complete", "taskId": message_id, "content": "done"})
+        assert (await recv(ws))["type"] == "stream_end"
+        ended = await served.until(
+            lambda s: (
+                value(s, "arinova_streams_active") == 0
+                and value(s, "arinova_chunks_relayed_total") == chunks_before + n
+            )
+        )
+        assert sockets(ended, "client") == sockets(ended, "agent") == 1
+    closed = await served.until(lambda s: sockets(s, "client") == sockets(s, "agent") == 0)
+    assert value(closed, "arinova_users_connected") == 0
+    assert value(closed, "arinova_replies_queued") == 0
+
+    # the API's port has no metrics
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{served.url}/metrics")).status_code == 404
+    unmatched = await served.until(
+        lambda s: (
+            value(s, "arinova_http_requests_total", method="GET", route="(unmatched)", status="404")
+            >= 1
+        )
+    )
+    assert not any("/metrics" in dict(labels).get("route", "") for _, labels in unmatched)
+
+
+async def test_a_pool_reports_connections_in_use_and_waiters(database: str) -> None:
+    pool = await create_pool(database, min_size=1, max_size=1)
+    try:
+        assert pool_in_use(pool) == 0 and pool_waiting(pool) == 0
+        async with pool.acquire():
+            assert pool_in_use(pool) == 1
+            waiter = asyncio.ensure_future(pool.fetchval("SELECT 1"))
+            await asyncio.sleep(0.05)
+            assert pool_waiting(pool) == 1
+        assert await waiter == 1
+        assert pool_waiting(pool) == 0
+    finally:
+        await pool.close()
