@@ -17,6 +17,7 @@ from arinova.db.pool import create_pool, pool_in_use, pool_waiting
 from tests.support.auth import authed_client, sign_up
 from tests.support.config import server_env
 from tests.support.ports import free_port
+from tests.support.servers import StartServer
 from tests.support.ws import Chat, agent_socket, recv, send, user_socket
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -33,23 +34,31 @@ class Served:
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
 
     async def scrape(self) -> Samples:
-        async with httpx.AsyncClient() as client:
-            response = await client.get(self.metrics_url)
-        assert response.status_code == 200
-        return {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text)
-            for sample in family.samples
-        }
+        return await scrape(self.metrics_url)
 
     async def until(self, check: Callable[[Samples], bool]) -> Samples:
-        """The first scrape that passes ``check`` (the last one fails the test)."""
-        async with asyncio.timeout(SETTLE_S):
-            while True:
-                samples = await self.scrape()
-                if check(samples):
-                    return samples
-                await asyncio.sleep(0.1)
+        return await until(self.metrics_url, check)
+
+
+async def scrape(url: str) -> Samples:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+async def until(url: str, check: Callable[[Samples], bool]) -> Samples:
+    """The first scrape that passes ``check`` (the last one fails the test)."""
+    async with asyncio.timeout(SETTLE_S):
+        while True:
+            samples = await scrape(url)
+            if check(samples):
+                return samples
+            await asyncio.sleep(0.1)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -193,3 +202,39 @@ async def test_a_pool_reports_connections_in_use_and_waiters(database: str) -> N
         assert pool_waiting(pool) == 0
     finally:
         await pool.close()
+
+
+async def test_the_bus_between_two_processes_is_counted(start_server: StartServer) -> None:
+    """A user on one process, the agent on another: the reply runs where the agent is, its
+    events cross the bus to the user's process."""
+    users = await start_server(metrics_port=0)
+    agents = await start_server(metrics_port=0)
+    user = await sign_up(users.url)
+    chat = await Chat.create(users, user)
+    conv = chat.conversation_id
+    n = 4
+    async with agent_socket(agents, chat.token) as bot, user_socket(users, user) as ws:
+        await send(ws, {"type": "send_message", "conversationId": conv, "content": "Hi"})
+        task = await recv(bot)
+        message_id = task["taskId"]
+        assert (await recv(ws))["type"] == "stream_start"
+        # each chunk heard before the next: the text is written while it streams (a reply
+        # ended within one batch only has its key deleted)
+        for i in range(n):
+            await send(bot, {"type": "agent_chunk", "taskId": message_id, "chunk": f"c{i} "})
+            assert (await recv(ws))["chunk"] == f"c{i} "
+        await send(bot, {"type": "agent_complete", "taskId": message_id, "content": "done"})
+        assert (await recv(ws))["type"] == "stream_end"
+    ran = await until(agents.metrics_url, lambda s: value(s, "arinova_chunks_relayed_total") == n)
+    assert value(ran, "arinova_stream_cache_writes_total") >= 1
+    # stream_start, the chunks and stream_end at least, in one or more publishes
+    assert value(ran, "arinova_bus_messages_total", direction="published") >= n + 2
+    assert value(ran, "arinova_bus_publishes_total") >= 1
+    heard = await until(
+        users.metrics_url,
+        lambda s: value(s, "arinova_bus_messages_total", direction="delivered") >= n + 2,
+    )
+    assert value(heard, "arinova_chunks_relayed_total") == 0
+    assert value(heard, "arinova_bus_delivery_lag_seconds_count") >= 1
+    assert value(heard, "arinova_bus_delivery_lag_seconds_bucket", le="1.0") >= 1
+    assert value(heard, "arinova_redis_errors_total", source="command") == 0
