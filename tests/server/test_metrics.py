@@ -5,6 +5,8 @@ after, summed across the workers."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from tests.support.auth import authed_client, sign_up
 from tests.support.config import server_env
 from tests.support.ports import free_port
 from tests.support.servers import StartServer
-from tests.support.ws import Chat, agent_socket, recv, send, user_socket
+from tests.support.ws import Chat, agent_socket, raw_agent_socket, recv, send, user_socket
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -238,3 +240,53 @@ async def test_the_bus_between_two_processes_is_counted(start_server: StartServe
     assert value(heard, "arinova_bus_delivery_lag_seconds_count") >= 1
     assert value(heard, "arinova_bus_delivery_lag_seconds_bucket", le="1.0") >= 1
     assert value(heard, "arinova_redis_errors_total", source="command") == 0
+
+
+def workers(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        c for c in map(int, children) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
+
+
+def holder_of(client_port: int, pids: list[int]) -> int:
+    """The worker whose socket is the peer of the client's local port (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == client_port:
+            inodes.add(fields[9])
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return pid
+    raise AssertionError(f"no worker holds the peer of port {client_port}")
+
+
+async def settled_workers(served: Served, gone: int | None) -> list[int]:
+    """The two workers, once ``gone`` is not one of them."""
+    async with asyncio.timeout(15):
+        while True:
+            pids = workers(served.process.pid)
+            if len(pids) == 2 and gone not in pids:
+                return pids
+            await asyncio.sleep(0.1)
+
+
+async def test_a_dead_workers_gauges_leave_the_sums(serve: Callable[[], Awaitable[Served]]) -> None:
+    served = await serve()
+    pids = await settled_workers(served, None)
+    async with raw_agent_socket(served) as ws:
+        await served.until(lambda s: sockets(s, "agent") == 1)
+        port = ws.transport.get_extra_info("sockname")[1]
+        holder = holder_of(port, pids)
+        os.kill(holder, signal.SIGKILL)
+        # its socket is gone with it, and so is its count, once it is replaced
+        await served.until(lambda s: sockets(s, "agent") == 0)
+        await settled_workers(served, holder)
+        after = await served.until(lambda s: sockets(s, "agent") == 0)
+        assert value(after, "arinova_sockets_open", kind="agent") == 0
