@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arinova.db.pool import create_pool, pool_in_use, pool_waiting
+from arinova.settings import Settings, SettingsError
 from tests.support.auth import authed_client, sign_up
 from tests.support.config import server_env
 from tests.support.ports import free_port
@@ -290,3 +292,51 @@ async def test_a_dead_workers_gauges_leave_the_sums(serve: Callable[[], Awaitabl
         await settled_workers(served, holder)
         after = await served.until(lambda s: sockets(s, "agent") == 0)
         assert value(after, "arinova_sockets_open", kind="agent") == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_metrics_port_in_use_stops_the_start(
+    database: str, tmp_path: Path, workers: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = server_env(
+            database, tmp_path, PORT=str(free_port()), WORKERS=workers, METRICS_PORT=str(port)
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "arinova",
+            "serve",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            _, stderr = await process.communicate()
+    assert process.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}: Address already in use" in stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("variables", "error"),
+    [
+        ({"METRICS_PORT": "x"}, "METRICS_PORT must be an integer, got 'x'"),
+        ({"METRICS_PORT": "70000"}, "METRICS_PORT must be between 0 and 65535, got 70000"),
+        ({"METRICS_PORT": "4000", "PORT": "4000"}, "METRICS_PORT must differ from PORT (4000)"),
+    ],
+)
+def test_bad_metrics_settings_are_refused(variables: dict[str, str], error: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(variables).validate()
+    assert str(raised.value) == error
+
+
+def test_metrics_are_off_unless_a_port_is_given() -> None:
+    settings = Settings.from_env({})
+    assert settings.metrics_port is None and settings.metrics_host == "127.0.0.1"
+    settings = Settings.from_env({"METRICS_PORT": "9100", "METRICS_HOST": "0.0.0.0"})
+    assert (settings.metrics_port, settings.metrics_host) == (9100, "0.0.0.0")
