@@ -106,14 +106,17 @@ def _serve_workers(settings: Settings, sock: socket.socket) -> int:
     import uvloop
 
     from arinova.db.migrate import prepare_database
-    from arinova.server.supervisor import Supervisor
+    from arinova.server.supervisor import MetricsUnavailable, Supervisor
 
     try:
         report = uvloop.run(prepare_database(settings.database_url))
     except Exception as exc:
         return _fail(f"cannot prepare the database: {exc}", 1)
     log.info("migrations: %s", report.describe())
-    return Supervisor(settings, sock).run()
+    try:
+        return Supervisor(settings, sock).run()
+    except MetricsUnavailable as exc:
+        return _fail(str(exc), 1)
 
 
 def migrate(settings: Settings) -> int:

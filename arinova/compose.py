@@ -1,8 +1,9 @@
 """The composition root: settings in, every resource and service of one server process
 built once, in order, each ready to use, and closed in the reverse order.
 
-settings → resources (PostgreSQL pool, KV store, storage, outbound client) → services
-(auth, push, sandbox, realtime) → the HTTP app and the socket endpoints.
+settings → metrics → resources (PostgreSQL pool, KV store, storage, outbound client) →
+services (auth, push, sandbox, realtime) → the HTTP app and the socket endpoints; with
+``METRICS_PORT``, the sampler of the gauges.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ import asyncpg
 from arinova.auth import Authenticator
 from arinova.clock import Clock, SystemClock
 from arinova.db.migrate import prepare_database
-from arinova.db.pool import QueryCounter, create_pool
+from arinova.db.pool import QueryCounter, create_pool, pool_in_use, pool_waiting
 from arinova.http.app import Area, build_http_app
 from arinova.http.common import HttpApp
 from arinova.kv import KV
 from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
+from arinova.metrics import Metrics
+from arinova.metrics.sampler import Sampler, Source
+from arinova.metrics.tally import Gauge
 from arinova.outbound import Outbound
 from arinova.push.service import PushService
 from arinova.realtime.build import build_realtime
+from arinova.realtime.hub import Hub
 from arinova.realtime.node import RealtimeNode
 from arinova.reporting import error_reporting
 from arinova.sandbox.service import Sandbox
@@ -52,6 +57,24 @@ async def close_pool(db: asyncpg.Pool) -> None:
     except TimeoutError:
         logging.getLogger("arinova").warning("database connections still in use; dropped")
         db.terminate()
+
+
+def sampled(
+    metrics: Metrics, hub: Hub, db: asyncpg.Pool, sandbox: Sandbox
+) -> list[tuple[Gauge, Source]]:
+    """The gauges the sampler reads, and where from."""
+    pool = sandbox.pool
+    return [
+        (metrics.client_sockets, hub.client_count),
+        (metrics.agent_sockets, hub.agent_socket_count),
+        (metrics.users_connected, lambda: len(hub.users)),
+        (metrics.streams_active, lambda: len(hub.tasks)),
+        (metrics.db_in_use, lambda: pool_in_use(db)),
+        (metrics.db_idle, db.get_idle_size),
+        (metrics.db_waiting, lambda: pool_waiting(db)),
+        (metrics.sandbox_waiting, lambda: pool.waiting),
+        (metrics.sandbox_running, lambda: pool.running),
+    ]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +103,8 @@ async def compose(
     try:
         # first in, last out: what fails while the rest starts or stops is reported
         stack.enter_context(error_reporting(settings))
+        # a worker of ``arinova serve`` writes its values for the supervisor to sum
+        metrics = Metrics(multiprocess=settings.metrics_dir is not None)
         await prepare_database(settings.database_url)
         queries = QueryCounter()
         db = await create_pool(
@@ -87,7 +112,12 @@ async def compose(
         )
         stack.push_async_callback(close_pool, db)
         redis = (
-            await RedisKV.connect(settings.redis_url, cluster=settings.redis_cluster)
+            await RedisKV.connect(
+                settings.redis_url,
+                cluster=settings.redis_cluster,
+                command_errors=metrics.redis_command_errors,
+                connection_errors=metrics.redis_subscriber_errors,
+            )
             if settings.redis_url
             else None
         )
@@ -100,12 +130,19 @@ async def compose(
         auth = Authenticator(settings, db, kv, log)
         stack.push_async_callback(auth.close)
         await auth.start()
-        push = PushService(settings, db, kv, log)
+        push = PushService(settings, db, kv, log, metrics)
         stack.push_async_callback(push.close)
         sandbox = Sandbox()
         stack.push_async_callback(sandbox.close)
         realtime = build_realtime(
-            settings, db=db, kv=kv, redis=redis, auth=auth, push=push, clock=clock
+            settings,
+            db=db,
+            kv=kv,
+            redis=redis,
+            auth=auth,
+            push=push,
+            clock=clock,
+            metrics=metrics,
         )
         state = AppState(
             settings=settings,
@@ -119,6 +156,7 @@ async def compose(
             push=push,
             sandbox=sandbox,
             realtime=realtime.node,
+            metrics=metrics,
         )
         http = build_http_app(state, extra_areas)
         endpoints = realtime.endpoints if socket_endpoints is None else socket_endpoints(state)
@@ -126,6 +164,10 @@ async def compose(
         stack.push_async_callback(realtime.node.stop)
         await http.start()
         stack.push_async_callback(http.stop)
+        if settings.metrics_port is not None:
+            sampler = Sampler(metrics, sampled(metrics, realtime.node.hub, db, sandbox))
+            sampler.start()
+            stack.push_async_callback(sampler.stop)
     except BaseException:
         await stack.aclose()
         raise

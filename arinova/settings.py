@@ -79,6 +79,16 @@ def _database_url(env: Mapping[str, str]) -> str:
     return embedded.EMBEDDED if embedded.available() else DEFAULT_DATABASE_URL
 
 
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    """A TCP port, or None when unset."""
+    if not env.get(name, "").strip():
+        return None
+    port = _int(env, name, 0)
+    if port > 65535:
+        raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
+    return port
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -209,6 +219,12 @@ class Settings:
     #: whether BETTER_AUTH_SECRET was given explicitly (Q53)
     secret_explicit: bool = False
     app_env: str = ""
+    #: Prometheus metrics on their own port (``arinova.metrics``); None: not served
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    #: set by the supervisor for its workers (never from the environment): the directory
+    #: where each worker writes its metrics for the supervisor to sum and serve
+    metrics_dir: Path | None = None
     #: timers and bounds of the sockets (tests shorten them)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
 
@@ -255,6 +271,8 @@ class Settings:
             )
         if self.workers < 1:
             raise SettingsError("WORKERS must be at least 1")
+        if self.metrics_port is not None and self.metrics_port == self.port != 0:
+            raise SettingsError(f"METRICS_PORT must differ from PORT ({self.port})")
         if self.workers > 1 and not self.redis_url:
             raise SettingsError(
                 "WORKERS > 1 needs REDIS_URL: worker processes share realtime state "
@@ -296,6 +314,8 @@ class Settings:
             app_env=e.get("APP_ENV", "").strip(),
             host=e.get("HOST", "").strip() or "0.0.0.0",
             workers=_int(e, "WORKERS", 1, minimum=1),
+            metrics_port=_port(e, "METRICS_PORT"),
+            metrics_host=e.get("METRICS_HOST", "").strip() or "127.0.0.1",
             trust_proxy=_proxy_trust(e),
             log_level=e.get("LOG_LEVEL", "").strip(),
             rate_limit_max=_int(e, "RATE_LIMIT_MAX", 300, minimum=1),

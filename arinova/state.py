@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from arinova.db.pool import QueryCounter
     from arinova.hooks import Realtime
     from arinova.kv import KV
+    from arinova.metrics import Metrics
     from arinova.outbound import Outbound
     from arinova.push.service import PushService
     from arinova.sandbox.service import Sandbox
@@ -40,3 +41,4 @@ class AppState:
     sandbox: Sandbox
     #: the socket layer, as the REST layer sees it
     realtime: Realtime
+    metrics: Metrics

@@ -25,6 +25,20 @@ class QueryCounter:
         self.count += 1
 
 
+def pool_waiting(pool: asyncpg.Pool) -> int:
+    """Tasks waiting for a connection of the pool (every one in use). asyncpg does not
+    say; its queue of connection holders, an ``asyncio.Queue``, does (0 should either
+    change shape: tests/server/test_metrics.py notices)."""
+    getters = getattr(getattr(pool, "_queue", None), "_getters", None)
+    if getters is None:
+        return 0
+    return sum(1 for getter in getters if not getter.done())
+
+
+def pool_in_use(pool: asyncpg.Pool) -> int:
+    return pool.get_size() - pool.get_idle_size()
+
+
 async def _reset_connection(conn: asyncpg.Connection[Any]) -> None:
     """Release hook: no round trip unless a transaction was left open. The server never
     changes session state (no SET, LISTEN, cursors or session advisory locks) on pooled

@@ -15,7 +15,8 @@ entry point (``HttpApp.handle``), in the original's order:
    unknown route too, before its 404);
 6. the handler; ``ApiError`` → its status/body/headers, anything else → logged with the
    request id, 500 ``{"error":"Internal server error","code":"INTERNAL_ERROR"}``;
-7. CORS headers on every response.
+7. CORS headers on every response;
+8. the request counted in the metrics (``arinova.http.request_metrics``).
 
 Handlers are called directly (no BlackSheep middlewares, binding or normalisation).
 Responses are written by ``send_response``: as BlackSheep's writer, but a 204/304
@@ -38,6 +39,7 @@ from arinova.compat import raw_path, raw_query
 from arinova.errors import ApiError
 from arinova.http.body import parse_body, parse_unrouted_body
 from arinova.http.cors import Cors
+from arinova.http.request_metrics import RequestMetrics
 from arinova.http.router import ArinovaRouter, RouteMatch
 from arinova.js import decode_uri_throws
 from arinova.logs import request_id_var, user_id_var
@@ -89,6 +91,7 @@ class Pipeline:
         self.router = router
         self.cors = Cors(state.settings.cors_origins)
         self.limiter = RateLimiter(state.kv, state.settings)
+        self.requests = RequestMetrics(state.metrics, router.registered)
 
     async def handle(self, request: Any) -> Response:
         started = time.perf_counter()
@@ -96,18 +99,26 @@ class Pipeline:
         request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
         user_id_var.set(None)
         path = raw_path(request)
+        method = request.method
         if decode_uri_throws(path):
-            return bad_url_response(raw_url(request))
-        if request.method == "OPTIONS":
-            return self.cors.preflight(request)
-        match = self.router.match(request.method, path)
+            response = bad_url_response(raw_url(request))
+            self.requests.unmatched(method).done(400, time.perf_counter() - started)
+            return response
+        if method == "OPTIONS":
+            response = self.cors.preflight(request)
+            self.requests.unmatched(method).done(response.status, time.perf_counter() - started)
+            return response
+        match = self.router.match(method, path)
         if match is None:
+            series = self.requests.unmatched(method)
             response = await _not_found(request)
         else:
+            series = self.requests.matched(match.route, method)
             request.route_values = match.values
             response = await self._run(request, match)
         # the original's order: CORS headers, then rate limit, then the route's own
         _prepend(response, self.cors.headers(request.get_first_header(b"origin")))
+        series.done(response.status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request completed",

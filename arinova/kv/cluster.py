@@ -25,7 +25,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import hiredis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -37,6 +37,9 @@ from arinova.kv.resp import (
     ConnectionLost,
     SubscriberConnection,
 )
+
+if TYPE_CHECKING:
+    from arinova.metrics.tally import Count
 
 log = logging.getLogger("arinova.kv")
 
@@ -220,8 +223,10 @@ class ClusterSubscriber:
         connect_s: float,
         stall_s: float,
         reconnect_max_s: float,
+        errors: Count | None = None,
     ) -> None:
         self._seed = Address(url)
+        self._errors = errors
         self._map = SlotMap(self._seed, connect_s=connect_s)
         self._handler = handler
         self._options = {
@@ -295,6 +300,7 @@ class ClusterSubscriber:
                 sharded=True,
                 on_moved=self._moved,
                 on_state=None,
+                errors=self._errors,
                 **self._options,
             )
             self._nodes[node] = subscriber
@@ -317,6 +323,8 @@ class ClusterSubscriber:
             try:
                 await self._map.refresh()
             except ConnectionLost as exc:
+                if self._errors is not None:
+                    self._errors.inc()
                 if delay == MAP_RETRY_S:
                     log.warning("redis cluster: %s; trying again", exc)
                 self._wake.set()

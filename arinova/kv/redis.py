@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from arinova.kv.base import KVError, MessageHandler, SubscriptionHandler
 from arinova.kv.cluster import ClusterConnection, ClusterSubscriber
 from arinova.kv.resp import CommandConnection, SubscriberConnection
+
+if TYPE_CHECKING:
+    from arinova.metrics.tally import Count
 
 log = logging.getLogger("arinova.kv")
 
@@ -88,8 +91,41 @@ def _kv_error(exc: ResponseError) -> KVError:
     return KVError(str(exc))
 
 
+class _CountedRedis(Redis):
+    """Every command that fails counted (a script not loaded yet is loaded and sent
+    again by redis-py: no failure)."""
+
+    errors: Count | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            raise
+        except Exception:
+            if self.errors is not None:
+                self.errors.inc()
+            raise
+
+
+class _CountedRedisCluster(RedisCluster):
+    errors: Count | None = None
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except NoScriptError:
+            raise
+        except Exception:
+            if self.errors is not None:
+                self.errors.inc()
+            raise
+
+
 class RedisKV:
-    def __init__(self, client: Redis | RedisCluster, url: str) -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, url: str, connection_errors: Count | None = None
+    ) -> None:
         self._r = client
         self._cluster = isinstance(client, RedisCluster)
         self._url = url
@@ -109,6 +145,7 @@ class RedisKV:
                 connect_s=CONNECT_TIMEOUT_S,
                 stall_s=STALL_TOLERANCE_S,
                 reconnect_max_s=RECONNECT_MAX_DELAY_S,
+                errors=connection_errors,
             )
         else:
             self._subscriber = SubscriberConnection(
@@ -117,25 +154,39 @@ class RedisKV:
                 connect_s=CONNECT_TIMEOUT_S,
                 stall_s=STALL_TOLERANCE_S,
                 reconnect_max_s=RECONNECT_MAX_DELAY_S,
+                errors=connection_errors,
                 on_state=self._subscription_state,
             )
 
     @classmethod
-    async def connect(cls, url: str, *, cluster: bool = False) -> RedisKV:
-        client: Redis | RedisCluster
+    async def connect(
+        cls,
+        url: str,
+        *,
+        cluster: bool = False,
+        command_errors: Count | None = None,
+        connection_errors: Count | None = None,
+    ) -> RedisKV:
+        """``command_errors`` counts the commands that fail, ``connection_errors`` the
+        losses of the subscription connection (and its failed attempts to connect)."""
+        client: _CountedRedis | _CountedRedisCluster
         if cluster:
-            client = RedisCluster.from_url(
-                url,
-                max_connections=MAX_CONNECTIONS,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=COMMAND_TIMEOUT_S,
-                # redis-py's default (10 attempts, up to 1 s apart) holds a command for tens
-                # of seconds while a node is away: fail fast, as on one Redis
-                retry=Retry(ExponentialBackoff(cap=CLUSTER_RETRY_CAP_S), CLUSTER_RETRIES),
+            client = cast(
+                "_CountedRedisCluster",
+                _CountedRedisCluster.from_url(
+                    url,
+                    max_connections=MAX_CONNECTIONS,
+                    socket_connect_timeout=CONNECT_TIMEOUT_S,
+                    socket_timeout=COMMAND_TIMEOUT_S,
+                    # redis-py's default (10 attempts, up to 1 s apart) holds a command for tens
+                    # of seconds while a node is away: fail fast, as on one Redis
+                    retry=Retry(ExponentialBackoff(cap=CLUSTER_RETRY_CAP_S), CLUSTER_RETRIES),
+                ),
             )
         else:
-            client = Redis.from_pool(cls._pool(url))
-        kv = cls(client, url)
+            client = cast("_CountedRedis", _CountedRedis.from_pool(cls._pool(url)))
+        client.errors = command_errors
+        kv = cls(client, url, connection_errors)
         try:
             await kv._r.ping()
         except Exception as exc:

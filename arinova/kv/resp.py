@@ -30,10 +30,13 @@ import math
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote, urlparse
 
 import hiredis
+
+if TYPE_CHECKING:
+    from arinova.metrics.tally import Count
 
 log = logging.getLogger("arinova.kv")
 
@@ -331,8 +334,11 @@ class SubscriberConnection:
         sharded: bool = False,
         on_moved: Callable[[], None] | None = None,
         on_state: Callable[[str, bool], None] | None = None,
+        errors: Count | None = None,
     ) -> None:
         self._address = Address(url) if isinstance(url, str) else url
+        #: failed connections and losses of one, in the metrics
+        self._errors = errors
         self._sharded = sharded
         self._on_moved = on_moved
         #: told when Redis confirms a channel on this connection (True: what is
@@ -481,6 +487,8 @@ class SubscriberConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._errors is not None:
+                    self._errors.inc()
                 if delay == 0.05:
                     log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
                 self._unreachable = self._proto is None

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from arinova.kv import KV
+    from arinova.metrics import Metrics
     from arinova.settings import Settings
 
 MAX_CONCURRENT_SENDS: Final = 32
@@ -64,8 +65,11 @@ class DeliveryReport:
 
 
 class PushService:
-    def __init__(self, settings: Settings, db: asyncpg.Pool, kv: KV, log: logging.Logger) -> None:
+    def __init__(
+        self, settings: Settings, db: asyncpg.Pool, kv: KV, log: logging.Logger, metrics: Metrics
+    ) -> None:
         self._db = db
+        self._metrics = metrics
         self._kv = kv
         self._log = log
         self._signer: VapidSigner | None = None
@@ -220,9 +224,20 @@ class PushService:
                 report.removed.append(subscription.id)
             else:
                 report.failed += 1
+        self._count(report)
         if report.removed:
             await self._db.execute(q.DELETE_SUBSCRIPTIONS.sql, report.removed)
         return report
+
+    def _count(self, report: DeliveryReport) -> None:
+        metrics = self._metrics
+        for counter, n in (
+            (metrics.push_sent, report.sent),
+            (metrics.push_gone, len(report.removed)),
+            (metrics.push_failed, report.failed),
+        ):
+            if n:
+                counter.inc(n)
 
     async def _send_one(self, subscription: Subscription, payload: bytes) -> int | None:
         assert self._sender is not None

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from arinova.clock import Clock
     from arinova.kv import KV
     from arinova.kv.redis import RedisKV
+    from arinova.metrics import Metrics
     from arinova.push.service import PushService
     from arinova.realtime.coordinator import Coordinator
     from arinova.settings import RealtimeSettings, Settings
@@ -64,11 +65,12 @@ def create_coordinator(
     tasks: Background,
     config: RealtimeSettings,
     log: logging.Logger,
+    metrics: Metrics,
 ) -> Coordinator:
     """One process on its own without Redis; with Redis, one of many."""
     if redis is None:
-        return LocalCoordinator(kv, hub, offline, tasks, config, log)
-    return RedisCoordinator(redis, hub, offline, tasks, config)
+        return LocalCoordinator(kv, hub, offline, tasks, config, log, metrics)
+    return RedisCoordinator(redis, hub, offline, tasks, config, metrics)
 
 
 def build_realtime(
@@ -80,15 +82,16 @@ def build_realtime(
     auth: Authenticator,
     push: PushService,
     clock: Clock,
+    metrics: Metrics,
 ) -> RealtimeLayer:
     config = settings.realtime
     log = logging.getLogger("arinova.realtime")
     tasks = Background(log)
     hub = Hub()
     offline = OfflineQueue(kv, config.offline_cap, config.offline_ttl_s, log)
-    coordinator = create_coordinator(kv, redis, hub, offline, tasks, config, log)
+    coordinator = create_coordinator(kv, redis, hub, offline, tasks, config, log, metrics)
     trigger = PushTrigger(push, hub, coordinator, tasks, log)
-    pipeline = Pipeline(db, hub, coordinator, trigger, tasks, config, clock, log)
+    pipeline = Pipeline(db, hub, coordinator, trigger, tasks, config, clock, log, metrics)
     sync = Sync(db, kv, hub, coordinator, config, log)
     sweep = Sweep(hub, pipeline, config, clock, log)
     rate_limit = MessageRateLimit(

@@ -15,12 +15,16 @@ the others, in ordered batches on one Redis connection of its own.
   processes are subscribing again).
 - Stream text: ``stream:<id>`` writes ride in the same batches, before their publishes
   (``shared_stream.py``); with no other process, at most every ``stream_cache_interval_s``.
+- Stamped: a batch's first message is ``["t", <wall time its first message was queued>]``,
+  the receivers' measure of the bus's lag (a kind without a handler: a process of an older
+  version passes over it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +35,7 @@ from arinova.realtime.shared_stream import SharedStreamText
 
 if TYPE_CHECKING:
     from arinova.kv.resp import OrderedConnection
+    from arinova.metrics import Metrics
     from arinova.realtime.coordinator import TextSource
     from arinova.realtime.offline import OfflineQueue
     from arinova.realtime.tasks import Background
@@ -46,6 +51,8 @@ REJOIN_RETRY_S = 0.1
 
 #: a message's handler: (the sending process, the message's arguments)
 BusHandler = Callable[[str, list[Any]], None]
+#: the kind of a batch's first message, its time stamp
+STAMP = "t"
 
 
 class _Outgoing:
@@ -56,7 +63,8 @@ class _Outgoing:
     def __init__(self, channel: str, user_id: str | None) -> None:
         self.channel = channel
         self.user_id = user_id
-        self.messages: list[list[Any]] = []
+        #: the stamp, then the messages
+        self.messages: list[list[Any]] = [[STAMP, time.time()]]
         #: the events to queue for the user if nobody else hears them
         self.offline: list[str] = []
         self.payload = b""
@@ -73,6 +81,7 @@ class Bus:
         tasks: Background,
         config: RealtimeSettings,
         log: logging.Logger,
+        metrics: Metrics,
     ) -> None:
         self._bus = connection
         self.pid = pid
@@ -98,6 +107,12 @@ class Bus:
         #: (a channel's messages arrive in order; channels on a cluster's different nodes
         #: do not arrive in order with each other)
         self._received: dict[str, dict[str, int]] = {}
+        self._published = metrics.bus_published
+        self._publishes = metrics.bus_publishes
+        self._delivered = metrics.bus_delivered
+        self._lag = metrics.bus_lag
+        self._stream_writes = metrics.stream_cache_writes
+        self._errors = metrics.redis_bus_errors
 
     async def close(self) -> None:
         self._stopped = True
@@ -193,6 +208,7 @@ class Bus:
         due = self._streams_due or self._has_peers()
         taken: list[SharedStreamText] = []
         commands: list[tuple[Any, ...]] = []
+        writes = 0
         for stream in list(self._streams):
             if not (due or stream.finished):
                 continue
@@ -201,8 +217,11 @@ class Bus:
             if written:
                 taken.append(stream)
                 commands.extend(written)
+                writes += not stream.finished
         if due:
             self._streams_due = False
+        if writes:
+            self._stream_writes.inc(writes)
         return taken, commands
 
     async def _publish(self) -> None:
@@ -228,6 +247,7 @@ class Bus:
                     except Exception:
                         if self._stopped:
                             return
+                        self._errors.inc()
                         for stream in streams:
                             stream.failed()
                         if delay == PUBLISH_RETRY_S:
@@ -236,6 +256,8 @@ class Bus:
                         delay = min(delay * 2, PUBLISH_RETRY_MAX_S)
                         continue
                     delay = PUBLISH_RETRY_S
+                    self._publishes.inc(len(batch))
+                    self._published.inc(sum(len(out.messages) for out in batch) - len(batch))
                     if self._after(batch, results):
                         return  # what nobody heard goes again after a pause
                     break
@@ -261,7 +283,7 @@ class Bus:
             # Redis came back a moment ago: the processes of these users may not have
             # subscribed again yet; heard by nobody, they go again (numbered anew) shortly
             self._pending[:0] = unheard
-            self._pending_messages += sum(len(out.messages) for out in unheard)
+            self._pending_messages += sum(len(out.messages) - 1 for out in unheard)
             if self._batch_timer is None:
                 loop = asyncio.get_running_loop()
                 self._batch_timer = loop.call_later(REJOIN_RETRY_S, self._publish_now)
@@ -280,6 +302,12 @@ class Bus:
         if origin == self.pid or seq <= received.get(origin, 0):
             return
         received[origin] = seq
+        first = batch[0]
+        if first[0] == STAMP:
+            self._lag.observe(max(0.0, time.time() - first[1]))
+            self._delivered.inc(len(batch) - 1)
+        else:
+            self._delivered.inc(len(batch))
         for kind, *args in batch:
             handler = self._handlers.get(kind)
             if handler is not None:

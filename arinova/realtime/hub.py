@@ -211,6 +211,10 @@ class Hub:
         socket = self.agents.get(agent_id)
         return socket if socket is not None and socket.open else None
 
+    def agent_socket_count(self) -> int:
+        """Open agent sockets: authenticated, and within their authentication window."""
+        return len(self.agents) + len(self.unauthenticated)
+
     def close_agent(self, agent_id: str, code: int, reason: str) -> None:
         socket = self.agents.get(agent_id)
         if socket is not None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from arinova.hooks import Skill
     from arinova.kv import KV
+    from arinova.metrics import Count, Level, Metrics
     from arinova.realtime.coordinator import StreamText, TextSource
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
@@ -25,10 +26,12 @@ class ReplyLocks:
     """One active reply per conversation and a bounded FIFO of the ones waiting, decided
     with no await between the check and the mark (quirk Q07)."""
 
-    __slots__ = ("_active", "_max_queued", "_queues")
+    __slots__ = ("_active", "_max_queued", "_queued", "_queues")
 
-    def __init__(self, max_queued: int) -> None:
+    def __init__(self, max_queued: int, queued: Level) -> None:
         self._max_queued = max_queued
+        #: the replies waiting, in the metrics
+        self._queued = queued
         #: conversation id -> user id, while a reply is active in it
         self._active: dict[str, str] = {}
         #: conversation id -> replies waiting behind the active one
@@ -43,6 +46,7 @@ class ReplyLocks:
         if len(queue) >= self._max_queued:
             return FULL
         queue.append(item)
+        self._queued.inc()
         return QUEUED
 
     def holds(self, conversation_id: str) -> bool:
@@ -52,6 +56,7 @@ class ReplyLocks:
         queue = self._queues.get(conversation_id)
         if queue:
             item = queue.popleft()
+            self._queued.dec()
             if not queue:
                 del self._queues[conversation_id]
             self._active[conversation_id] = item.user_id
@@ -65,7 +70,7 @@ class ReplyLocks:
 
 
 class LocalCoordinator:
-    __slots__ = ("_config", "_hub", "_kv", "_locks", "_log", "_offline", "_tasks")
+    __slots__ = ("_config", "_hub", "_kv", "_locks", "_log", "_offline", "_stream_writes", "_tasks")
 
     def __init__(
         self,
@@ -75,6 +80,7 @@ class LocalCoordinator:
         tasks: Background,
         config: RealtimeSettings,
         log: logging.Logger,
+        metrics: Metrics,
     ) -> None:
         self._kv = kv
         self._hub = hub
@@ -82,7 +88,8 @@ class LocalCoordinator:
         self._tasks = tasks
         self._config = config
         self._log = log
-        self._locks = ReplyLocks(config.max_queued_replies)
+        self._locks = ReplyLocks(config.max_queued_replies, metrics.replies_queued)
+        self._stream_writes: Count = metrics.stream_cache_writes
 
     async def start(self, inbound: Inbound) -> None:
         return None
@@ -104,6 +111,7 @@ class LocalCoordinator:
             config.stream_cache_interval_s,
             self._tasks.spawn,
             self._log,
+            self._stream_writes,
         )
 
     def user_online(self, user_id: str) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from arinova.clock import Clock
+    from arinova.metrics import Metrics
     from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.hub import Hub
     from arinova.realtime.push_trigger import PushTrigger
@@ -47,6 +48,7 @@ class Pipeline:
         config: RealtimeSettings,
         clock: Clock,
         log: logging.Logger,
+        metrics: Metrics,
     ) -> None:
         self._db = db
         self._hub = hub
@@ -57,6 +59,7 @@ class Pipeline:
         self._clock = clock
         self._log = log
         self._store = ReplyStore(db, config, log)
+        self._chunks = metrics.chunks_relayed
 
     # -- entry points --------------------------------------------------------------------
     async def send_message(self, user_id: str, conversation_id: str, content: str) -> None:
@@ -256,6 +259,7 @@ class Pipeline:
             events.stream_chunk(task.conversation_id, task.id, task.seq, delta),
             offline=False,
         )
+        self._chunks.inc()
         task.cache.update(delta)
 
     def complete(self, task: AgentTask, content: str) -> None:

@@ -89,6 +89,7 @@ from arinova.realtime.validate import is_uuid
 if TYPE_CHECKING:
     from arinova.hooks import Skill
     from arinova.kv.redis import RedisKV
+    from arinova.metrics import Metrics
     from arinova.realtime.coordinator import StreamText, TextSource
     from arinova.realtime.hub import Hub
     from arinova.realtime.offline import OfflineQueue
@@ -121,6 +122,7 @@ class RedisCoordinator:
         offline: OfflineQueue,
         tasks: Background,
         config: RealtimeSettings,
+        metrics: Metrics,
     ) -> None:
         self._kv = kv
         self._hub = hub
@@ -134,7 +136,10 @@ class RedisCoordinator:
         #: agent id -> (process, skills), for agents connected to other processes
         self.remote_agents: dict[str, tuple[str, list[Skill]]] = {}
         #: replies started while Redis was unreachable
-        self._fallback = ReplyLocks(config.max_queued_replies)
+        self._fallback = ReplyLocks(config.max_queued_replies, metrics.replies_queued)
+        #: the replies waiting, in the metrics: queued here, taken from the queue by the
+        #: process that releases the conversation (the sum of the processes' counts)
+        self._queued = metrics.replies_queued
         self._inbound: Inbound | None = None
         self._stopped = False
         #: user events received from the other processes (what routing saves is counted)
@@ -197,6 +202,7 @@ class RedisCoordinator:
             tasks,
             config,
             self.log,
+            metrics,
         )
 
     @property
@@ -528,6 +534,7 @@ class RedisCoordinator:
             )
             return self._fallback.claim(item)
         if status == b"q":
+            self._queued.inc()
             return QUEUED
         if status == b"f":
             return FULL
@@ -721,6 +728,7 @@ class RedisCoordinator:
         )
         if not raw:
             return None
+        self._queued.dec()
         self._marks[conversation_id] = following
         return _item(raw)
 

@@ -19,6 +19,7 @@ from arinova.kv import keys
 
 if TYPE_CHECKING:
     from arinova.kv import KV
+    from arinova.metrics import Count
     from arinova.realtime.coordinator import TextSource
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -37,6 +38,7 @@ class StreamCache:
         "_spawn",
         "_ttl",
         "_wait",
+        "_writes",
     )
 
     def __init__(
@@ -48,6 +50,7 @@ class StreamCache:
         interval_s: float,
         spawn: Spawn,
         log: logging.Logger,
+        writes: Count,
     ) -> None:
         self._interval = interval_s
         self._kv = kv
@@ -56,6 +59,7 @@ class StreamCache:
         self._spawn = spawn
         self._log = log
         self._source = source
+        self._writes = writes
         self._dirty = False
         self._finished = False
         self._running = False
@@ -95,6 +99,7 @@ class StreamCache:
                     return
                 self._dirty = False
                 await self._kv.set(self._key, well_formed(self._source.text), ex=self._ttl)
+                self._writes.inc()
                 if self._interval > 0 and not self._finished:
                     loop = asyncio.get_running_loop()
                     self._wait = loop.call_later(self._interval, self._waited)

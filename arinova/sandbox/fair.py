@@ -43,6 +43,7 @@ class FairSlots:
         max_waiting_per_owner: int,
         max_wait_s: float,
     ) -> None:
+        self._size = size
         self._free = size
         self._max_waiting = max_waiting
         self._max_waiting_per_owner = max_waiting_per_owner
@@ -55,6 +56,10 @@ class FairSlots:
     @property
     def waiting(self) -> int:
         return self._waiting
+
+    @property
+    def running(self) -> int:
+        return self._size - self._free
 
     async def acquire(self, owner: Hashable) -> None:
         """Wait for a slot for ``owner``; pair every successful call with ``release``."""

@@ -137,6 +137,16 @@ class WorkerPool:
         self._all: set[_Worker] = set()
         self._closed = False
 
+    @property
+    def waiting(self) -> int:
+        """Runs waiting for a slot."""
+        return self._slots.waiting
+
+    @property
+    def running(self) -> int:
+        """Runs holding a slot."""
+        return self._slots.running
+
     async def run(self, code: str, *, owner: Hashable | None = None) -> Result:
         """Run ``code`` once a slot is free for ``owner``; raises ``SandboxBusy``."""
         if self._closed:

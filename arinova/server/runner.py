@@ -3,7 +3,8 @@
 uvicorn creates a ``DispatchProtocol`` per connection: plain HTTP goes on to its own
 httptools protocol and the BlackSheep app, WebSocket upgrades on the socket paths to the
 raw socket layer (``arinova.ws``, with ``arinova.realtime`` behind it). What the process
-runs is built by the composition root (``arinova.compose``).
+runs is built by the composition root (``arinova.compose``). With ``METRICS_PORT`` a
+process on its own serves its metrics there (a worker's are the supervisor's to serve).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from arinova import compat
 from arinova.clock import Clock
 from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http.app import Area
+from arinova.metrics.exporter import Exporter
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
 from arinova.settings import Settings
 from arinova.state import AppState
@@ -100,6 +102,7 @@ class Server:
         self._uv: uvicorn.Server | None = None
         self._sock: socket.socket | None = None
         self._main: asyncio.Task[None] | None = None
+        self._exporter: Exporter | None = None
 
     @property
     def process(self) -> Process:
@@ -123,6 +126,11 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        assert self._exporter is not None, "metrics not served"
+        return f"http://127.0.0.1:{self._exporter.port}/metrics"
+
     async def start(self, sock: socket.socket | None = None) -> None:
         try:
             self._process = await compose(
@@ -134,12 +142,19 @@ class Server:
         except Exception as exc:
             log.exception("startup failed")
             raise StartupError("the application failed to start (see the log)") from exc
+        try:
+            self._serve_metrics()
+        except OSError as exc:
+            await self._process.close()
+            host, port = self.settings.metrics_host, self.settings.metrics_port
+            raise StartupError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
         routes = make_routes(self._process, self._dispatch_limits)
         self._uv = uvicorn.Server(make_config(self._process, self.settings, routes))
         self._sock = sock or bind_socket(self.settings.host, self.settings.port)
         try:
             await compat.start_server(self._uv, [self._sock])
         except SystemExit as exc:
+            self._stop_metrics()
             await self._process.close()
             raise StartupError("the server failed to start (see the log)") from exc
         self._main = asyncio.create_task(compat.main_loop(self._uv))
@@ -158,7 +173,19 @@ class Server:
         try:
             await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
         finally:
+            self._stop_metrics()
             await self.process.close()
+
+    def _serve_metrics(self) -> None:
+        settings = self.settings
+        if settings.metrics_port is not None and settings.metrics_dir is None:
+            registry = self.process.state.metrics.registry
+            self._exporter = Exporter(registry, settings.metrics_host, settings.metrics_port)
+
+    def _stop_metrics(self) -> None:
+        exporter, self._exporter = self._exporter, None
+        if exporter is not None:
+            exporter.close()
 
     async def serve(self, sock: socket.socket | None = None) -> None:
         """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""

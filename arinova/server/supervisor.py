@@ -5,6 +5,8 @@ processes (multiprocessing *spawn*) serving the inherited socket; the kernel spr
 connections between them. A worker that dies unexpectedly is restarted with back-off.
 SIGTERM or SIGINT to the parent is forwarded to the workers as SIGTERM (each shuts
 down gracefully); the parent waits for them, then kills any that overstay.
+With ``METRICS_PORT`` the parent serves the workers' metrics, summed
+(``arinova.metrics.multiprocess``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import os
 import signal
 import socket
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from arinova.metrics.multiprocess import WorkerMetrics
 from arinova.settings import Settings
 
 log = logging.getLogger("arinova.server")
@@ -33,6 +37,10 @@ HEALTHY_AFTER_S = 30.0
 MAX_QUICK_FAILURES = 5
 #: what a worker may take beyond the graceful shutdown timeout before it is killed
 KILL_GRACE_S = 5.0
+
+
+class MetricsUnavailable(Exception):
+    """The metrics port cannot be bound (no worker was started)."""
 
 
 @dataclass(slots=True)
@@ -80,9 +88,25 @@ class Supervisor:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._metrics: WorkerMetrics | None = None
 
     def run(self) -> int:
         """Supervise until a stop signal; the exit status of ``arinova serve``."""
+        with ExitStack() as stack:
+            host, port = self.settings.metrics_host, self.settings.metrics_port
+            if port is not None:
+                try:
+                    self._metrics = WorkerMetrics(host, port)
+                except OSError as exc:
+                    raise MetricsUnavailable(
+                        f"cannot serve metrics on {host}:{port}: {exc.strerror}"
+                    ) from exc
+                stack.callback(self._metrics.close)
+                stack.enter_context(self._metrics.inherited())
+                self.settings = self.settings.replace(metrics_dir=self._metrics.directory)
+            return self._supervise()
+
+    def _supervise(self) -> int:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
@@ -138,6 +162,8 @@ class Supervisor:
     def _schedule_restart(self, slot: _Slot, now: float) -> bool:
         assert slot.process is not None
         code = slot.process.exitcode
+        if self._metrics is not None and slot.process.pid is not None:
+            self._metrics.worker_gone(slot.process.pid)
         slot.process.close()
         slot.process = None
         if now - slot.started_at >= HEALTHY_AFTER_S:
