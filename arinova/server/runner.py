@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
 
 import uvicorn
 
@@ -21,6 +24,7 @@ from arinova.clock import Clock
 from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http.app import Area
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
+from arinova.server.drain import RESTART_SIGNAL, close_sockets_for_restart
 from arinova.settings import Settings
 from arinova.state import AppState
 
@@ -100,6 +104,8 @@ class Server:
         self._uv: uvicorn.Server | None = None
         self._sock: socket.socket | None = None
         self._main: asyncio.Task[None] | None = None
+        #: set by ``RESTART_SIGNAL``: the drain closes sockets with 1012 (``drain.py``)
+        self._restarting = False
 
     @property
     def process(self) -> Process:
@@ -155,18 +161,41 @@ class Server:
 
     async def _shutdown(self) -> None:
         assert self._uv is not None
+        started = time.monotonic()
         try:
+            if self._restarting:
+                closed = close_sockets_for_restart(self._uv)
+                log.info("draining for a restart: %d socket(s) closed with 1012", closed)
             await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
+            if self._restarting:
+                left = self.settings.shutdown_timeout_s - (time.monotonic() - started)
+                if not await self.process.realtime.settle(max(0.0, left)):
+                    log.warning("replies still running after SHUTDOWN_TIMEOUT; stopping")
         finally:
             await self.process.close()
 
-    async def serve(self, sock: socket.socket | None = None) -> None:
-        """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
+    async def serve(
+        self, sock: socket.socket | None = None, *, ready: Callable[[], None] | None = None
+    ) -> None:
+        """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``);
+        ``RESTART_SIGNAL`` drains for a restart instead (``drain.py``). ``ready`` is
+        called once the server accepts connections."""
         await self.start(sock)
         assert self._uv is not None and self._main is not None
         with compat.capture_signals(self._uv):
-            await self._main
-            self._main = None
-            await self._shutdown()
+            previous = signal.signal(RESTART_SIGNAL, self._on_restart_signal)
+            try:
+                if ready is not None:
+                    ready()
+                await self._main
+                self._main = None
+                await self._shutdown()
+            finally:
+                signal.signal(RESTART_SIGNAL, previous)
             # the signal was handled by shutting down: do not re-raise it on the way out
             compat.forget_captured_signals(self._uv)
+
+    def _on_restart_signal(self, signum: int, frame: FrameType | None) -> None:
+        assert self._uv is not None
+        self._restarting = True
+        compat.request_exit(self._uv)
