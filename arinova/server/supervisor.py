@@ -13,6 +13,8 @@ restart (``arinova.server.drain``); the next slot follows once the old worker ex
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -75,7 +77,14 @@ def worker_main(settings: Settings, sock: socket.socket, ready: Connection) -> N
     os.setpgrp()
     _die_with_parent()
     configure_logging(settings.effective_log_level)
-    uvloop.run(Server(settings).serve(sock, ready=lambda: ready.send_bytes(READY)))
+    uvloop.run(Server(settings).serve(sock, ready=functools.partial(_say_ready, ready)))
+
+
+def _say_ready(ready: Connection) -> None:
+    """Only a restart listens (the pipe of a worker started otherwise is closed)."""
+    with contextlib.suppress(OSError):
+        ready.send_bytes(READY)
+    ready.close()
 
 
 class Supervisor:
@@ -192,13 +201,14 @@ class Supervisor:
             return
         from arinova.server.drain import RESTART_SIGNAL
 
-        if old.is_alive() and old.pid is not None:
-            os.kill(old.pid, RESTART_SIGNAL)
+        old_pid = old.pid
+        if old.is_alive() and old_pid is not None:
+            os.kill(old_pid, RESTART_SIGNAL)
         drained = self._reap(old)
         log.info(
             "worker %d replaced: pid %s -> pid %s (old one %s)",
             slot.index,
-            old.pid,
+            old_pid,
             process.pid,
             "drained" if drained else "killed after SHUTDOWN_TIMEOUT",
         )
