@@ -172,7 +172,9 @@ class SlowAgent:
 
 async def eventually(check: Any, wait: float = 30.0, every: float = 0.05) -> None:
     async with asyncio.timeout(wait):
-        while not check():
+        while True:
+            if check():
+                return
             await asyncio.sleep(every)
 
 
