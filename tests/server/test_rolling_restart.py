@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -184,7 +185,7 @@ async def workers_of(running: Running, count: int) -> set[int]:
 
 
 async def rolling_restart_under_load(running: Running, workers: int) -> None:
-    before = await workers_of(running, workers) if workers > 1 else set()
+    before = await workers_of(running, workers)
     user = await sign_up(running.url)
     chat = await Chat.create(running, user)
     conv = chat.conversation_id
@@ -200,9 +201,7 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
         await eventually(lambda: sum(e["type"] == "stream_chunk" for e in client.events) >= 5)
         running.process.send_signal(signal.SIGHUP)
         replaced = re.compile(r"worker \d+ replaced: pid (\d+) -> pid (\d+) \(old one drained\)")
-        await eventually(
-            lambda: len(replaced.findall(running.log.read_text())) == max(workers, 1), wait=90
-        )
+        await eventually(lambda: len(replaced.findall(running.log.read_text())) == workers, wait=90)
         with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
             async with asyncio.timeout(10):
                 await sender.recv()
@@ -219,9 +218,8 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
     assert set(agent.closes) <= {RESTART}, agent.closes
     old_pids = {int(old) for old, _ in replaced.findall(log)}
     new_pids = {int(new) for _, new in replaced.findall(log)}
-    if workers > 1:
-        assert old_pids == before
-        assert set(running.workers()) == new_pids and not new_pids & before
+    assert old_pids == before
+    assert set(running.workers()) == new_pids and not new_pids & before
     # after the restart a new stream works end to end
     agent.chunks = 3
     await wait_healthy(running.url)
@@ -239,9 +237,12 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
     await asyncio.gather(*clients, return_exceptions=True)
 
 
-async def test_sighup_replaces_two_workers_under_load(start_serve: Any) -> None:
-    running = await start_serve("--workers", "2", LOG_LEVEL="INFO", WS_MESSAGE_RATE_LIMIT="1000")
-    await rolling_restart_under_load(running, 2)
+@pytest.mark.parametrize("workers", [2, 1])
+async def test_sighup_replaces_the_workers_under_load(start_serve: Any, workers: int) -> None:
+    running = await start_serve(
+        "--workers", str(workers), LOG_LEVEL="INFO", WS_MESSAGE_RATE_LIMIT="1000"
+    )
+    await rolling_restart_under_load(running, workers)
     running.process.send_signal(signal.SIGTERM)
     async with asyncio.timeout(20):
         await running.process.wait()
