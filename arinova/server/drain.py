@@ -12,23 +12,37 @@ all within ``SHUTDOWN_TIMEOUT``; then exit 0.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import uvicorn
 
 from arinova import compat
+from arinova.server.dispatch import DispatchProtocol
 from arinova.ws.connection import SocketConnection
 
 #: supervisor -> worker: "drain for a restart" (SIGTERM stays "stop": 1001)
 RESTART_SIGNAL = signal.SIGUSR1
 CLOSE_SERVICE_RESTART = 1012
+#: how long a connection accepted just before the drain may take to send its first head
+#: (uvicorn's shutdown drops one that has not; a client sends it at once)
+HEAD_GRACE_S = 1.0
+HEAD_POLL_S = 0.01
 
 
-def close_sockets_for_restart(server: uvicorn.Server) -> int:
-    """Stop accepting, then start the close handshake of every WebSocket with 1012; the
-    number of sockets closed. uvicorn's graceful shutdown does the rest (its 1001 close of
-    a socket already closing is a no-op)."""
+async def close_sockets_for_restart(server: uvicorn.Server) -> int:
+    """Stop accepting; let the connections accepted last send their first head (a
+    request is then served, closing the connection after it; an upgrade becomes a
+    socket); then start the close handshake of every WebSocket with 1012. The number of
+    sockets closed. uvicorn's graceful shutdown does the rest (its 1001 close of a socket
+    already closing is a no-op)."""
     compat.stop_listening(server)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEAD_GRACE_S
+    while loop.time() < deadline:
+        if not any(isinstance(c, DispatchProtocol) for c in compat.live_connections(server)):
+            break
+        await asyncio.sleep(HEAD_POLL_S)
     closed = 0
     for connection in compat.live_connections(server):
         if isinstance(connection, SocketConnection) and connection.is_open:

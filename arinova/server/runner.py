@@ -164,7 +164,7 @@ class Server:
         started = time.monotonic()
         try:
             if self._restarting:
-                closed = close_sockets_for_restart(self._uv)
+                closed = await close_sockets_for_restart(self._uv)
                 log.info("draining for a restart: %d socket(s) closed with 1012", closed)
             await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
             if self._restarting:
