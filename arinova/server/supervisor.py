@@ -1,4 +1,5 @@
-"""``--workers N``: one listening socket, N server processes.
+"""``arinova serve``: one listening socket, ``--workers N`` server processes (one by
+default: it too runs under this supervisor, so that SIGHUP can replace it).
 
 The parent binds the port and migrates the database once, then keeps N worker
 processes (multiprocessing *spawn*) serving the inherited socket; the kernel spreads
