@@ -81,9 +81,7 @@ def _with_database(settings: Settings) -> tuple[Settings, object | None]:
 
 
 def serve(settings: Settings) -> int:
-    import uvloop
-
-    from arinova.server.runner import Server, StartupError, bind_socket
+    from arinova.server.runner import bind_socket
 
     try:
         sock = bind_socket(settings.host, settings.port)
@@ -93,13 +91,8 @@ def serve(settings: Settings) -> int:
         settings, _embedded = _with_database(settings)
     except _EmbeddedFailed as exc:
         return _fail(str(exc), 1)
-    if settings.workers > 1:
-        return _serve_workers(settings, sock)
-    try:
-        uvloop.run(Server(settings).serve(sock))
-    except StartupError as exc:
-        return _fail(str(exc), 1)
-    return 0
+    # one worker too runs under the supervisor: SIGHUP starts its replacement first
+    return _serve_workers(settings, sock)
 
 
 def _serve_workers(settings: Settings, sock: socket.socket) -> int:

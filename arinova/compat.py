@@ -21,7 +21,8 @@ uvicorn:
 * the steps of ``Server.serve``, taken one by one so a server starts on a given socket
   and stops on demand: ``Config.loaded``/``load``/``lifespan_class``,
   ``Server.lifespan``, ``startup(sockets=)``, ``main_loop``, ``should_exit``,
-  ``shutdown(sockets=)``, ``capture_signals`` and ``_captured_signals``.
+  ``shutdown(sockets=)``, ``capture_signals`` and ``_captured_signals``; ``servers`` (the
+  listeners) and ``server_state.connections``, for a drain that closes sockets its own way.
 """
 
 from __future__ import annotations
@@ -175,6 +176,18 @@ async def shutdown_server(server: uvicorn.Server, sockets: list[socket.socket] |
     connection, wait for them and the tasks (up to the configured timeout), lifespan
     shutdown."""
     await server.shutdown(sockets=sockets)
+
+
+def stop_listening(server: uvicorn.Server) -> None:
+    """Stop accepting connections (what ``shutdown_server`` does first); the listening
+    socket itself stays open."""
+    for listener in server.servers:
+        listener.close()
+
+
+def live_connections(server: uvicorn.Server) -> list[Any]:
+    """The connections open now (each with the ``shutdown()`` uvicorn calls)."""
+    return list(server.server_state.connections)
 
 
 def capture_signals(server: uvicorn.Server) -> AbstractContextManager[None]:

@@ -199,6 +199,32 @@ async def test_a_server_through_compat_creates_protocols_and_stops() -> None:
     assert not context.connections
 
 
+async def test_a_server_stops_listening_and_lists_its_connections() -> None:
+    server = uvicorn.Server(uvicorn.Config(_asgi_ok, lifespan="off", log_config=None))
+    sock = bind_socket("127.0.0.1", 0)
+    address = sock.getsockname()
+    await compat.start_server(server, [sock])
+    main = asyncio.create_task(compat.main_loop(server))
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200 ")
+    assert len(compat.live_connections(server)) == 1  # kept alive
+    other_process = sock.dup()  # the listening socket as another worker holds it
+    compat.stop_listening(server)
+    await asyncio.sleep(0.05)
+    # this server no longer accepts: a new connection waits in the backlog for another
+    late_reader, late_writer = await asyncio.open_connection(*address)
+    late_writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(late_reader.read(1), 0.3)
+    late_writer.close()
+    other_process.close()
+    writer.close()
+    compat.request_exit(server)
+    await asyncio.wait_for(main, 2)
+    await compat.shutdown_server(server, [sock])
+
+
 async def test_an_app_whose_startup_fails_is_a_system_exit() -> None:
     async def failing(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()

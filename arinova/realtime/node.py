@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from arinova.realtime import events
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 
 #: how long stopping waits for replies still being stored
 STOP_DRAIN_S = 2.0
+#: how often ``settle`` looks again
+SETTLE_POLL_S = 0.05
 
 
 class RealtimeNode:
@@ -50,6 +54,19 @@ class RealtimeNode:
         # gives up instead of holding the drain
         await self.coordinator.stop()
         await self.tasks.drain(STOP_DRAIN_S)
+
+    async def settle(self, timeout_s: float) -> bool:
+        """Wait (bounded) until no reply runs or is being stored here and the work it
+        left (its end's events on their way to other processes) is done; True if so.
+        A drain for a restart calls it once the agent sockets closed (their tasks then
+        fail, websocket.md §2.4), before ``stop``."""
+        deadline = time.monotonic() + timeout_s
+        hub = self.hub
+        while hub.tasks or hub.ending or len(self.tasks):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(SETTLE_POLL_S)
+        return True
 
     # -- arinova.hooks.Realtime ----------------------------------------------------------
     def agent_connected(self, agent_id: str) -> bool:

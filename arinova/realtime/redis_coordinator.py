@@ -310,7 +310,10 @@ class RedisCoordinator:
         if not claimed:
             return
         replies, agents, marks = claimed
-        self.log.warning("process %s is gone: failing its %d replies", dead, len(replies))
+        if replies or agents or marks:
+            self.log.warning("process %s is gone: failing its %d replies", dead, len(replies))
+        else:  # a process that stopped cleanly (a restart's drained worker) left nothing
+            self.log.info("process %s is gone; it held nothing", dead)
         for agent_id in agents:
             self.send("down", agent_id.decode(), dead)
             self._on_agent_down(self.pid, [agent_id.decode(), dead])  # the bus skips its sender

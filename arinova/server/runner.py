@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
 
 import uvicorn
 
@@ -23,6 +26,7 @@ from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http.app import Area
 from arinova.metrics.exporter import Exporter
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
+from arinova.server.drain import RESTART_SIGNAL, close_sockets_for_restart
 from arinova.settings import Settings
 from arinova.state import AppState
 
@@ -103,6 +107,8 @@ class Server:
         self._sock: socket.socket | None = None
         self._main: asyncio.Task[None] | None = None
         self._exporter: Exporter | None = None
+        #: set by ``RESTART_SIGNAL``: the drain closes sockets with 1012 (``drain.py``)
+        self._restarting = False
 
     @property
     def process(self) -> Process:
@@ -170,8 +176,16 @@ class Server:
 
     async def _shutdown(self) -> None:
         assert self._uv is not None
+        started = time.monotonic()
         try:
+            if self._restarting:
+                closed = await close_sockets_for_restart(self._uv)
+                log.info("draining for a restart: %d socket(s) closed with 1012", closed)
             await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
+            if self._restarting:
+                left = self.settings.shutdown_timeout_s - (time.monotonic() - started)
+                if not await self.process.realtime.settle(max(0.0, left)):
+                    log.warning("replies still running after SHUTDOWN_TIMEOUT; stopping")
         finally:
             self._stop_metrics()
             await self.process.close()
@@ -187,13 +201,28 @@ class Server:
         if exporter is not None:
             exporter.close()
 
-    async def serve(self, sock: socket.socket | None = None) -> None:
-        """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``)."""
+    async def serve(
+        self, sock: socket.socket | None = None, *, ready: Callable[[], None] | None = None
+    ) -> None:
+        """Run until SIGINT/SIGTERM, then shut down gracefully (``arinova serve``);
+        ``RESTART_SIGNAL`` drains for a restart instead (``drain.py``). ``ready`` is
+        called once the server accepts connections."""
         await self.start(sock)
         assert self._uv is not None and self._main is not None
         with compat.capture_signals(self._uv):
-            await self._main
-            self._main = None
-            await self._shutdown()
+            previous = signal.signal(RESTART_SIGNAL, self._on_restart_signal)
+            try:
+                if ready is not None:
+                    ready()
+                await self._main
+                self._main = None
+                await self._shutdown()
+            finally:
+                signal.signal(RESTART_SIGNAL, previous)
             # the signal was handled by shutting down: do not re-raise it on the way out
             compat.forget_captured_signals(self._uv)
+
+    def _on_restart_signal(self, signum: int, frame: FrameType | None) -> None:
+        assert self._uv is not None
+        self._restarting = True
+        compat.request_exit(self._uv)

@@ -126,6 +126,10 @@ class Running:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
     def workers(self) -> list[int]:
         pid = self.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -204,7 +208,7 @@ async def sigterm_closes_sockets_and_exits_0(running: Running) -> None:
 
 async def test_serve_one_process(start_serve: object) -> None:
     running = await start_serve()  # type: ignore[operator]
-    assert running.workers() == []
+    assert len(running.workers()) == 1
     await ping_pong(running.port)
     await ping_pong(running.port, "/ws/agent")
     await sigterm_closes_sockets_and_exits_0(running)

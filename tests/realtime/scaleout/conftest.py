@@ -5,6 +5,9 @@ on a private Redis Cluster of three masters (``REDIS_CLUSTER=true``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -141,6 +144,19 @@ class ServeProcess:
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
+
+    def children(self) -> list[int]:
+        pid = self.process.pid
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    async def kill(self) -> None:
+        """SIGKILL the serving process and its supervisor: nothing ends gracefully (a
+        worker whose supervisor alone died would drain)."""
+        for child in self.children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
 
 
 @pytest.fixture

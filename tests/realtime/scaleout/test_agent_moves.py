@@ -5,7 +5,6 @@ everywhere."""
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 import asyncpg
@@ -150,8 +149,7 @@ async def test_the_moved_agents_process_dying_fails_the_reply_where_it_runs(
             assert (await close_of(old))[0] == 4409
             await send(new, chunk(task_id, " two"))
             assert (await recv(ws))["chunk"] == " two"
-            serve_process.process.send_signal(signal.SIGKILL)
-            await serve_process.process.wait()
+            await serve_process.kill()
         # its liveness entry lives 5 s; then the process that takes it over tells the
         # others (or itself) that its agents are gone
         error = await recv(ws, 15)

@@ -4,7 +4,6 @@ socket, the user's sockets and REST uploads each in a different process."""
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import asyncpg
 import pytest
@@ -264,8 +263,7 @@ async def test_killing_the_agents_process_mid_reply_ends_it_with_an_error(
             # a second message waits behind the reply
             await send(ws, {"type": "send_message", "conversationId": conv, "content": "more"})
             await asyncio.sleep(0.2)
-            serve_process.process.send_signal(signal.SIGKILL)
-            await serve_process.process.wait()
+            await serve_process.kill()
         # the default liveness entry lives 5 s: the reply fails, then the queued message
         # gets the agent's "not connected" reply
         error = await recv(ws, 15)
