@@ -18,6 +18,7 @@ from typing import cast
 import httptools
 
 from arinova.compat import ProtocolContext
+from arinova.server.http_direct import DateHeader, DirectHttpProtocol, Handler
 from arinova.server.http_protocol import BoundedHttpProtocol
 from arinova.ws import Endpoint, Outbox, SocketConnection, SocketHandler
 from arinova.ws.handshake import (
@@ -47,7 +48,7 @@ class SocketRoutes:
     """Per server: the endpoint of each socket path, the rules of the handshake and the
     outbox every socket writes through."""
 
-    __slots__ = ("_outbox", "allowed_origins", "endpoints", "limits")
+    __slots__ = ("_outbox", "allowed_origins", "date", "direct_http", "endpoints", "limits")
 
     def __init__(
         self,
@@ -55,8 +56,12 @@ class SocketRoutes:
         *,
         allowed_origins: frozenset[str] | None,
         limits: DispatchLimits = DEFAULT_LIMITS,
+        direct_http: Handler | None = None,
     ) -> None:
         self.endpoints = dict(endpoints)
+        #: when set, plain HTTP runs on ``DirectHttpProtocol`` with this handler
+        self.direct_http = direct_http
+        self.date = DateHeader()
         #: None: any Origin (CORS_ORIGIN is ``*``)
         self.allowed_origins = allowed_origins
         self.limits = limits
@@ -272,11 +277,23 @@ class DispatchProtocol(asyncio.Protocol):
         self._buffer = None
         self.context.connections.discard(self)
         limits = self.routes.limits
-        http = BoundedHttpProtocol(
-            self.context,
-            max_head_size=limits.max_head_size,
-            head_timeout_s=limits.head_timeout_s,
-        )
+        http: asyncio.Protocol
+        if self.routes.direct_http is not None:
+            http = DirectHttpProtocol(
+                self.routes.direct_http,
+                loop=self.loop,
+                connections=self.context.connections,
+                tasks=self.context.tasks,
+                date=self.routes.date,
+                max_head_size=limits.max_head_size,
+                head_timeout_s=limits.head_timeout_s,
+            )
+        else:
+            http = BoundedHttpProtocol(
+                self.context,
+                max_head_size=limits.max_head_size,
+                head_timeout_s=limits.head_timeout_s,
+            )
         transport.set_protocol(http)
         http.connection_made(transport)
         http.data_received(data)
