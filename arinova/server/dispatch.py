@@ -3,8 +3,9 @@
 ``DispatchProtocol`` reads the first request head (bounded in size and time). A
 WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
 path's endpoint and switched to a bare ``SocketConnection`` (``arinova.ws``); every other
-connection is handed, bytes and all, to uvicorn's ``HttpToolsProtocol`` (bounded:
-``http_protocol``), which runs the BlackSheep app.
+connection is handed, bytes and all, to ``http_direct.DirectHttpProtocol``, which runs the
+app's pipeline without ASGI (the server's runner always gives the handler; without one,
+uvicorn's ``HttpToolsProtocol``, bounded by ``http_protocol``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """An HTTP/1.1 protocol (httptools) that runs the pipeline without an ASGI hop.
 
-NOT YET USED by the runner: ``DispatchProtocol._hand_to_http`` still creates
-``BoundedHttpProtocol`` (uvicorn). Switch only once ``tests/http``, ``tests/server`` and
-``tests/auth`` pass with it.
+``DispatchProtocol`` hands every plain HTTP connection here (``runner.make_routes``);
+uvicorn still owns the listening socket, the connection/task sets and the graceful
+shutdown that calls ``shutdown()``.
 
 What uvicorn's ``HttpToolsProtocol`` (0.54, as configured in ``runner.make_config``) does
 that clients and our tests see, and this protocol reproduces:

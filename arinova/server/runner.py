@@ -1,7 +1,8 @@
 """``Server``: one server process on one listening socket, startable on port 0 in tests.
 
-uvicorn creates a ``DispatchProtocol`` per connection: plain HTTP goes on to its own
-httptools protocol and the BlackSheep app, WebSocket upgrades on the socket paths to the
+uvicorn creates a ``DispatchProtocol`` per connection (uvicorn now only runs the
+listening socket and the graceful shutdown): plain HTTP goes on to ``DirectHttpProtocol``
+and the app's pipeline, no ASGI, WebSocket upgrades on the socket paths to the
 raw socket layer (``arinova.ws``, with ``arinova.realtime`` behind it). What the process
 runs is built by the composition root (``arinova.compose``).
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import socket
 from collections.abc import Iterable
 
@@ -26,11 +26,6 @@ from arinova.settings import Settings
 from arinova.state import AppState
 
 log = logging.getLogger("arinova.server")
-
-
-#: plain HTTP on ``DirectHttpProtocol`` (no ASGI) instead of uvicorn's protocol; off
-#: until tests/http, tests/server and tests/auth pass with it
-DIRECT_HTTP = os.environ.get("ARINOVA_DIRECT_HTTP") == "1"
 
 
 class StartupError(RuntimeError):
@@ -52,9 +47,11 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
 def make_routes(process: Process, limits: DispatchLimits) -> SocketRoutes:
     settings = process.state.settings
     origins = None if settings.cors_any else frozenset(settings.cors_origins)
-    direct = process.http.pipeline.handle if DIRECT_HTTP else None
     return SocketRoutes(
-        process.socket_endpoints, allowed_origins=origins, limits=limits, direct_http=direct
+        process.socket_endpoints,
+        allowed_origins=origins,
+        limits=limits,
+        direct_http=process.http.pipeline.handle,
     )
 
 
