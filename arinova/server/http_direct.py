@@ -105,6 +105,7 @@ class _Cycle:
         "more_body",
         "request",
         "response_complete",
+        "response_started",
         "waiting_100",
     )
 
@@ -116,6 +117,7 @@ class _Cycle:
         self.event = asyncio.Event()
         self.disconnected = False
         self.response_complete = False
+        self.response_started = False
         self.keep_alive = keep_alive
         self.waiting_100 = expect_100
 
@@ -290,8 +292,11 @@ class DirectHttpProtocol(asyncio.Protocol):
             await self._respond(cycle, response)
         except Exception:
             log.exception("the HTTP app failed")
-            if not cycle.response_complete:
+            if not cycle.response_started:
                 self._write_500(cycle)
+            elif self.transport is not None:  # a body cut short: the client must see it
+                cycle.keep_alive = False
+                self.transport.close()
         finally:
             request.scope = cast("Any", None)
             request.dispose()
@@ -333,6 +338,7 @@ class DirectHttpProtocol(asyncio.Protocol):
             parts.append(b"transfer-encoding: chunked\r\n")
         parts.append(b"\r\n")
         cycle.waiting_100 = False
+        cycle.response_started = True
         if content is None or cycle.head:
             transport.write(b"".join(parts))
         elif content.body is not None and content.length >= 0:
