@@ -3,8 +3,9 @@
 ``DispatchProtocol`` reads the first request head (bounded in size and time). A
 WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
 path's endpoint and switched to a bare ``SocketConnection`` (``arinova.ws``); every other
-connection is handed, bytes and all, to uvicorn's ``HttpToolsProtocol`` (bounded:
-``http_protocol``), which runs the BlackSheep app.
+connection is handed, bytes and all, to ``http_direct.DirectHttpProtocol``, which runs the
+app's pipeline without ASGI (the server's runner always gives the handler; without one,
+uvicorn's ``HttpToolsProtocol``, bounded by ``http_protocol``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import cast
 import httptools
 
 from arinova.compat import ProtocolContext
+from arinova.server.http_direct import DateHeader, DirectHttpProtocol, Handler
 from arinova.server.http_protocol import BoundedHttpProtocol
 from arinova.ws import Endpoint, Outbox, SocketConnection, SocketHandler
 from arinova.ws.handshake import (
@@ -47,7 +49,7 @@ class SocketRoutes:
     """Per server: the endpoint of each socket path, the rules of the handshake and the
     outbox every socket writes through."""
 
-    __slots__ = ("_outbox", "allowed_origins", "endpoints", "limits")
+    __slots__ = ("_outbox", "allowed_origins", "date", "direct_http", "endpoints", "limits")
 
     def __init__(
         self,
@@ -55,8 +57,12 @@ class SocketRoutes:
         *,
         allowed_origins: frozenset[str] | None,
         limits: DispatchLimits = DEFAULT_LIMITS,
+        direct_http: Handler | None = None,
     ) -> None:
         self.endpoints = dict(endpoints)
+        #: when set, plain HTTP runs on ``DirectHttpProtocol`` with this handler
+        self.direct_http = direct_http
+        self.date = DateHeader()
         #: None: any Origin (CORS_ORIGIN is ``*``)
         self.allowed_origins = allowed_origins
         self.limits = limits
@@ -272,11 +278,23 @@ class DispatchProtocol(asyncio.Protocol):
         self._buffer = None
         self.context.connections.discard(self)
         limits = self.routes.limits
-        http = BoundedHttpProtocol(
-            self.context,
-            max_head_size=limits.max_head_size,
-            head_timeout_s=limits.head_timeout_s,
-        )
+        http: asyncio.Protocol
+        if self.routes.direct_http is not None:
+            http = DirectHttpProtocol(
+                self.routes.direct_http,
+                loop=self.loop,
+                connections=self.context.connections,
+                tasks=self.context.tasks,
+                date=self.routes.date,
+                max_head_size=limits.max_head_size,
+                head_timeout_s=limits.head_timeout_s,
+            )
+        else:
+            http = BoundedHttpProtocol(
+                self.context,
+                max_head_size=limits.max_head_size,
+                head_timeout_s=limits.head_timeout_s,
+            )
         transport.set_protocol(http)
         http.connection_made(transport)
         http.data_received(data)

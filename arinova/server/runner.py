@@ -1,7 +1,8 @@
 """``Server``: one server process on one listening socket, startable on port 0 in tests.
 
-uvicorn creates a ``DispatchProtocol`` per connection: plain HTTP goes on to its own
-httptools protocol and the BlackSheep app, WebSocket upgrades on the socket paths to the
+uvicorn creates a ``DispatchProtocol`` per connection (uvicorn now only runs the
+listening socket and the graceful shutdown): plain HTTP goes on to ``DirectHttpProtocol``
+and the app's pipeline, no ASGI, WebSocket upgrades on the socket paths to the
 raw socket layer (``arinova.ws``, with ``arinova.realtime`` behind it). What the process
 runs is built by the composition root (``arinova.compose``). With ``METRICS_PORT`` a
 process on its own serves its metrics there (a worker's are the supervisor's to serve).
@@ -52,7 +53,12 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
 def make_routes(process: Process, limits: DispatchLimits) -> SocketRoutes:
     settings = process.state.settings
     origins = None if settings.cors_any else frozenset(settings.cors_origins)
-    return SocketRoutes(process.socket_endpoints, allowed_origins=origins, limits=limits)
+    return SocketRoutes(
+        process.socket_endpoints,
+        allowed_origins=origins,
+        limits=limits,
+        direct_http=process.http.pipeline.handle,
+    )
 
 
 def make_config(process: Process, settings: Settings, routes: SocketRoutes) -> uvicorn.Config:
