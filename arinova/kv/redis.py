@@ -135,6 +135,13 @@ class RedisKV:
         self._subscription_handlers: list[SubscriptionHandler] = []
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
+        #: liveness (GET /health) on one Redis: a bare connection of its own answers a
+        #: PING without a pool round; a cluster is asked through its client (every node)
+        self._probe: CommandConnection | None = (
+            None
+            if self._cluster
+            else CommandConnection(url, connect_s=CONNECT_TIMEOUT_S, stall_s=COMMAND_TIMEOUT_S)
+        )
         #: the subscription connection (made when something is first subscribed)
         self._subscriber: ClusterSubscriber | SubscriberConnection
         if self._cluster:
@@ -232,7 +239,10 @@ class RedisKV:
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
-        return bool(await self._r.ping())
+        if self._probe is None:
+            return bool(await self._r.ping())
+        (reply,) = await self._probe.execute([("PING",)])
+        return reply == b"PONG"
 
     async def get(self, key: str) -> bytes | None:
         try:
@@ -392,5 +402,7 @@ class RedisKV:
 
     async def close(self) -> None:
         await self._subscriber.aclose()
+        if self._probe is not None:
+            await self._probe.aclose()
         self._handlers.clear()
         await self._r.aclose()

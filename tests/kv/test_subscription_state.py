@@ -44,6 +44,9 @@ async def test_redis_tells_confirmation_and_loss(
         await kv.subscribe("t:state", lambda _, data: heard.add(data))
         await states.until([("t:state", True)])
         await publisher.publish("t:state", b"one")
+        # heard before the cut: what is in flight when the connection goes may be lost
+        # (that is what the loss is told for)
+        await heard.until([b"one"])
         proxy.refuse(True)
         await proxy.cut()
         await states.until([("t:state", True), ("t:state", False)])
