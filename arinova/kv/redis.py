@@ -242,7 +242,7 @@ class RedisKV:
         if self._probe is None:
             return bool(await self._r.ping())
         (reply,) = await self._probe.execute([("PING",)])
-        return reply == b"PONG"
+        return bool(reply == b"PONG")
 
     async def get(self, key: str) -> bytes | None:
         try:
