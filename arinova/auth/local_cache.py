@@ -209,7 +209,9 @@ class LocalSessions:
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        # closed is told by ``_beat`` too: a cancel that arrives inside redis-py's publish
+        # can come out as a connection error, which would otherwise keep the loop going
+        while self._beat is not None:
             sent = loop.time()
             if self._since is None:  # nothing to confirm (not subscribed, or a cluster)
                 await asyncio.sleep(HEARTBEAT_S)
@@ -221,4 +223,6 @@ class LocalSessions:
                 if not self._beat_failed:
                     log.warning("session bus heartbeat failed: %s", exc)
                 self._beat_failed = True
+                if self._beat is None:
+                    return
             await asyncio.sleep(HEARTBEAT_S)
