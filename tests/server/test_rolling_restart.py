@@ -210,10 +210,28 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
     client = UserClient(running, user, conv)
     agent = SlowAgent(running, chat.token, chunks=400)  # 20 s: longer than the restart
     load = RestLoad(running.url, user)
+    clients = [asyncio.create_task(client.run()), asyncio.create_task(agent.run())]
+    try:
+        await _restart_and_check(running, workers, before, conv, client, agent, load)
+    finally:
+        # a failed check must not leave the clients reconnecting into later tests
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+
+
+async def _restart_and_check(
+    running: Running,
+    workers: int,
+    before: set[int],
+    conv: str,
+    client: UserClient,
+    agent: SlowAgent,
+    load: RestLoad,
+) -> None:
     async with load.running():
-        clients = [asyncio.create_task(client.run()), asyncio.create_task(agent.run())]
         # a user socket to send from: the client's own reconnects around it
-        sender = await connect_user(running, user)
+        sender = await connect_user(running, client.user)
         await send(sender, {"type": "send_message", "conversationId": conv, "content": "go"})
         await eventually(lambda: len(client.started) == 1)
         await eventually(lambda: sum(e["type"] == "stream_chunk" for e in client.events) >= 5)
@@ -246,7 +264,7 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
     agent.chunks = 3
     await wait_healthy(running.url)
     first = agent.tasks[0]
-    ws = await connect_user(running, user)
+    ws = await connect_user(running, client.user)
     await send(ws, {"type": "send_message", "conversationId": conv, "content": "again"})
     got = await recv_until(ws, "stream_start", wait=10)
     message_id = got[-1]["messageId"]
@@ -254,9 +272,6 @@ async def rolling_restart_under_load(running: Running, workers: int) -> None:
     ended = await recv_until(ws, "stream_end", wait=30)
     assert all(e["messageId"] == message_id for e in ended if "messageId" in e)
     await ws.close()
-    for task in clients:
-        task.cancel()
-    await asyncio.gather(*clients, return_exceptions=True)
 
 
 @pytest.mark.parametrize("workers", [2, 1])
