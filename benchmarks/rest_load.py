@@ -323,6 +323,8 @@ async def main(args: argparse.Namespace) -> None:
             ),
             ("GET /health", "/health"),
         ]
+        if args.only:
+            scenarios = [(name, path) for name, path in scenarios if args.only in name]
         results = []
         for name, path in scenarios:
             request = request_bytes("127.0.0.1", port, path, cookie)
@@ -369,6 +371,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("-c", "--connections", type=int, default=32)
     parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--only", help="run only the scenarios whose name contains this")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each scenario")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -124,9 +125,14 @@ class _CountedRedisCluster(RedisCluster):
 
 class RedisKV:
     def __init__(
-        self, client: Redis | RedisCluster, url: str, connection_errors: Count | None = None
+        self,
+        client: Redis | RedisCluster,
+        url: str,
+        connection_errors: Count | None = None,
+        command_errors: Count | None = None,
     ) -> None:
         self._r = client
+        self._command_errors = command_errors
         self._cluster = isinstance(client, RedisCluster)
         self._url = url
         self._incr_script = client.register_script(_INCR_WITH_TTL)
@@ -135,9 +141,10 @@ class RedisKV:
         self._subscription_handlers: list[SubscriptionHandler] = []
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
-        #: liveness (GET /health) on one Redis: a bare connection of its own answers a
-        #: PING without a pool round; a cluster is asked through its client (every node)
-        self._probe: CommandConnection | None = (
+        #: the hot path's reads on one Redis (GET /health's PING, the messages page's MGET
+        #: of live texts) go over a bare connection of its own, without a pool round; a
+        #: cluster is asked through its client
+        self._bare: CommandConnection | None = (
             None
             if self._cluster
             else CommandConnection(url, connect_s=CONNECT_TIMEOUT_S, stall_s=COMMAND_TIMEOUT_S)
@@ -193,7 +200,7 @@ class RedisKV:
         else:
             client = cast("_CountedRedis", _CountedRedis.from_pool(cls._pool(url)))
         client.errors = command_errors
-        kv = cls(client, url, connection_errors)
+        kv = cls(client, url, connection_errors, command_errors)
         try:
             await kv._r.ping()
         except Exception as exc:
@@ -239,9 +246,9 @@ class RedisKV:
 
     # -- strings ----------------------------------------------------------------------
     async def ping(self) -> bool:
-        if self._probe is None:
+        if self._bare is None:
             return bool(await self._r.ping())
-        (reply,) = await self._probe.execute([("PING",)])
+        (reply,) = await self._on_bare(("PING",))
         return bool(reply == b"PONG")
 
     async def get(self, key: str) -> bytes | None:
@@ -256,7 +263,25 @@ class RedisKV:
             return []
         if isinstance(self._r, RedisCluster):
             return cast("list[bytes | None]", await self._r.mget_nonatomic(keys))
-        return cast("list[bytes | None]", await self._r.mget(keys))
+        if self._bare is None:
+            return cast("list[bytes | None]", await self._r.mget(keys))
+        (values,) = await self._on_bare(("MGET", *keys))
+        return cast("list[bytes | None]", values)
+
+    async def _on_bare(self, command: tuple[str, ...]) -> list[Any]:
+        """One command on the bare connection; a failure counts as redis-py's do."""
+        assert self._bare is not None
+        try:
+            replies = await self._bare.execute([command])
+        except Exception:
+            if self._command_errors is not None:
+                self._command_errors.inc()
+            raise
+        if isinstance(replies[0], hiredis.ReplyError):
+            if self._command_errors is not None:
+                self._command_errors.inc()
+            raise KVError(str(replies[0]))
+        return replies
 
     async def set(self, key: str, value: bytes | str, ex: int | None = None) -> None:
         if ex is not None and ex <= 0:
@@ -402,7 +427,7 @@ class RedisKV:
 
     async def close(self) -> None:
         await self._subscriber.aclose()
-        if self._probe is not None:
-            await self._probe.aclose()
+        if self._bare is not None:
+            await self._bare.aclose()
         self._handlers.clear()
         await self._r.aclose()

@@ -266,6 +266,39 @@ async def test_redis_connections_closed_by_a_restart_answer_the_next_command(
         await store.close()
 
 
+class Tally:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.count += amount
+
+
+async def test_redis_hot_path_reads_fail_counted_while_redis_is_down_and_answer_after(
+    redis_server: RedisServer,
+) -> None:
+    """PING and MGET (GET /health, the messages page's live texts) go over a bare
+    connection: with Redis down they raise and count as failed commands; once it is back
+    they answer on a new connection."""
+    errors = Tally()
+    store = await RedisKV.connect(redis_server.url(), command_errors=errors)
+    try:
+        await store.set("k:a", b"1")
+        assert await store.ping() is True
+        assert await store.mget(["k:a", "k:b"]) == [b"1", None]
+        await redis_server.stop()
+        with pytest.raises(Exception):  # noqa: B017 - whichever error the loss is
+            await store.mget(["k:a"])
+        with pytest.raises(Exception):  # noqa: B017
+            await store.ping()
+        assert errors.count == 2
+        await redis_server.start()
+        assert await store.ping() is True
+        assert await store.mget(["k:a", "k:b"]) == [None, None]  # nothing was saved
+    finally:
+        await store.close()
+
+
 async def test_shared_flag() -> None:
     memory = await create_kv("")
     assert isinstance(memory, MemoryKV)
