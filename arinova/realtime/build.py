@@ -47,8 +47,11 @@ SOCKET_PATHS = (CLIENT_PATH, AGENT_PATH)
 #: the original's own frame limit (``ws``'s 100 MiB ``maxPayload``), beyond which -> 1009.
 CLIENT_LIMITS = SocketLimits(max_message_size=1024 * 1024, max_skipped_size=100 * 1024 * 1024)
 #: ``/ws/agent``: agents send whole replies in ``agent_complete``; the original took
-#: frames up to 100 MiB.
-AGENT_LIMITS = SocketLimits(max_message_size=4 * 1024 * 1024)
+#: frames up to 100 MiB. An agent streams many replies over its one socket, a chunk each
+#: few tens of milliseconds per reply: reading pauses 2 ms after each read, so the chunks
+#: of that while come in one read (paced streams: about a fifth less server CPU per chunk,
+#: docs/benchmarks.md), at most 2 ms later.
+AGENT_LIMITS = SocketLimits(max_message_size=4 * 1024 * 1024, read_pause_s=0.002)
 
 
 @dataclass(frozen=True, slots=True)

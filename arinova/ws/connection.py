@@ -41,6 +41,7 @@ class SocketConnection(asyncio.Protocol):
         "_connections",
         "_limits",
         "_outbox",
+        "_resume",
         "_scheduled",
         "_timer",
         "handler",
@@ -65,6 +66,8 @@ class SocketConnection(asyncio.Protocol):
         #: registered in the outbox, not flushed yet
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
+        #: while reading pauses after a read (``SocketLimits.read_pause_s``)
+        self._resume: asyncio.TimerHandle | None = None
 
     @property
     def is_open(self) -> bool:
@@ -86,6 +89,13 @@ class SocketConnection(asyncio.Protocol):
             deliver(handler, message)
         if protocol.wants or (protocol.queued and not self._scheduled):
             self._carry_out()
+        pause = self._limits.read_pause_s
+        if pause and self._resume is None and protocol.state == OPEN:
+            transport = self.transport
+            assert transport is not None
+            if not transport.is_closing():
+                transport.pause_reading()
+                self._resume = self._outbox.loop.call_later(pause, self._resume_reading)
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; no close frame -> 1006
@@ -105,6 +115,9 @@ class SocketConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         self._connections.discard(self)
         finish(self.handler, protocol.close_code, protocol.close_reason)
 
@@ -182,6 +195,12 @@ class SocketConnection(asyncio.Protocol):
             self._overflow(queued)
             return False
         return True
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _overflow(self, queued: int) -> None:
         log.info("socket peer is not reading: %d bytes queued, disconnecting", queued)

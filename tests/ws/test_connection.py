@@ -183,6 +183,49 @@ async def test_shutdown_closes_with_going_away() -> None:
         assert pair.pending() == encode_close(1001)
 
 
+async def wait_for_texts(pair: Pair, count: int) -> float:
+    """Waits until the handler has ``count`` texts; the loop time then."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(5):
+        while len(pair.handler.texts) < count:  # noqa: ASYNC110 - a count, not a flag
+            await asyncio.sleep(0.001)
+    return loop.time()
+
+
+async def test_with_a_read_pause_what_comes_meanwhile_is_read_together_in_order() -> None:
+    limits = SocketLimits(max_message_size=1024, read_pause_s=0.3)
+    loop = asyncio.get_running_loop()
+    async with socket_pair(limits=limits) as pair:
+        pair.send("first")
+        first_at = await wait_for_texts(pair, 1)
+        for n in range(3):
+            pair.send(f"then {n}")
+            await asyncio.sleep(0.01)
+        assert pair.handler.texts == ["first"]  # reading pauses after the first read
+        pair.send("burst")  # answered once it is read
+        all_at = await wait_for_texts(pair, 5)
+        assert all_at - first_at >= 0.25
+        assert pair.handler.texts == ["first", "then 0", "then 1", "then 2", "burst"]
+        expected = b"".join(encode_text(f"frame {n}") for n in range(3))
+        assert await pair.read(len(expected)) == expected
+        # reading pauses again after that read, then goes on
+        pair.send("last")
+        started = loop.time()
+        await wait_for_texts(pair, 6)
+        assert loop.time() - started >= 0.2
+
+
+async def test_a_close_sent_during_a_read_pause_is_answered_once_it_is_read() -> None:
+    limits = SocketLimits(max_message_size=1024, read_pause_s=0.3)
+    async with socket_pair(limits=limits) as pair:
+        pair.send("first")
+        await wait_for_texts(pair, 1)
+        pair.peer.sendall(encode_frame(8, encode_close(1000)[2:], mask=MASK))
+        async with asyncio.timeout(5):
+            assert await pair.handler.closed == (1000, "")
+        assert await pair.read(len(encode_close(1000))) == encode_close(1000)
+
+
 # -- the handler policies -------------------------------------------------------------------
 
 
