@@ -94,10 +94,11 @@ def mount(router: ArinovaRouter, state: AppState) -> None:
                 raise ApiError.message(400, "Cannot add members to a direct conversation")
             if not check["agent_owned"]:
                 raise ApiError.message(404, "Agent not found")
-            if check["is_member"]:
+            row = None
+            if not check["is_member"]:
+                row = await conn.fetchrow(q.ADD_MEMBER.sql, conversation_id, agent_id)
+            if row is None:
                 raise ApiError.message(409, "Agent is already a member of this group")
-            row = await conn.fetchrow(q.ADD_MEMBER.sql, conversation_id, agent_id)
-        assert row is not None
         return json_response(201, member_json(row))
 
     async def remove_member(request: Request) -> Response:

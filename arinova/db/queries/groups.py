@@ -51,8 +51,9 @@ MEMBERS = Query(
 )
 
 #: $1 conversation id, $2 user id, $3 agent id (NULL when not a UUID). Run in a transaction
-#: before ADD_MEMBER: the row lock on the conversation serialises concurrent adds, so the
-#: "already a member" check holds until the insert.
+#: before ADD_MEMBER: the row lock on the conversation serialises concurrent adds. Its
+#: ``is_member`` is read in the snapshot taken before the lock was granted, so a concurrent
+#: add that committed meanwhile is not in it: ADD_MEMBER checks again.
 ADD_MEMBER_CHECK = Query(
     "groups.add_member_check",
     """
@@ -67,12 +68,15 @@ ADD_MEMBER_CHECK = Query(
     """,
 )
 
-#: $1 conversation id, $2 agent id.
+#: $1 conversation id, $2 agent id; no row when the agent is a member already (a statement
+#: of its own, after ADD_MEMBER_CHECK's lock: its snapshot has every add committed before).
 ADD_MEMBER = Query(
     "groups.add_member",
     f"""
     INSERT INTO conversation_members (conversation_id, agent_id)
-    VALUES ($1::uuid, $2::uuid)
+    SELECT $1::uuid, $2::uuid
+    WHERE NOT EXISTS (SELECT 1 FROM conversation_members
+                      WHERE conversation_id = $1::uuid AND agent_id = $2::uuid)
     RETURNING id::text AS id, conversation_id::text AS conversation_id,
               agent_id::text AS agent_id, {iso("added_at")} AS added_at
     """,
