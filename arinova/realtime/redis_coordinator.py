@@ -135,6 +135,10 @@ class RedisCoordinator:
         self.peers: frozenset[str] = frozenset()
         #: agent id -> (process, skills), for agents connected to other processes
         self.remote_agents: dict[str, tuple[str, list[Skill]]] = {}
+        #: per agent, the registration in ``{rt}:agents`` this process has in flight: the
+        #: next registration and the unregistering wait for it (at most one per agent
+        #: with a socket here)
+        self._registering: dict[str, asyncio.Future[None]] = {}
         #: replies started while Redis was unreachable
         self._fallback = ReplyLocks(config.max_queued_replies, metrics.replies_queued)
         #: the replies waiting, in the metrics: queued here, taken from the queue by the
@@ -409,13 +413,22 @@ class RedisCoordinator:
 
     # -- agents --------------------------------------------------------------------------
     async def agent_up(self, agent_id: str, skills: list[Skill]) -> None:
+        previous = self._registering.get(agent_id)
+        registered = asyncio.get_running_loop().create_future()
+        self._registering[agent_id] = registered
         try:
+            if previous is not None:
+                await asyncio.shield(previous)
             await self._ready_wait()
             await self._kv.hset(keys.RT_AGENTS, agent_id, self.pid)
         except Exception:
             self.log.warning(
                 "agent %s: registering across processes failed", agent_id, exc_info=True
             )
+        finally:
+            registered.set_result(None)
+            if self._registering.get(agent_id) is registered:
+                del self._registering[agent_id]
         self.remote_agents.pop(agent_id, None)
         self.send("up", agent_id, skills)
 
@@ -423,6 +436,11 @@ class RedisCoordinator:
         self._tasks.spawn(self._agent_gone(agent_id))
 
     async def _agent_gone(self, agent_id: str) -> None:
+        # a socket that closes while its registration is on its way: the entry is removed
+        # after it is written, never before (it would outlive this process)
+        registering = self._registering.get(agent_id)
+        if registering is not None:
+            await asyncio.shield(registering)
         try:
             await self._agent_down([keys.RT_AGENTS], [agent_id, self.pid])
         except Exception:

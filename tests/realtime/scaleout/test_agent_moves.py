@@ -5,14 +5,17 @@ everywhere."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
 
+from arinova.kv import keys
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.realtime.scaleout.conftest import ServeProcess
+from tests.realtime.scaleout.conftest import ServeProcess, SharedRedis
 from tests.support.auth import sign_up
 from tests.support.servers import StartServer
 from tests.support.ws import (
@@ -182,3 +185,21 @@ async def test_a_socket_replaced_in_its_own_process_hands_its_task_on(
         ("stream_end", None),
     ]
     assert await stored_reply(database, task_id) == ("ab", "completed")
+
+
+async def test_agents_gone_while_their_registration_is_on_its_way_are_not_left_registered(
+    pair: tuple[Server, Server], shared_redis: SharedRedis
+) -> None:
+    """A socket that closes while its agent is being registered across processes (a drain
+    for a restart closes sockets that have just authenticated): the entry is removed
+    after it is written, so none outlives the socket."""
+    coordinator = pair[0].process.realtime.coordinator
+    agent_ids = [str(uuid.uuid4()) for _ in range(50)]
+    ups = [asyncio.create_task(coordinator.agent_up(agent_id, [])) for agent_id in agent_ids]
+    for agent_id in agent_ids:
+        coordinator.agent_down(agent_id)
+    await asyncio.gather(*ups)
+    assert await pair[0].process.realtime.settle(5.0)  # the unregistering has run
+    async with shared_redis.client() as redis:
+        entries = await redis.hmget(keys.RT_AGENTS, agent_ids)
+    assert [a for a, entry in zip(agent_ids, entries, strict=True) if entry] == []
