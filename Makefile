@@ -21,9 +21,15 @@ serve: install
 # dispatch in front of it, one realtime module end to end, and the suite's own checks.
 PURE_TESTS := tests/ws tests/server/test_dispatch.py tests/realtime/test_client.py tests/test_suite.py
 
+# Each pass runs on TEST_WORKERS pytest-xdist workers, a test file to a worker, each worker
+# with a redis-server of its own (tests/support/worker_redis.py); TEST_WORKERS=0 runs it in
+# this process on the machine's Redis.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test: install
-	ARINOVA_REQUIRE_COMPILED=1 ARINOVA_TEST_LOOP=uvloop $(PY) -m pytest -q
-	ARINOVA_PURE=1 ARINOVA_TEST_LOOP=asyncio $(PY) -m pytest -q $(PURE_TESTS)
+	ARINOVA_REQUIRE_COMPILED=1 ARINOVA_TEST_LOOP=uvloop $(PY) -m pytest -q $(XDIST)
+	ARINOVA_PURE=1 ARINOVA_TEST_LOOP=asyncio $(PY) -m pytest -q $(XDIST) $(PURE_TESTS)
 
 lint: install
 	$(VENV)/bin/ruff check arinova tests benchmarks
