@@ -87,6 +87,9 @@ RT_TAG: Final = "{rt}"
 RT_PROCS: Final = f"{RT_TAG}:procs"
 #: hash: agent id -> the process holding its socket
 RT_AGENTS: Final = f"{RT_TAG}:agents"
+#: counter: each registration of an agent's socket takes the next number, so processes
+#: agree which of two sockets of one agent is the newer
+RT_AGENT_SERIAL: Final = f"{RT_TAG}:agent_serial"
 
 
 def rt_active(conversation_id: str) -> str:

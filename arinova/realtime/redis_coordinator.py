@@ -139,6 +139,9 @@ class RedisCoordinator:
         #: next registration and the unregistering wait for it (at most one per agent
         #: with a socket here)
         self._registering: dict[str, asyncio.Future[None]] = {}
+        #: agent id -> the registration number of its socket here (``AGENT_UP``): an
+        #: ``up`` of an older socket elsewhere, late on the bus, does not replace it
+        self._serials: dict[str, int] = {}
         #: replies started while Redis was unreachable
         self._fallback = ReplyLocks(config.max_queued_replies, metrics.replies_queued)
         #: the replies waiting, in the metrics: queued here, taken from the queue by the
@@ -181,6 +184,7 @@ class RedisCoordinator:
         self._claim_dead = kv.script(scripts.CLAIM_DEAD)
         self._active_of = kv.script(scripts.ACTIVE_OF)
         self._register = kv.script(scripts.REGISTER)
+        self._agent_up = kv.script(scripts.AGENT_UP)
         self._agent_down = kv.script(scripts.AGENT_DOWN)
         self._agent_where = kv.script(scripts.AGENT_WHERE)
         self._count_script = kv.script(scripts.COUNT)
@@ -287,6 +291,7 @@ class RedisCoordinator:
         peers = frozenset(p.decode() for p in alive) - {self.pid}
         if fresh and self._joined:
             self.log.warning("cluster: Redis had lost this process's liveness entry; rejoining")
+            self._serials.clear()  # the counter started over: numbers before do not compare
             self._presumed, self._presumed_until = self.peers, now + ttl
             self._tasks.spawn(self._register_agents())
         self._joined = True
@@ -420,8 +425,12 @@ class RedisCoordinator:
             if previous is not None:
                 await asyncio.shield(previous)
             await self._ready_wait()
-            await self._kv.hset(keys.RT_AGENTS, agent_id, self.pid)
+            serial = await self._agent_up(
+                [keys.RT_AGENTS, keys.RT_AGENT_SERIAL], [agent_id, self.pid]
+            )
+            self._serials[agent_id] = int(serial)
         except Exception:
+            self._serials.pop(agent_id, None)
             self.log.warning(
                 "agent %s: registering across processes failed", agent_id, exc_info=True
             )
@@ -430,7 +439,7 @@ class RedisCoordinator:
             if self._registering.get(agent_id) is registered:
                 del self._registering[agent_id]
         self.remote_agents.pop(agent_id, None)
-        self.send("up", agent_id, skills)
+        self.send("up", agent_id, skills, self._serials.get(agent_id))
 
     def agent_down(self, agent_id: str) -> None:
         self._tasks.spawn(self._agent_gone(agent_id))
@@ -441,6 +450,9 @@ class RedisCoordinator:
         registering = self._registering.get(agent_id)
         if registering is not None:
             await asyncio.shield(registering)
+        if self._hub.connected_agent(agent_id) is not None:
+            return  # a newer socket of the agent is here: it stays registered
+        self._serials.pop(agent_id, None)
         try:
             await self._agent_down([keys.RT_AGENTS], [agent_id, self.pid])
         except Exception:
@@ -500,7 +512,20 @@ class RedisCoordinator:
         self.inbound.agent_event(agent_id, kind, task_id, value)
 
     def _on_agent_up(self, origin: str, args: list[Any]) -> None:
-        agent_id, skills = args
+        """Another process holds the agent's socket now: one here is replaced, unless it
+        registered after that one (an ``up`` late on the bus; its sender replaces its own
+        socket when it hears this one's). Without numbers (Redis unreachable at either
+        registration, a process of an older version) the later ``up`` wins."""
+        agent_id, skills, *numbered = args
+        theirs = numbered[0] if numbered else None
+        ours = self._serials.get(agent_id)
+        if (
+            theirs is not None
+            and ours is not None
+            and theirs < ours
+            and self._hub.connected_agent(agent_id) is not None
+        ):
+            return
         self.remote_agents[agent_id] = (origin, skills)
         self.inbound.agent_moved(agent_id)
 
@@ -517,7 +542,7 @@ class RedisCoordinator:
         self.peers = self.peers | {origin}
         for agent_id, socket in self._hub.agents.items():
             if socket.open:
-                self.send("up", agent_id, socket.skills)
+                self.send("up", agent_id, socket.skills, self._serials.get(agent_id))
 
     def _on_kick(self, origin: str, args: list[Any]) -> None:
         agent_id, code, reason = args

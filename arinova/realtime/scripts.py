@@ -200,6 +200,13 @@ end
 return 0
 """
 
+#: KEYS agents, serial; ARGV agent, proc -> the registration's number (larger than every
+#: registration's before it)
+AGENT_UP = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
 #: KEYS agents; ARGV proc, then agents: list again the agents whose socket is here,
 #: unless another process registered them meanwhile
 REGISTER = """

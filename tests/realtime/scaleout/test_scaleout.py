@@ -4,13 +4,18 @@ socket, the user's sockets and REST uploads each in a different process."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 
 import asyncpg
+import orjson
 import pytest
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
+from arinova.kv import keys
 from arinova.server import Server
 from arinova.settings import RealtimeSettings
-from tests.realtime.scaleout.conftest import ServeProcess
+from tests.realtime.scaleout.conftest import ServeProcess, SharedRedis
 from tests.support.auth import authed_client, sign_up
 from tests.support.ports import free_port
 from tests.support.push_service import LocalPushService, new_vapid_keys
@@ -314,6 +319,34 @@ async def test_an_agent_socket_in_another_process_replaces_the_old_one(
             response = await client.delete(f"/api/agents/{chat.agent_id}")
         assert response.status_code == 204
         assert (await close_of(bot))[0] == 4410
+
+
+async def test_a_late_up_of_an_older_socket_elsewhere_does_not_replace_the_newer_one(
+    pair: tuple[Server, Server], shared_redis: SharedRedis
+) -> None:
+    """Two sockets of one agent in two processes: the one registered later stays, even
+    when the other process's ``up`` reaches the bus after it (a slow bus under load)."""
+    one, _ = pair
+    chat = await Chat.create(one, await sign_up(one.url))
+    elsewhere = f"test-{uuid.uuid4().hex[:8]}"
+    async with agent_socket(one, chat.token) as bot, shared_redis.client() as redis:
+        newest = int(await redis.get(keys.RT_AGENT_SERIAL) or 0)
+
+        async def up_from_elsewhere(number: int, seq: int) -> None:
+            """A bus message as another process sends it (``bus.py``)."""
+            batch: list[list[Any]] = [["up", chat.agent_id, [], number]]
+            message = orjson.dumps([elsewhere, seq, batch])
+            if shared_redis.cluster:  # sharded pub/sub on a cluster
+                assert isinstance(redis, ClusterClient)
+                await redis.spublish(keys.RT_CHANNEL, message)  # type: ignore[no-untyped-call]
+            else:
+                await redis.publish(keys.RT_CHANNEL, message)
+
+        await up_from_elsewhere(newest - 1, 1)  # registered before this socket
+        assert await silent(bot, 0.5)
+        assert one.state.realtime.agent_connected(chat.agent_id)
+        await up_from_elsewhere(newest + 1, 2)  # registered after it
+        assert await close_of(bot) == (4409, "Replaced by new connection")
 
 
 async def test_a_started_process_knows_agents_of_others_at_once(
