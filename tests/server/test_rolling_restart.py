@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.server.test_cli import Running, start_serve, wait_healthy
 from tests.support.auth import TRUSTED_ORIGIN, SignedIn, sign_up
+from tests.support.redis_server import RedisServer
 from tests.support.ws import Chat, recv, recv_until, send
 
 __all__ = ["start_serve"]  # the fixture, shared with test_cli
@@ -275,9 +276,17 @@ async def _restart_and_check(
 
 
 @pytest.mark.parametrize("workers", [2, 1])
-async def test_sighup_replaces_the_workers_under_load(start_serve: Any, workers: int) -> None:
+async def test_sighup_replaces_the_workers_under_load(
+    start_serve: Any, redis_server: RedisServer, workers: int
+) -> None:
+    # a Redis of its own: a server of an earlier test that stopped without cleaning up
+    # (killed) would be taken over by these workers, with a warning in their log
     running = await start_serve(
-        "--workers", str(workers), LOG_LEVEL="INFO", WS_MESSAGE_RATE_LIMIT="1000"
+        "--workers",
+        str(workers),
+        LOG_LEVEL="INFO",
+        WS_MESSAGE_RATE_LIMIT="1000",
+        REDIS_URL=redis_server.url(),
     )
     await rolling_restart_under_load(running, workers)
     running.process.send_signal(signal.SIGTERM)
