@@ -4,10 +4,11 @@ server's RSS.
     .venv/bin/python benchmarks/idle_sockets.py --sockets 1000 10000 \\
         --database-url postgresql://root@127.0.0.1:5432/arinova_bench
 
-For each N the tool starts a fresh ``arinova serve`` (one process), signs a user up (every
+For each N the tool starts a fresh ``arinova serve`` (one worker), signs a user up (every
 socket carries that user's session cookie, so each is a real authenticated ``/ws`` socket
 registered in the realtime hub, watched by the heartbeat sweep), warms it up (a few
-hundred sockets opened, pinged and closed), reads VmRSS from /proc/<pid>/status, opens N
+hundred sockets opened, pinged and closed), reads VmRSS from /proc/<pid>/status (summed
+over the server's process tree: ``arinova serve`` is a supervisor and its worker), opens N
 sockets from several client processes (each completes the handshake and one
 ping/pong, then stays idle), waits for the server to settle (well within the 45 s
 heartbeat: the sockets stay open), and reads VmRSS again.
@@ -33,6 +34,8 @@ import time
 import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from benchmarks.rest_load import _process_tree
 
 TRUSTED_ORIGIN = "http://localhost:3500"
 
@@ -78,6 +81,11 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def tree_rss_kib(root: int) -> int:
+    """The RSS of ``root`` and every process under it (a supervisor and its workers)."""
+    return sum(rss_kib(pid) for pid in _process_tree(root))
 
 
 def rss_kib(pid: int) -> int:
@@ -213,12 +221,12 @@ def measure(pid: int, port: int, count: int, processes: int, settle_s: float) ->
     # warm-up: first-use allocations are not per-socket costs
     release(hold_sockets(port, 500, processes, cookie))
     time.sleep(settle_s)
-    before = rss_kib(pid)
+    before = tree_rss_kib(pid)
     started = time.monotonic()
     clients = hold_sockets(port, count, processes, cookie)
     opened_s = time.monotonic() - started
     time.sleep(settle_s)
-    after = rss_kib(pid)
+    after = tree_rss_kib(pid)
     alive = release(clients)
     return {
         "sockets": count,
