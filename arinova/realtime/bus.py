@@ -130,6 +130,12 @@ class Bus:
             if not origins:
                 del self._received[channel]
 
+    def rejoining(self) -> bool:
+        """The connection was made again less than ``REJOIN_S`` ago (or is down): the
+        other processes may not have subscribed again, so what they say may not be heard
+        yet, nor what is said to them."""
+        return self._bus.reconnected_for() < REJOIN_S
+
     def forget_channel(self, channel: str) -> None:
         """The channel is not followed any more."""
         self._received.pop(channel, None)
@@ -270,7 +276,7 @@ class Bus:
         for result in results[: len(results) - len(batch)]:
             if isinstance(result, Exception):
                 self.log.warning("stream text write failed: %s", result)
-        rejoining = self._bus.reconnected_for() < REJOIN_S
+        rejoining = self.rejoining()
         unheard: list[_Outgoing] = []
         for out, heard in zip(batch, published, strict=True):
             if out.user_id is None or heard != 0:

@@ -44,7 +44,9 @@ giver's nor the receiver's is either a reply taken, run and ended already (the
 receiver's ``took`` is on the way) or a mark lost (Redis lost its data, or the mark
 expired while beats failed) before the receiver took it: with no ``took`` within
 ``TOOK_WAIT_BEATS`` beats of asking again, the giver claims the conversation again for the
-message, which then runs or queues as if just sent.
+message, which then runs or queues as if just sent. Beats while the bus is rejoining (made
+again less than ``REJOIN_S`` ago: a ``took`` may be unheard because the processes have not
+subscribed again) do not count, up to a bound past the hand-over's own.
 
 ``{rt}:replies:<proc>`` lists the replies a process streams and ``{rt}:marks:<proc>`` the
 marks it holds: when it dies, the first live process to notice claims both, fails the
@@ -81,7 +83,7 @@ from arinova.bounded import BoundedMap
 from arinova.kv import keys
 from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
-from arinova.realtime.bus import Bus, BusHandler
+from arinova.realtime.bus import REJOIN_S, Bus, BusHandler
 from arinova.realtime.coordinator import FULL, QUEUED, Inbound, QueuedReply, RunningReply
 from arinova.realtime.local import ReplyLocks
 from arinova.realtime.validate import is_uuid
@@ -601,9 +603,10 @@ class RedisCoordinator:
         bound = self._mark_ttl_ms / 1000
         deadline = loop.time() + bound
         give_up = deadline + bound  # Redis unreachable: whether it was taken is unknown
-        unconfirmed = 0  # beats since the mark was seen neither ours nor the receiver's
+        lost = False  # the mark was seen neither ours nor the receiver's
+        unconfirmed = 0  # beats since, with the bus up long enough to carry a ``took``
         while True:
-            if process in self.peers and (loop.time() < deadline or unconfirmed):
+            if process in self.peers and (loop.time() < deadline or lost):
                 self.send("run", process, raw, given)
             await asyncio.sleep(self._config.process_beat_s)
             if self._stopped:
@@ -617,8 +620,10 @@ class RedisCoordinator:
                     self._untrack(conv, given)
                     return True
                 if current is None or current.decode() != given:
-                    unconfirmed += 1
-                    if unconfirmed <= TOOK_WAIT_BEATS:
+                    lost = True
+                    if not self._bus.rejoining():
+                        unconfirmed += 1
+                    if unconfirmed <= TOOK_WAIT_BEATS and loop.time() < give_up + REJOIN_S:
                         continue
                     self._untrack(conv, given)
                     self.log.warning(
