@@ -144,6 +144,9 @@ class RedisCoordinator:
         #: agent id -> the registration number of its socket here (``AGENT_UP``): an
         #: ``up`` of an older socket elsewhere, late on the bus, does not replace it
         self._serials: dict[str, int] = {}
+        #: (process, agent, number) of the ``un`` just heard: the number of that process's
+        #: ``up`` of the agent that follows it on the bus
+        self._heard_number: tuple[str, str, int] | None = None
         #: replies started while Redis was unreachable
         self._fallback = ReplyLocks(config.max_queued_replies, metrics.replies_queued)
         #: the replies waiting, in the metrics: queued here, taken from the queue by the
@@ -193,6 +196,7 @@ class RedisCoordinator:
         self._handlers: dict[str, BusHandler] = {
             "e": self._on_events,
             "hello": self._on_hello,
+            "un": self._on_agent_number,
             "up": self._on_agent_up,
             "down": self._on_agent_down,
             "agent": self._on_agent_event,
@@ -441,7 +445,15 @@ class RedisCoordinator:
             if self._registering.get(agent_id) is registered:
                 del self._registering[agent_id]
         self.remote_agents.pop(agent_id, None)
-        self.send("up", agent_id, skills, self._serials.get(agent_id))
+        self._send_up(agent_id, skills)
+
+    def _send_up(self, agent_id: str, skills: list[Skill]) -> None:
+        """``up``, after its registration number in an ``un`` of its own (a process of an
+        older version passes over ``un`` and reads ``up`` as it always did)."""
+        number = self._serials.get(agent_id)
+        if number is not None:
+            self.send("un", agent_id, number)
+        self.send("up", agent_id, skills)
 
     def agent_down(self, agent_id: str) -> None:
         self._tasks.spawn(self._agent_gone(agent_id))
@@ -513,13 +525,18 @@ class RedisCoordinator:
         agent_id, kind, task_id, value = args
         self.inbound.agent_event(agent_id, kind, task_id, value)
 
+    def _on_agent_number(self, origin: str, args: list[Any]) -> None:
+        agent_id, number = args
+        self._heard_number = (origin, agent_id, int(number))
+
     def _on_agent_up(self, origin: str, args: list[Any]) -> None:
         """Another process holds the agent's socket now: one here is replaced, unless it
         registered after that one (an ``up`` late on the bus; its sender replaces its own
         socket when it hears this one's). Without numbers (Redis unreachable at either
         registration, a process of an older version) the later ``up`` wins."""
-        agent_id, skills, *numbered = args
-        theirs = numbered[0] if numbered else None
+        agent_id, skills = args[:2]
+        heard, self._heard_number = self._heard_number, None
+        theirs = heard[2] if heard is not None and heard[:2] == (origin, agent_id) else None
         ours = self._serials.get(agent_id)
         if (
             theirs is not None
@@ -544,7 +561,7 @@ class RedisCoordinator:
         self.peers = self.peers | {origin}
         for agent_id, socket in self._hub.agents.items():
             if socket.open:
-                self.send("up", agent_id, socket.skills, self._serials.get(agent_id))
+                self._send_up(agent_id, socket.skills)
 
     def _on_kick(self, origin: str, args: list[Any]) -> None:
         agent_id, code, reason = args

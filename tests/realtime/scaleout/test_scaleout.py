@@ -334,7 +334,7 @@ async def test_a_late_up_of_an_older_socket_elsewhere_does_not_replace_the_newer
 
         async def up_from_elsewhere(number: int, seq: int) -> None:
             """A bus message as another process sends it (``bus.py``)."""
-            batch: list[list[Any]] = [["up", chat.agent_id, [], number]]
+            batch: list[list[Any]] = [["un", chat.agent_id, number], ["up", chat.agent_id, []]]
             message = orjson.dumps([elsewhere, seq, batch])
             if shared_redis.cluster:  # sharded pub/sub on a cluster
                 assert isinstance(redis, ClusterClient)
