@@ -12,7 +12,9 @@ expiry, refreshed by a periodic beat) and one subscription to the bus.
   messages) so the REST hooks answer without a round trip. An agent whose socket moves to
   another process keeps its tasks where they run: the new socket's events for them are
   forwarded there (``agent``), and they fail when the agent's ``down`` comes from the
-  process holding it.
+  process holding it. Each registration takes a number (``{rt}:agent_serial``) that goes
+  with its ``up``: of two sockets of one agent, the later registered stays, whichever
+  ``up`` the bus delivers last.
 - Replies: ``{rt}:active:<conv>`` (the mark: the conversation is busy, and whose it is) and
   ``{rt}:queue:<conv>`` (waiting messages), claimed and released by Lua scripts, so two
   processes never start two replies in one conversation (quirk Q07) and the queue drains
