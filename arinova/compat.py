@@ -15,9 +15,6 @@ uvicorn:
 * the keywords it creates each HTTP protocol with (``config``, ``server_state``,
   ``app_state``, ``_loop``) and ``ServerState.connections``/``tasks``, which its
   graceful shutdown waits for (``ProtocolContext``, ``protocol_factory``);
-* ``HttpToolsProtocol``, subclassed: its httptools callbacks ``on_message_begin`` and
-  ``on_headers_complete`` (run inside ``data_received``), its ``loop`` and
-  ``transport`` (``UvicornHttpProtocol``);
 * the steps of ``Server.serve``, taken one by one so a server starts on a given socket
   and stops on demand: ``Config.loaded``/``load``/``lifespan_class``,
   ``Server.lifespan``, ``startup(sockets=)``, ``main_loop``, ``should_exit``,
@@ -36,7 +33,6 @@ from typing import Any, cast
 
 import uvicorn
 from blacksheep import Request
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 # -- BlackSheep ---------------------------------------------------------------------------
@@ -104,47 +100,6 @@ def protocol_factory(
         return make(ProtocolContext(config, server_state, app_state, loop))
 
     return cast("type[asyncio.Protocol]", create)
-
-
-class UvicornHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol (httptools), created from a ``ProtocolContext``.
-
-    Subclasses hook into each request head: ``head_started`` when one begins and
-    ``head_finished`` once it is complete, before uvicorn acts on it. Both run inside
-    ``data_received``, while uvicorn feeds the parser."""
-
-    def __init__(self, context: ProtocolContext) -> None:
-        super().__init__(
-            config=context.config,
-            server_state=context.server_state,
-            app_state=context.app_state,
-            _loop=context.loop,
-        )
-
-    def head_started(self) -> None:
-        """A request head begins (the first byte of its request line was parsed)."""
-
-    def head_finished(self) -> None:
-        """The request head is complete."""
-
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
-        return self.loop.call_later(delay_s, callback)
-
-    def write_and_close(self, data: bytes) -> None:
-        """Send ``data`` (a whole response) and close, unless the connection is closing."""
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(data)
-            transport.close()
-
-    # uvicorn's httptools callbacks
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.head_started()
-
-    def on_headers_complete(self) -> None:
-        self.head_finished()
-        super().on_headers_complete()
 
 
 # -- uvicorn: the server lifecycle ---------------------------------------------------------

@@ -21,7 +21,6 @@ from uvicorn.server import ServerState
 
 import arinova
 from arinova import compat
-from arinova.server.http_protocol import BoundedHttpProtocol
 from arinova.server.runner import bind_socket
 
 PACKAGE = Path(arinova.__file__).parent
@@ -129,43 +128,22 @@ async def _asgi_ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _context() -> compat.ProtocolContext:
-    config = uvicorn.Config(_asgi_ok, lifespan="off", log_config=None, http="httptools")
-    config.load()
-    return compat.ProtocolContext(config, ServerState(), {}, asyncio.get_running_loop())
+class _RecordingProtocol(asyncio.Protocol):
+    """Answers a request with a fixed response; records what the server hands it."""
 
-
-async def test_the_bounded_protocol_adds_only_its_own_attributes() -> None:
-    """Its private names must not collide with uvicorn's (none of them is uvicorn's)."""
-    context = _context()
-    plain = compat.UvicornHttpProtocol(context)
-    bounded = BoundedHttpProtocol(context, max_head_size=10, head_timeout_s=1.0)
-    assert set(vars(bounded)) - set(vars(plain)) == {
-        "_max_head_size",
-        "_head_timeout_s",
-        "_in_head",
-        "_head_bytes",
-        "_head_timer",
-    }
-    assert plain.loop is context.loop
-    for name in ("on_message_begin", "on_headers_complete", "data_received", "connection_lost"):
-        assert callable(getattr(HttpToolsProtocol, name)), name
-
-
-class _RecordingProtocol(compat.UvicornHttpProtocol):
-    events: list[str]
-
-    def __init__(self, context: compat.ProtocolContext, events: list[str]) -> None:
-        super().__init__(context)
+    def __init__(self, events: list[str]) -> None:
         self.events = events
+        self.transport: asyncio.Transport | None = None
 
-    def head_started(self) -> None:
-        # the transport uvicorn keeps is the one compat.write_and_close writes to
-        assert not self.transport.is_closing()
-        self.events.append("head started")
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.events.append("connected")
 
-    def head_finished(self) -> None:
-        self.events.append("head finished")
+    def data_received(self, data: bytes) -> None:
+        self.events.append("request")
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        self.transport.close()
 
 
 async def test_a_server_through_compat_creates_protocols_and_stops() -> None:
@@ -174,7 +152,7 @@ async def test_a_server_through_compat_creates_protocols_and_stops() -> None:
 
     def make(context: compat.ProtocolContext) -> asyncio.Protocol:
         contexts.append(context)
-        return _RecordingProtocol(context, events)
+        return _RecordingProtocol(events)
 
     config = uvicorn.Config(
         _asgi_ok, lifespan="on", log_config=None, http=compat.protocol_factory(make)
@@ -188,7 +166,7 @@ async def test_a_server_through_compat_creates_protocols_and_stops() -> None:
     answer = await reader.read()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
-    assert events == ["head started", "head finished"]
+    assert events == ["connected", "request"]
     (context,) = contexts
     assert context.config is config and context.server_state is server.server_state
     assert context.loop is asyncio.get_running_loop() and isinstance(context.app_state, dict)

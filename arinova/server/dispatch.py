@@ -4,8 +4,7 @@
 WebSocket upgrade on a socket path (``/ws``, ``/ws/agent``) is validated, offered to the
 path's endpoint and switched to a bare ``SocketConnection`` (``arinova.ws``); every other
 connection is handed, bytes and all, to ``http_direct.DirectHttpProtocol``, which runs the
-app's pipeline without ASGI (the server's runner always gives the handler; without one,
-uvicorn's ``HttpToolsProtocol``, bounded by ``http_protocol``).
+app's pipeline without ASGI.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import httptools
 
 from arinova.compat import ProtocolContext
 from arinova.server.http_direct import DateHeader, DirectHttpProtocol, Handler
-from arinova.server.http_protocol import BoundedHttpProtocol
 from arinova.ws import Endpoint, Outbox, SocketConnection, SocketHandler
 from arinova.ws.handshake import (
     HttpRejection,
@@ -56,11 +54,11 @@ class SocketRoutes:
         endpoints: Mapping[str, Endpoint],
         *,
         allowed_origins: frozenset[str] | None,
+        direct_http: Handler,
         limits: DispatchLimits = DEFAULT_LIMITS,
-        direct_http: Handler | None = None,
     ) -> None:
         self.endpoints = dict(endpoints)
-        #: when set, plain HTTP runs on ``DirectHttpProtocol`` with this handler
+        #: plain HTTP runs on ``DirectHttpProtocol`` with this handler
         self.direct_http = direct_http
         self.date = DateHeader()
         #: None: any Origin (CORS_ORIGIN is ``*``)
@@ -203,7 +201,7 @@ class DispatchProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass
         except httptools.HttpParserError:
-            self._hand_to_http(data)  # uvicorn answers malformed requests itself
+            self._hand_to_http(data)  # the HTTP protocol answers malformed requests itself
             return
         assert self.transport is not None
         peer = self.transport.get_extra_info("peername")
@@ -278,23 +276,15 @@ class DispatchProtocol(asyncio.Protocol):
         self._buffer = None
         self.context.connections.discard(self)
         limits = self.routes.limits
-        http: asyncio.Protocol
-        if self.routes.direct_http is not None:
-            http = DirectHttpProtocol(
-                self.routes.direct_http,
-                loop=self.loop,
-                connections=self.context.connections,
-                tasks=self.context.tasks,
-                date=self.routes.date,
-                max_head_size=limits.max_head_size,
-                head_timeout_s=limits.head_timeout_s,
-            )
-        else:
-            http = BoundedHttpProtocol(
-                self.context,
-                max_head_size=limits.max_head_size,
-                head_timeout_s=limits.head_timeout_s,
-            )
+        http = DirectHttpProtocol(
+            self.routes.direct_http,
+            loop=self.loop,
+            connections=self.context.connections,
+            tasks=self.context.tasks,
+            date=self.routes.date,
+            max_head_size=limits.max_head_size,
+            head_timeout_s=limits.head_timeout_s,
+        )
         transport.set_protocol(http)
         http.connection_made(transport)
         http.data_received(data)

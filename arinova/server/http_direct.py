@@ -31,8 +31,8 @@ that clients and our tests see, and this protocol reproduces:
 * the request's ``scope`` holds ``client``/``server``/``scheme`` (``ratelimit.http``
   reads ``client``).
 
-What ``BoundedHttpProtocol`` added stays: every head at most ``max_head_size`` bytes
-(431) and complete within ``head_timeout_s`` (408). ``HttpApp.__call__`` +
+Node's bounds on every request head, not only a connection's first (the dispatcher's):
+at most ``max_head_size`` bytes (431) and complete within ``head_timeout_s`` (408). ``HttpApp.__call__`` +
 ``send_response`` (``arinova.http.common``) are replaced by ``_respond``.
 """
 
