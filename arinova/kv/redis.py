@@ -263,24 +263,21 @@ class RedisKV:
             return []
         if isinstance(self._r, RedisCluster):
             return cast("list[bytes | None]", await self._r.mget_nonatomic(keys))
-        if self._bare is None:
-            return cast("list[bytes | None]", await self._r.mget(keys))
         (values,) = await self._on_bare(("MGET", *keys))
         return cast("list[bytes | None]", values)
 
     async def _on_bare(self, command: tuple[str, ...]) -> list[Any]:
-        """One command on the bare connection; a failure counts as redis-py's do."""
+        """One command on the bare connection (one Redis only); a failure counts as
+        redis-py's do."""
         assert self._bare is not None
         try:
             replies = await self._bare.execute([command])
+            if isinstance(replies[0], hiredis.ReplyError):
+                raise KVError(str(replies[0]))
         except Exception:
             if self._command_errors is not None:
                 self._command_errors.inc()
             raise
-        if isinstance(replies[0], hiredis.ReplyError):
-            if self._command_errors is not None:
-                self._command_errors.inc()
-            raise KVError(str(replies[0]))
         return replies
 
     async def set(self, key: str, value: bytes | str, ex: int | None = None) -> None:

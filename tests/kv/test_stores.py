@@ -9,11 +9,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 
 from arinova.kv import KV, create_kv
 from arinova.kv.base import KVError
 from arinova.kv.memory import MemoryKV
 from arinova.kv.redis import RedisKV
+from arinova.metrics.tally import Tally
 from tests.support.clock import ManualClock
 from tests.support.config import TEST_REDIS_URL
 from tests.support.redis_cluster import RedisCluster
@@ -266,21 +268,13 @@ async def test_redis_connections_closed_by_a_restart_answer_the_next_command(
         await store.close()
 
 
-class Tally:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def inc(self, amount: int = 1) -> None:
-        self.count += amount
-
-
 async def test_redis_hot_path_reads_fail_counted_while_redis_is_down_and_answer_after(
     redis_server: RedisServer,
 ) -> None:
     """PING and MGET (GET /health, the messages page's live texts) go over a bare
     connection: with Redis down they raise and count as failed commands; once it is back
     they answer on a new connection."""
-    errors = Tally()
+    errors = Tally(Counter("kv_errors", "failed commands", registry=CollectorRegistry()))
     store = await RedisKV.connect(redis_server.url(), command_errors=errors)
     try:
         await store.set("k:a", b"1")
@@ -291,7 +285,7 @@ async def test_redis_hot_path_reads_fail_counted_while_redis_is_down_and_answer_
             await store.mget(["k:a"])
         with pytest.raises(Exception):  # noqa: B017
             await store.ping()
-        assert errors.count == 2
+        assert errors.value == 2
         await redis_server.start()
         assert await store.ping() is True
         assert await store.mget(["k:a", "k:b"]) == [None, None]  # nothing was saved
