@@ -290,8 +290,11 @@ class RedisCoordinator:
         now = asyncio.get_running_loop().time()
         if self._beat_failed and now - self._last_beat > ttl:
             # this process was cut off from Redis for a TTL, as the others may have been (a
-            # stall): it gives them time to beat again before taking any of them over
+            # stall): it gives them time to beat again before taking any of them over, and
+            # takes them for live meanwhile (their entries may have expired; what is sent to
+            # them on the bus goes on)
             self._take_over_after = now + 2 * ttl + COMMAND_TIMEOUT_S
+            self._presumed, self._presumed_until = self.peers, self._take_over_after
         self._beat_failed = False
         self._last_beat = now
         self._score = int(score)
@@ -304,7 +307,8 @@ class RedisCoordinator:
             self._tasks.spawn(self._register_agents())
         self._joined = True
         if now < self._presumed_until:
-            peers |= self._presumed - gone
+            # an expired entry counts as gone only once take-overs may start
+            peers |= self._presumed if now < self._take_over_after else self._presumed - gone
         self.peers = peers
         self._bus.forget_all_but(self.peers)
         self._retry_releases()
