@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -210,7 +209,8 @@ async def test_unknown_email_costs_what_a_wrong_password_costs(servers: list[Ser
                 )
                 samples[case].append(time.perf_counter() - started)
                 assert r.status_code == 401
-    wrong, unknown = (statistics.median(v) for v in samples.values())
+    # the fastest of each: other work on the machine only ever adds to a sample
+    wrong, unknown = (min(v) for v in samples.values())
     assert 0.6 < unknown / wrong < 1.6, samples
 
 
