@@ -11,6 +11,8 @@ process.
 
     .venv/bin/python -m benchmarks.rest_load                 # 32 connections, 10 s each
     .venv/bin/python -m benchmarks.rest_load -c 32 -d 20 --workers 2
+    .venv/bin/python -m benchmarks.rest_load --rounds 3 --other-label original \\
+        --other-cmd /path/to/run-the-original.sh      # side by side, alternating
 
 Needs PostgreSQL (``--pg``, a server URL without database; trust auth as in the tests) and
 Redis (``--redis``). The database is dropped afterwards unless ``--keep-db``.
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -272,9 +275,55 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not become healthy in 30 s")
 
 
+@dataclass
+class Target:
+    """A server under load: its label, process and port."""
+
+    label: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+
+async def measure(
+    target: Target, name: str, path: str, cookie: str, connections: int, args: argparse.Namespace
+) -> Result:
+    request = request_bytes("127.0.0.1", target.port, path, cookie)
+    await drive("127.0.0.1", target.port, request, connections, args.warmup, Result("warm-up"))
+    # after the warm-up: the pool's connections (PostgreSQL backends) exist now
+    server_pids, postgres_pids = _process_tree(target.process.pid), _postgres_pids()
+    result = Result(f"{target.label}: {name}")
+    server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
+    own_before = time.process_time()
+    started = time.monotonic()
+    duration = min(args.duration, MAX_DURATION_S)
+    await drive("127.0.0.1", target.port, request, connections, duration, result)
+    result.seconds = time.monotonic() - started
+    result.server_cpu = cpu_of(server_pids) - server_before
+    result.postgres_cpu = cpu_of(postgres_pids) - pg_before
+    result.client_cpu = time.process_time() - own_before
+    return result
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ends the process and, when it leads its own session (a shell command), its group."""
+    if process.poll() is not None:
+        return
+    group = os.getpgid(process.pid) == process.pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+        try:
+            process.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 async def main(args: argparse.Namespace) -> None:
     connections = min(args.connections, MAX_CONNECTIONS)
-    duration = min(args.duration, MAX_DURATION_S)
     database = f"arinova_load_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     dsn = f"{args.pg.rstrip('/')}/{database}"
     port = free_port()
@@ -284,13 +333,18 @@ async def main(args: argparse.Namespace) -> None:
         "DATABASE_URL": dsn,
         "REDIS_URL": args.redis,
         "RATE_LIMIT_MAX": "1000000000",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         "WORKERS": str(args.workers),
     }
+    # request logs, when on, go where production's would: out of the process, unread
+    quiet = subprocess.DEVNULL if args.log_level in ("INFO", "DEBUG") else None
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
         [sys.executable, "-m", "arinova", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
+        stdout=quiet,
+        stderr=quiet,
     )
+    targets = [Target("ours", process, port)]
     try:
         await wait_healthy(base, process)
         async with httpx.AsyncClient(base_url=base, headers={"origin": TRUSTED_ORIGIN}) as c:
@@ -313,6 +367,24 @@ async def main(args: argparse.Namespace) -> None:
                 agent_ids.append(agent.json()["id"])
         user_id = signed.json()["user"]["id"]
         conversation = await seed(dsn, user_id, agent_ids)
+        if args.other_cmd:
+            # the same database, the same session cookie: the other server signs cookies
+            # with the same secret (BETTER_AUTH_SECRET passes through from this environment)
+            other_port = free_port()
+            other = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+                args.other_cmd,
+                shell=True,
+                env={
+                    **env,
+                    "PORT": str(other_port),
+                    "REDIS_URL": args.other_redis or args.redis,
+                    "NODE_ENV": "production",
+                },
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            targets.append(Target(args.other_label, other, other_port))
+            await wait_healthy(f"http://127.0.0.1:{other_port}", other)
 
         scenarios = [
             (f"GET /api/agents ({AGENTS} agents)", "/api/agents"),
@@ -327,23 +399,13 @@ async def main(args: argparse.Namespace) -> None:
             scenarios = [(name, path) for name, path in scenarios if args.only in name]
         results = []
         for name, path in scenarios:
-            request = request_bytes("127.0.0.1", port, path, cookie)
-            await drive("127.0.0.1", port, request, connections, args.warmup, Result("warm-up"))
-            # after the warm-up: the pool's connections (PostgreSQL backends) exist now
-            server_pids, postgres_pids = _process_tree(process.pid), _postgres_pids()
-            result = Result(name)
-            server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
-            own_before = time.process_time()
-            started = time.monotonic()
-            await drive("127.0.0.1", port, request, connections, duration, result)
-            result.seconds = time.monotonic() - started
-            result.server_cpu = cpu_of(server_pids) - server_before
-            result.postgres_cpu = cpu_of(postgres_pids) - pg_before
-            result.client_cpu = time.process_time() - own_before
-            results.append(result)
+            # rounds alternate the servers, so drift on a shared machine falls on both
+            for _ in range(max(1, min(args.rounds, 20))):
+                for target in targets:
+                    results.append(await measure(target, name, path, cookie, connections, args))
 
         print(
-            f"\n{connections} connections, {duration:g} s per scenario, "
+            f"\n{connections} connections, {args.duration:g} s per scenario, "
             f"{args.workers} worker(s), {os.cpu_count()} CPUs\n"
         )
         print(
@@ -354,11 +416,8 @@ async def main(args: argparse.Namespace) -> None:
         for result in results:
             print(result.row())
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for target in targets:
+            stop(target.process)
         if not args.keep_db:
             conn = await asyncpg.connect(f"{args.pg.rstrip('/')}/postgres")
             try:
@@ -377,6 +436,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--other-cmd",
+        help="a shell command starting another server to measure side by side on the same"
+        " database and cookie; it gets PORT, DATABASE_URL, REDIS_URL and RATE_LIMIT_MAX",
+    )
+    parser.add_argument("--other-label", default="other")
+    parser.add_argument("--other-redis", help="REDIS_URL for the other server (default: --redis)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="our server's LOG_LEVEL (INFO: a line per request, as production's default)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations per scenario")
     return parser.parse_args(argv)
 
 

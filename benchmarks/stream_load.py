@@ -16,6 +16,7 @@ window; the stored replies are checked at the end.
     .venv/bin/python -m benchmarks.stream_load -k 10 -m 1000 -b 256
     .venv/bin/python -m benchmarks.stream_load --processes 2   # user on one, agent on another
     .venv/bin/python -m benchmarks.stream_load --processes 2 --cluster --redis redis://127.0.0.1:<port>
+    .venv/bin/python -m benchmarks.stream_load --server-cmd /path/to/run-the-original.sh
 
 With ``--processes 2`` two servers share PostgreSQL and Redis: the user's socket is on the
 first, the agent's on the second, so every chunk crosses Redis pub/sub; server CPU is the
@@ -47,6 +48,7 @@ from benchmarks.rest_load import (
     _process_tree,
     cpu_of,
     free_port,
+    stop,
     wait_healthy,
 )
 
@@ -284,34 +286,33 @@ async def main(args: argparse.Namespace) -> None:
     processes: list[subprocess.Popen[bytes]] = []
     bases: list[str] = []
     try:
+        if args.server_cmd:
+            # another server on this schema: ours creates and migrates the database first
+            subprocess.run(  # noqa: ASYNC221 - once, before any load
+                [sys.executable, "-m", "arinova", "migrate"], env=env, check=True
+            )
         for _ in range(max(1, args.processes)):
             port = free_port()
             bases.append(f"http://127.0.0.1:{port}")
+            ours = [sys.executable, "-m", "arinova", "serve", "--host", "127.0.0.1"]
             processes.append(
                 subprocess.Popen(  # noqa: ASYNC220 - started before any load
-                    [
-                        sys.executable,
-                        "-m",
-                        "arinova",
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    env=env,
+                    args.server_cmd,
+                    shell=True,
+                    env={**env, "PORT": str(port), "NODE_ENV": "production"},
+                    stdout=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                if args.server_cmd
+                else subprocess.Popen(  # noqa: ASYNC220 - started before any load
+                    [*ours, "--port", str(port)], env=env
                 )
             )
             await wait_healthy(bases[-1], processes[-1])
         await run(args, bases, dsn, [p.pid for p in processes])
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         conn = await asyncpg.connect(f"{args.pg.rstrip('/')}/postgres")
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -347,6 +348,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cluster",
         action="store_true",
         help="--redis names a node of a Redis Cluster (benchmarks/redis_cluster.py starts one)",
+    )
+    parser.add_argument(
+        "--server-cmd",
+        help="a shell command starting another server in place of ours, for a side-by-side"
+        " run (it gets PORT, DATABASE_URL and REDIS_URL; ours migrates the database first)",
     )
     return parser.parse_args(argv)
 
