@@ -35,7 +35,7 @@ import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from benchmarks.rest_load import _process_tree
+from benchmarks.rest_load import process_tree
 
 TRUSTED_ORIGIN = "http://localhost:3500"
 
@@ -85,7 +85,7 @@ def raise_fd_limit() -> int:
 
 def tree_rss_kib(root: int) -> int:
     """The RSS of ``root`` and every process under it (a supervisor and its workers)."""
-    return sum(rss_kib(pid) for pid in _process_tree(root))
+    return sum(rss_kib(pid) for pid in process_tree(root))
 
 
 def rss_kib(pid: int) -> int:

@@ -76,7 +76,7 @@ def _all_pids() -> Iterator[int]:
             yield int(name)
 
 
-def _process_tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
     parents: dict[int, int] = {}
     for pid in _all_pids():
         fields = _stat_fields(pid)
@@ -91,7 +91,7 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
-def _postgres_pids() -> list[int]:
+def postgres_processes() -> list[int]:
     pids = []
     for pid in _all_pids():
         try:
@@ -290,7 +290,7 @@ async def measure(
     request = request_bytes("127.0.0.1", target.port, path, cookie)
     await drive("127.0.0.1", target.port, request, connections, args.warmup, Result("warm-up"))
     # after the warm-up: the pool's connections (PostgreSQL backends) exist now
-    server_pids, postgres_pids = _process_tree(target.process.pid), _postgres_pids()
+    server_pids, postgres_pids = process_tree(target.process.pid), postgres_processes()
     result = Result(f"{target.label}: {name}")
     server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
     own_before = time.process_time()

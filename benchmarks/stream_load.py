@@ -44,10 +44,10 @@ import websockets
 
 from benchmarks.rest_load import (
     TRUSTED_ORIGIN,
-    _postgres_pids,
-    _process_tree,
     cpu_of,
     free_port,
+    postgres_processes,
+    process_tree,
     stop,
     wait_healthy,
 )
@@ -172,8 +172,8 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
         tasks += [json.loads(await agent.recv())["taskId"] for _ in group]
     sent_text: dict[str, list[str]] = {t: [] for t in tasks}
 
-    server_pids = [p for pid in pids for p in _process_tree(pid)]
-    postgres_pids = _postgres_pids()
+    server_pids = [p for pid in pids for p in process_tree(pid)]
+    postgres_pids = postgres_processes()
     server_before, pg_before = cpu_of(server_pids), cpu_of(postgres_pids)
     own_before = time.process_time()
     started = time.monotonic()

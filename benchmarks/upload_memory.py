@@ -34,7 +34,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from benchmarks.rest_load import TRUSTED_ORIGIN, _process_tree, free_port, wait_healthy
+from benchmarks.rest_load import TRUSTED_ORIGIN, free_port, process_tree, wait_healthy
 
 FILE_BYTES = 9_900_000
 BOUNDARY = "----arinovaBenchmarkBoundary"
@@ -133,7 +133,7 @@ async def main(args: argparse.Namespace) -> None:
             "cookie": cookie,
             "content-type": f"multipart/form-data; boundary={BOUNDARY}",
         }
-        pids = _process_tree(process.pid)
+        pids = process_tree(process.pid)
         idle_rss = sum(memory_kib(pid)[0] for pid in pids)
         peaks = {"rss": 0, "anon": 0}
         stop = asyncio.Event()

@@ -32,8 +32,9 @@ that clients and our tests see, and this protocol reproduces:
   reads ``client``).
 
 Node's bounds on every request head, not only a connection's first (the dispatcher's):
-at most ``max_head_size`` bytes (431) and complete within ``head_timeout_s`` (408). ``HttpApp.__call__`` +
-``send_response`` (``arinova.http.common``) are replaced by ``_respond``.
+at most ``max_head_size`` bytes (431) and complete within ``head_timeout_s`` (408).
+``HttpApp.__call__`` + ``send_response`` (``arinova.http.common``) are replaced by
+``_respond``.
 """
 
 from __future__ import annotations
