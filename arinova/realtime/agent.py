@@ -16,7 +16,7 @@ from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
 from arinova.js import json_parse
 from arinova.realtime import events
-from arinova.realtime.validate import parse_agent_event
+from arinova.realtime.validate import AGENT_VALUE_FIELD, parse_agent_event
 from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 INVALID_TOKEN = "Invalid bot token"
 NOT_AUTHENTICATED = "Not authenticated"
-#: the field of each task event that the pipeline takes
-VALUE_FIELD = {"agent_chunk": "chunk", "agent_complete": "content", "agent_error": "error"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -97,7 +95,7 @@ class AgentHandler(SocketHandler):
 
     def _task_event(self, agent_id: str, kind: str, event: dict[str, Any]) -> None:
         s = self.services
-        task_id, value = event["taskId"], event[VALUE_FIELD[kind]]
+        task_id, value = event["taskId"], event[AGENT_VALUE_FIELD[kind]]
         if not s.pipeline.agent_event(agent_id, kind, task_id, value):
             # it may run where a socket this one replaced was (websocket.md §2.2 item 7)
             s.coordinator.agent_event_elsewhere(agent_id, kind, task_id, value)

@@ -61,8 +61,10 @@ class SharedStreamText:
         self.finished = False
 
     def update(self, delta: str) -> None:
-        self._unsent.append(delta)
-        self._dirty(self)
+        unsent = self._unsent
+        unsent.append(delta)
+        if len(unsent) == 1:  # with more, the bus holds this stream for its next batch
+            self._dirty(self)
 
     def finish(self) -> None:
         self.finished = True

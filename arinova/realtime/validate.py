@@ -13,7 +13,7 @@ text is then checked as if it had come without it.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from arinova.js import utf16_length
 
@@ -85,10 +85,26 @@ def _skill(value: object) -> dict[str, str] | None:
     return {"id": sid, "name": name, "description": description}
 
 
+#: the field that carries each task event's text
+AGENT_VALUE_FIELD: Final = {
+    "agent_chunk": "chunk",
+    "agent_complete": "content",
+    "agent_error": "error",
+}
+
+
 def parse_agent_event(event: object) -> dict[str, Any] | None:
     if not isinstance(event, dict):
         return None
     kind = event.get("type")
+    field = AGENT_VALUE_FIELD.get(kind) if isinstance(kind, str) else None
+    if field is not None:  # the frames of a reply: every chunk comes this way
+        value = event.get(field)
+        if not (isinstance(value, str) and isinstance(event.get("taskId"), str)):
+            return None
+        if "\x00" in value:
+            event[field] = _without_nul(value)
+        return event
     if kind == "ping":
         return event
     if kind == "agent_auth":
@@ -105,14 +121,5 @@ def parse_agent_event(event: object) -> dict[str, Any] | None:
         if any(s is None for s in parsed):
             return None
         event["skills"] = parsed
-        return event
-    field = {"agent_chunk": "chunk", "agent_complete": "content", "agent_error": "error"}.get(
-        kind if isinstance(kind, str) else ""
-    )
-    if field is None:
-        return None
-    value = event.get(field)
-    if isinstance(event.get("taskId"), str) and isinstance(value, str):
-        event[field] = _without_nul(value)
         return event
     return None
