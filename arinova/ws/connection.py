@@ -41,6 +41,7 @@ class SocketConnection(asyncio.Protocol):
         "_connections",
         "_limits",
         "_outbox",
+        "_read_at",
         "_resume",
         "_scheduled",
         "_timer",
@@ -68,6 +69,8 @@ class SocketConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         #: while reading pauses after a read (``SocketLimits.read_pause_s``)
         self._resume: asyncio.TimerHandle | None = None
+        #: loop time of the last read, when reads may pause
+        self._read_at = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -91,11 +94,16 @@ class SocketConnection(asyncio.Protocol):
             self._carry_out()
         pause = self._limits.read_pause_s
         if pause and self._resume is None and protocol.state == OPEN:
+            loop = self._outbox.loop
+            now = loop.time()
+            last, self._read_at = self._read_at, now
+            if now - last >= 2 * pause:
+                return  # reads far apart: a pause would gather nothing and cost a wakeup
             transport = self.transport
             assert transport is not None
             if not transport.is_closing():
                 transport.pause_reading()
-                self._resume = self._outbox.loop.call_later(pause, self._resume_reading)
+                self._resume = loop.call_later(pause, self._resume_reading)
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself; no close frame -> 1006

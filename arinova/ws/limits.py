@@ -23,6 +23,7 @@ class SocketLimits:
     stall_timeout_s: float = 30.0
     #: how long a close handshake may take before the connection is dropped
     close_timeout_s: float = 5.0
-    #: after a read, reading pauses this long: what the peer sends meanwhile comes in one
-    #: read, one wakeup of the loop for several messages (0: each read as it comes)
+    #: after a read that follows the one before within twice this, reading pauses this
+    #: long: what the peer sends meanwhile comes in one read, one wakeup of the loop for
+    #: several messages (0: each read as it comes; reads far apart never pause)
     read_pause_s: float = 0.0

@@ -197,22 +197,42 @@ async def test_with_a_read_pause_what_comes_meanwhile_is_read_together_in_order(
     loop = asyncio.get_running_loop()
     async with socket_pair(limits=limits) as pair:
         pair.send("first")
-        first_at = await wait_for_texts(pair, 1)
+        await wait_for_texts(pair, 1)
+        pair.send("second")  # a read soon after the one before: reading pauses after it
+        second_at = await wait_for_texts(pair, 2)
         for n in range(3):
             pair.send(f"then {n}")
             await asyncio.sleep(0.01)
-        assert pair.handler.texts == ["first"]  # reading pauses after the first read
+        assert pair.handler.texts == ["first", "second"]
         pair.send("burst")  # answered once it is read
-        all_at = await wait_for_texts(pair, 5)
-        assert all_at - first_at >= 0.25
-        assert pair.handler.texts == ["first", "then 0", "then 1", "then 2", "burst"]
+        all_at = await wait_for_texts(pair, 6)
+        assert all_at - second_at >= 0.25
+        assert pair.handler.texts == ["first", "second", "then 0", "then 1", "then 2", "burst"]
         expected = b"".join(encode_text(f"frame {n}") for n in range(3))
         assert await pair.read(len(expected)) == expected
         # reading pauses again after that read, then goes on
         pair.send("last")
         started = loop.time()
-        await wait_for_texts(pair, 6)
+        await wait_for_texts(pair, 7)
         assert loop.time() - started >= 0.2
+
+
+async def test_a_read_far_from_the_one_before_does_not_pause() -> None:
+    """A peer that sends now and then (an agent's socket per conversation, a model's
+    paced output) is read as it sends: a pause would gather nothing and cost a wakeup.
+    Reading pauses only after a read that follows the one before closely."""
+    limits = SocketLimits(max_message_size=1024, read_pause_s=0.3)
+    loop = asyncio.get_running_loop()
+    async with socket_pair(limits=limits) as pair:
+        pair.send("first")  # no read before it
+        await wait_for_texts(pair, 1)
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        pair.send("soon after")  # read at once: the first read did not pause
+        assert await wait_for_texts(pair, 2) - started < 0.15
+        started = loop.time()
+        pair.send("close behind")  # reading paused after the read just before
+        assert await wait_for_texts(pair, 3) - started >= 0.2
 
 
 async def test_a_close_sent_during_a_read_pause_is_answered_once_it_is_read() -> None:
