@@ -57,6 +57,7 @@ class AgentTask:
     __slots__ = (
         "_length",
         "_parts",
+        "_swept_length",
         "agent_id",
         "agent_name",
         "cache",
@@ -87,7 +88,9 @@ class AgentTask:
         self._parts: list[str] = []
         self._length = 0
         self.cache = stream_text(self)
+        #: when the task started or, as of the last sweep, last streamed new text
         self.last_activity = now
+        self._swept_length = 0
 
     @property
     def text(self) -> str:
@@ -95,6 +98,15 @@ class AgentTask:
         if len(parts) > 1:
             parts[:] = ["".join(parts)]
         return parts[0] if parts else ""
+
+    def active_at(self, now: float) -> float:
+        """When the task last streamed new text, to a sweep's resolution: a sweep
+        (``now``) that finds the text grown since the one before takes it as the time, so
+        a chunk costs no clock read."""
+        if self._length != self._swept_length:
+            self._swept_length = self._length
+            self.last_activity = now
+        return self.last_activity
 
     def take_chunk(self, chunk: str) -> str | None:
         """The delta to forward for an ``agent_chunk``, or None when there is nothing new

@@ -251,8 +251,6 @@ class Pipeline:
         delta = task.take_chunk(chunk)
         if delta is None:
             return
-        if delta:
-            task.last_activity = self._clock.monotonic()
         # stream_chunk events are never queued offline (quirk Q15)
         self._coordinator.emit(
             task.user_id,
@@ -291,7 +289,7 @@ class Pipeline:
     def fail_idle_tasks(self, now: float) -> None:
         idle = self._config.task_idle_timeout_s
         for task in list(self._hub.tasks.values()):
-            if now - task.last_activity >= idle:
+            if now - task.active_at(now) >= idle:
                 self.fail(task, f"Task timed out (idle for {idle:g}s)")
 
     async def _finish(

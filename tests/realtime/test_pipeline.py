@@ -328,6 +328,25 @@ async def test_idle_task_times_out(server: Server, chat: Chat, db: asyncpg.Conne
     assert stored[1]["status"] == "error"
 
 
+async def test_a_task_that_streams_stays_and_times_out_once_it_stops(
+    server: Server, chat: Chat
+) -> None:
+    conv = chat.conversation_id
+    loop = asyncio.get_running_loop()
+    async with agent_socket(server, chat.token) as bot, user_socket(server, chat.user) as ws:
+        await send(ws, say(conv, "hello"))
+        task_id = (await recv(bot))["taskId"]
+        await recv(ws)  # stream_start
+        for n in range(6):  # 2.4 s of chunks, each 0.4 s after the one before
+            await send(bot, {"type": "agent_chunk", "taskId": task_id, "chunk": f"{n} "})
+            assert (await recv(ws))["chunk"] == f"{n} "
+            await asyncio.sleep(0.4)
+        stopped = loop.time() - 0.4
+        error = await recv(ws, wait=3)
+    assert error["error"] == "Task timed out (idle for 1s)"
+    assert loop.time() - stopped >= 0.9
+
+
 async def test_every_socket_of_the_user_gets_the_stream(server: Server, chat: Chat) -> None:
     async with (
         agent_socket(server, chat.token) as bot,
