@@ -1,9 +1,10 @@
 """Streaming load: K concurrent agent replies x M chunks through the real pipeline.
 
 Starts ``arinova serve`` in its own process on a fresh database, signs a user up, creates
-one agent and K conversations, connects one ``/ws`` user socket and one ``/ws/agent``
-socket, sends K messages, and lets the agent answer every task with M chunks of B bytes
-(round-robin over the tasks, unpaced or paced at ``--rate`` chunks/s), then
+one agent (``--agents``: several, the conversations spread over them) and K conversations,
+connects one ``/ws`` user socket and one ``/ws/agent`` socket per agent, sends K messages,
+and lets the agents answer every task with M chunks of B bytes (round-robin over the
+tasks, unpaced or paced at ``--rate`` chunks/s), then
 ``agent_complete``. Each chunk carries its index and send time, so the receiver checks
 that nothing is lost, duplicated or reordered and measures end-to-end latency (agent
 send -> user receive). Server CPU comes from ``/proc/<pid>/stat`` over the streaming
@@ -12,6 +13,7 @@ window; the stored replies are checked at the end.
     .venv/bin/python -m benchmarks.stream_load                      # 50 x 200 x 64 B, unpaced
     .venv/bin/python -m benchmarks.stream_load --rate 2500          # paced
     .venv/bin/python -m benchmarks.stream_load --interval 0.02      # 20 ms between chunks
+    .venv/bin/python -m benchmarks.stream_load --interval 0.02 --agents 50  # a socket each
     .venv/bin/python -m benchmarks.stream_load --pure               # the pure-Python twins
     .venv/bin/python -m benchmarks.stream_load -k 10 -m 1000 -b 256
     .venv/bin/python -m benchmarks.stream_load --processes 2   # user on one, agent on another
@@ -71,7 +73,11 @@ def chunk_text(index: int, size: int) -> str:
     return head + "x" * max(0, size - len(head))
 
 
-async def sign_up(base: str, name: str, k: int) -> tuple[str, str, list[str]]:
+async def sign_up(
+    base: str, name: str, k: int, agents: int
+) -> tuple[str, list[str], list[tuple[str, int]]]:
+    """A user, ``agents`` agents and ``k`` conversations, the i-th with agent i mod
+    ``agents``: the cookie, the agents' bot tokens, each conversation with its agent."""
     async with httpx.AsyncClient(base_url=base, headers={"origin": TRUSTED_ORIGIN}) as c:
         signed = await c.post(
             "/api/auth/sign-up/email",
@@ -84,16 +90,19 @@ async def sign_up(base: str, name: str, k: int) -> tuple[str, str, list[str]]:
             if "session_token=" in h
         )
         headers = {"cookie": cookie}
-        agent = await c.post("/api/agents", json={"name": "Streamer"}, headers=headers)
-        agent.raise_for_status()
+        made = []
+        for n in range(agents):
+            agent = await c.post("/api/agents", json={"name": f"Streamer {n}"}, headers=headers)
+            agent.raise_for_status()
+            made.append(agent.json())
         conversations = []
-        for _ in range(k):
+        for i in range(k):
             conv = await c.post(
-                "/api/conversations", json={"agentId": agent.json()["id"]}, headers=headers
+                "/api/conversations", json={"agentId": made[i % agents]["id"]}, headers=headers
             )
             conv.raise_for_status()
-            conversations.append(conv.json()["id"])
-    return cookie, agent.json()["secretToken"], conversations
+            conversations.append((conv.json()["id"], i % agents))
+    return cookie, [a["secretToken"] for a in made], conversations
 
 
 async def warm_up(user: Any, agent: Any, conversation_id: str) -> None:
@@ -116,8 +125,10 @@ async def warm_up(user: Any, agent: Any, conversation_id: str) -> None:
 async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[int]) -> None:
     base, ws_base, agent_ws_base = bases[0], _ws(bases[0]), _ws(bases[-1])
     k, m, size = min(args.replies, MAX_REPLIES), min(args.chunks, MAX_CHUNKS), args.bytes
-    cookie, token, conversations = await sign_up(base, f"stream{uuid.uuid4().hex[:8]}", k + 1)
-    warm_up_conversation = conversations.pop()
+    n_agents = max(1, min(args.agents, k))
+    name = f"stream{uuid.uuid4().hex[:8]}"
+    cookie, tokens, conversations = await sign_up(base, name, k + 1, n_agents)
+    warm_up_conversation, warm_up_agent = conversations.pop()
     user = await websockets.connect(
         f"{ws_base}/ws",
         additional_headers={"cookie": cookie},
@@ -125,13 +136,16 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
         ping_interval=None,
         max_queue=None,
     )
-    agent = await websockets.connect(
-        f"{agent_ws_base}/ws/agent", compression=None, ping_interval=None
-    )
-    await agent.send(json.dumps({"type": "agent_auth", "botToken": token}))
-    assert json.loads(await agent.recv())["type"] == "auth_ok"
+    agents = []
+    for token in tokens:
+        agent = await websockets.connect(
+            f"{agent_ws_base}/ws/agent", compression=None, ping_interval=None
+        )
+        await agent.send(json.dumps({"type": "agent_auth", "botToken": token}))
+        assert json.loads(await agent.recv())["type"] == "auth_ok"
+        agents.append(agent)
 
-    await warm_up(user, agent, warm_up_conversation)
+    await warm_up(user, agents[warm_up_agent], warm_up_conversation)
 
     replies: dict[str, Reply] = {}
     latencies: list[int] = []
@@ -162,14 +176,19 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
 
     receiver = asyncio.create_task(receive())
     tasks: list[str] = []
+    #: task id -> the socket of the agent that answers it
+    answering: dict[str, Any] = {}
     # at most 32 messages in flight: a socket may have only 64 frames waiting
     for start in range(0, k, 32):
         group = conversations[start : start + 32]
-        for conv in group:
+        for conv, _ in group:
             await user.send(
                 json.dumps({"type": "send_message", "conversationId": conv, "content": "go"})
             )
-        tasks += [json.loads(await agent.recv())["taskId"] for _ in group]
+        for _, n in group:
+            task_id = json.loads(await agents[n].recv())["taskId"]
+            tasks.append(task_id)
+            answering[task_id] = agents[n]
     sent_text: dict[str, list[str]] = {t: [] for t in tasks}
 
     server_pids = [p for pid in pids for p in process_tree(pid)]
@@ -184,7 +203,8 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
         for task_id in tasks:
             text = chunk_text(index, size)
             sent_text[task_id].append(text)
-            await agent.send(json.dumps({"type": "agent_chunk", "taskId": task_id, "chunk": text}))
+            chunk = json.dumps({"type": "agent_chunk", "taskId": task_id, "chunk": text})
+            await answering[task_id].send(chunk)
             sent += 1
             if interval:
                 lag = started + sent * interval - time.monotonic()
@@ -195,7 +215,7 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
             # rightly drops the user socket as a reader that stopped reading
             await asyncio.sleep(0)
     for task_id in tasks:
-        await agent.send(
+        await answering[task_id].send(
             json.dumps(
                 {
                     "type": "agent_complete",
@@ -212,7 +232,8 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
     client_cpu = time.process_time() - own_before
     await receiver
     await user.close()
-    await agent.close()
+    for agent in agents:
+        await agent.close()
 
     problems = [f"{t}: {e}" for t, r in replies.items() for e in r.errors]
     for task_id in tasks:
@@ -244,8 +265,8 @@ async def run(args: argparse.Namespace, bases: list[str], dsn: str, pids: list[i
     p99 = latencies[int(len(latencies) * 0.99)] / 1e6 if latencies else 0.0
     offered = f"{args.rate:g}/s" if args.rate else "unpaced"
     print(
-        f"\n{k} replies x {m} chunks x {size} B, {offered}, {len(pids)} server process(es),"
-        f" {os.cpu_count()} CPUs\n"
+        f"\n{k} replies x {m} chunks x {size} B, {offered}, {n_agents} agent socket(s),"
+        f" {len(pids)} server process(es), {os.cpu_count()} CPUs\n"
     )
     print(
         "| chunks | seconds | chunks/s | server CPU µs/chunk | PostgreSQL CPU s | p50 ms "
@@ -337,6 +358,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="seconds between two chunks of one stream (sets --rate to replies/interval)",
+    )
+    parser.add_argument(
+        "--agents",
+        type=int,
+        default=1,
+        help="agents, each on its own socket, the conversations spread over them (1: one"
+        " agent answers every reply on one socket)",
     )
     parser.add_argument(
         "--processes", type=int, default=1, help="server processes (2: user and agent apart)"
