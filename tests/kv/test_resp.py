@@ -20,6 +20,10 @@ def test_commands_are_packed_as_resp() -> None:
     assert pack([("SET", "k", b"\x00\xff", "EX", 5), ("PING",)]) == (
         b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\x00\xff\r\n$2\r\nEX\r\n$1\r\n5\r\n*1\r\n$4\r\nPING\r\n"
     )
+    assert pack([("INCRBYFLOAT", "é", 1.5)]) == (
+        b"*3\r\n$11\r\nINCRBYFLOAT\r\n$2\r\n\xc3\xa9\r\n$3\r\n1.5\r\n"
+    )
+    assert pack([]) == b""
 
 
 async def test_batches_answer_in_order_with_errors_in_place(redis_server: RedisServer) -> None:
