@@ -373,7 +373,9 @@ class RedisCoordinator:
 
     # -- delivery ------------------------------------------------------------------------
     def emit(self, user_id: str, event: str, *, offline: bool = True) -> None:
-        here = self._hub.deliver(user_id, events.frame(event))
+        hub = self._hub
+        # the frame only for sockets here: with the user elsewhere, only the bus carries it
+        here = user_id in hub.users and hub.deliver(user_id, events.frame(event))
         if self.peers:
             self._bus.send_to_user(
                 user_id, ["e", user_id, event], event if offline and not here else None
