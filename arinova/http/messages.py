@@ -51,7 +51,9 @@ def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict
         if message_id != last_id:
             last_id = message_id
             current = []
-            messages.append({**message_json(row), "attachments": current})
+            message = message_json(row)
+            message["attachments"] = current  # the shape's last key
+            messages.append(message)
         if row["att_id"] is not None:
             current.append(attachment_json(row, url_of))
     return messages
