@@ -15,6 +15,7 @@ slot, and pub/sub is sharded (``cluster.py``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -85,13 +86,25 @@ return out
 
 
 class Script:
-    __slots__ = ("_script",)
+    """A Lua script. On one Redis it runs on the bare connection: by its hash (EVALSHA),
+    sent whole (EVAL, which loads it) when Redis does not know it yet (first use, after a
+    restart). On a cluster redis-py sends it to the node of its keys."""
 
-    def __init__(self, script: Any) -> None:
-        self._script = script
+    __slots__ = ("_kv", "_script", "_sha", "_source")
+
+    def __init__(self, kv: RedisKV, source: str) -> None:
+        self._kv = kv
+        self._source = source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()
+        self._script = kv._r.register_script(source) if kv._bare is None else None
 
     async def __call__(self, keys: list[str], args: list[str | int | bytes]) -> Any:
-        return await self._script(keys=keys, args=args)
+        if self._script is None:
+            return await self._kv._run_script(self._sha, self._source, keys, args)
+        try:
+            return await self._script(keys=keys, args=args)
+        except ResponseError as exc:
+            raise _kv_error(exc) from None
 
 
 def _kv_error(exc: ResponseError) -> KVError:
@@ -141,8 +154,6 @@ class RedisKV:
         self._command_errors = command_errors
         self._cluster = isinstance(client, RedisCluster)
         self._url = url
-        self._incr_script = client.register_script(_INCR_WITH_TTL)
-        self._add_script = client.register_script(_ADD_WITH_TTL)
         self._handlers: dict[str, list[MessageHandler]] = {}
         self._subscription_handlers: list[SubscriptionHandler] = []
         #: the handler of the channels followed one by one (users')
@@ -155,6 +166,8 @@ class RedisKV:
             if self._cluster
             else CommandConnection(url, connect_s=CONNECT_TIMEOUT_S, stall_s=COMMAND_TIMEOUT_S)
         )
+        self._incr_script = Script(self, _INCR_WITH_TTL)
+        self._add_script = Script(self, _ADD_WITH_TTL)
         #: the subscription connection (made when something is first subscribed)
         self._subscriber: ClusterSubscriber | SubscriberConnection
         if self._cluster:
@@ -237,7 +250,7 @@ class RedisKV:
     # -- for the realtime coordinator (Redis only) ------------------------------------
     def script(self, source: str) -> Script:
         """A Lua script, sent by hash (EVALSHA) and loaded on demand."""
-        return Script(self._r.register_script(source))
+        return Script(self, source)
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         return cast("dict[bytes, bytes]", await self._r.hgetall(key))
@@ -274,6 +287,25 @@ class RedisKV:
         (values,) = await self._on_bare(("MGET", *keys))
         return cast("list[bytes | None]", values)
 
+    async def _run_script(
+        self, sha: str, source: str, keys: list[str], args: list[str | int | bytes]
+    ) -> Any:
+        """A script on the bare connection (``Script``); a failure counts as redis-py's do,
+        a script Redis has to load first does not."""
+        assert self._bare is not None
+        tail = (len(keys), *keys, *args)
+        try:
+            (reply,) = await self._bare.execute([("EVALSHA", sha, *tail)])
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+                (reply,) = await self._bare.execute([("EVAL", source, *tail)])
+            if isinstance(reply, hiredis.ReplyError):
+                raise KVError(str(reply))
+        except Exception:
+            if self._command_errors is not None:
+                self._command_errors.inc()
+            raise
+        return reply
+
     async def _on_bare(self, command: tuple[str, ...]) -> list[Any]:
         """One command on the bare connection (one Redis only); a failure counts as
         redis-py's do."""
@@ -305,10 +337,7 @@ class RedisKV:
             raise _kv_error(exc) from None
 
     async def incr_with_ttl(self, key: str, ttl_ms: int) -> tuple[int, int]:
-        try:
-            value, ttl = await self._incr_script(keys=[key], args=[ttl_ms])
-        except ResponseError as exc:
-            raise _kv_error(exc) from None
+        value, ttl = await self._incr_script([key], [ttl_ms])
         return int(value), int(ttl)
 
     async def add_with_ttl(
@@ -316,19 +345,12 @@ class RedisKV:
     ) -> list[tuple[int, int]]:
         if not deltas:
             return []
-        try:
-            if self._cluster:
-                # the keys are on several slots: one script each, all at once
-                replies = await asyncio.gather(
-                    *(self._add_script(keys=[k], args=[ttl_ms, d]) for k, d in deltas)
-                )
-                flat = [v for reply in replies for v in reply]
-            else:
-                flat = await self._add_script(
-                    keys=[k for k, _ in deltas], args=[ttl_ms, *(d for _, d in deltas)]
-                )
-        except ResponseError as exc:
-            raise _kv_error(exc) from None
+        if self._cluster:
+            # the keys are on several slots: one script each, all at once
+            replies = await asyncio.gather(*(self._add_script([k], [ttl_ms, d]) for k, d in deltas))
+            flat = [v for reply in replies for v in reply]
+        else:
+            flat = await self._add_script([k for k, _ in deltas], [ttl_ms, *(d for _, d in deltas)])
         return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def expire(self, key: str, seconds: int) -> bool:

@@ -293,6 +293,37 @@ async def test_redis_hot_path_reads_fail_counted_while_redis_is_down_and_answer_
         await store.close()
 
 
+async def test_redis_scripts_load_themselves_and_fail_counted(
+    store_kind: tuple[str, str], redis_server: RedisServer
+) -> None:
+    """A script runs by its hash and is loaded when Redis does not know it (first use,
+    after a restart); an error in it raises ``KVError``, counted."""
+    kind, cluster_url = store_kind
+    if kind == "memory":
+        pytest.skip("scripts are Redis's")
+    errors = Tally(Counter("kv_errors", "failed commands", registry=CollectorRegistry()))
+    url = cluster_url if kind == "cluster" else redis_server.url()
+    store = await RedisKV.connect(url, cluster=kind == "cluster", command_errors=errors)
+    key = f"script:{{{uuid.uuid4()}}}"
+    bump = store.script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    fail = store.script("return redis.error_reply('ERR no: ' .. ARGV[1])")
+    try:
+        assert await bump([key], [2]) == 2
+        assert await bump([key], [3]) == 5
+        if kind == "redis":
+            await redis_server.stop()
+            await redis_server.start()  # nothing saved, no script known
+            await store.ping()
+            assert await bump([key], [4]) == 4
+        assert errors.value == 0
+        with pytest.raises(KVError, match="no: why"):
+            await fail([key], ["why"])
+        assert errors.value == 1
+        assert await bump([key], [1]) == (5 if kind == "redis" else 6)  # it goes on
+    finally:
+        await store.close()
+
+
 async def test_shared_flag() -> None:
     memory = await create_kv("")
     assert isinstance(memory, MemoryKV)
