@@ -158,9 +158,10 @@ class RedisKV:
         self._subscription_handlers: list[SubscriptionHandler] = []
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
-        #: the hot path's reads on one Redis (GET /health's PING, the messages page's MGET
-        #: of live texts) go over a bare connection of its own, without a pool round; a
-        #: cluster is asked through its client
+        #: on one Redis the hot path (GET /health's PING, the messages page's MGET of live
+        #: texts, every Lua script: a reply's claim and release, the rate-limit windows)
+        #: goes over a bare connection of its own, without a pool round; a cluster is
+        #: asked through its client
         self._bare: CommandConnection | None = (
             None
             if self._cluster

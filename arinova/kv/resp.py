@@ -12,11 +12,12 @@ processes (docs/benchmarks.md). These connections do the least the bus needs:
   handler from ``data_received`` (no task, no poll); a PING when quiet finds a dead peer;
   after a loss it reconnects with backoff and subscribes every wanted channel again.
 
-Everything else about Redis stays with redis-py. URLs: ``redis://`` and ``rediss://``
-with user, password and database, as redis-py reads them. On a Redis Cluster the same
-connections serve one node each (``cluster.py`` routes to them; the subscriber then speaks
-sharded pub/sub: ``SSUBSCRIBE``, one channel per command, as a command's channels must share
-a slot).
+Besides the bus, ``RedisKV`` runs its hot path on a ``CommandConnection`` of its own
+(``PING``, ``MGET``, the Lua scripts); everything else about Redis stays with redis-py.
+URLs: ``redis://`` and ``rediss://`` with user, password and database, as redis-py reads
+them. On a Redis Cluster the same connections serve one node each (``cluster.py`` routes
+to them; the subscriber then speaks sharded pub/sub: ``SSUBSCRIBE``, one channel per
+command, as a command's channels must share a slot).
 """
 
 from __future__ import annotations
