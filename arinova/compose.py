@@ -15,12 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from arinova.auth import Authenticator
 from arinova.clock import Clock, SystemClock
 from arinova.db.migrate import prepare_database
-from arinova.db.pool import QueryCounter, create_pool, pool_in_use, pool_waiting
+from arinova.db.pool import Database, QueryCounter, create_pool
 from arinova.http.app import Area, build_http_app
 from arinova.http.common import HttpApp
 from arinova.kv import KV
@@ -49,7 +47,7 @@ EndpointsFactory = Callable[[AppState], Mapping[str, Endpoint]]
 POOL_CLOSE_S = 10.0
 
 
-async def close_pool(db: asyncpg.Pool) -> None:
+async def close_pool(db: Database) -> None:
     """Close the pool; a connection some task never gives back cannot hold the process
     open: past ``POOL_CLOSE_S`` every connection is dropped."""
     try:
@@ -60,7 +58,7 @@ async def close_pool(db: asyncpg.Pool) -> None:
 
 
 def sampled(
-    metrics: Metrics, hub: Hub, db: asyncpg.Pool, sandbox: Sandbox
+    metrics: Metrics, hub: Hub, db: Database, sandbox: Sandbox
 ) -> list[tuple[Gauge, Source]]:
     """The gauges the sampler reads, and where from."""
     pool = sandbox.pool
@@ -69,9 +67,9 @@ def sampled(
         (metrics.agent_sockets, hub.agent_socket_count),
         (metrics.users_connected, lambda: len(hub.users)),
         (metrics.streams_active, lambda: len(hub.tasks)),
-        (metrics.db_in_use, lambda: pool_in_use(db)),
-        (metrics.db_idle, db.get_idle_size),
-        (metrics.db_waiting, lambda: pool_waiting(db)),
+        (metrics.db_in_use, lambda: db.in_use),
+        (metrics.db_idle, lambda: db.idle),
+        (metrics.db_waiting, lambda: db.waiting),
         (metrics.sandbox_waiting, lambda: pool.waiting),
         (metrics.sandbox_running, lambda: pool.running),
     ]

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.auth import Authenticator
-    from arinova.db.pool import QueryCounter
+    from arinova.db.pool import Database, QueryCounter
     from arinova.hooks import Realtime
     from arinova.kv import KV
     from arinova.metrics import Metrics
@@ -31,7 +29,7 @@ class AppState:
     log: logging.Logger
     #: statements sent to PostgreSQL, counted only with ``settings.count_queries``
     queries: QueryCounter
-    db: asyncpg.Pool
+    db: Database
     kv: KV
     auth: Authenticator
     storage: Storage

@@ -6,7 +6,6 @@ import enum
 import logging
 from dataclasses import dataclass
 
-import asyncpg
 from blacksheep import Request
 
 from arinova.auth.clock import now_ms, refresh_due
@@ -16,6 +15,7 @@ from arinova.auth.origins import TrustedOrigins
 from arinova.auth.passwords import PasswordHasher
 from arinova.auth.records import SessionWithUser
 from arinova.auth.sessions import SessionStore
+from arinova.db.pool import Database
 from arinova.errors import ApiError
 from arinova.kv import KV
 from arinova.logs import user_id_var
@@ -56,7 +56,7 @@ def request_cookie_header(request: Request) -> str | None:
 class Authenticator:
     """Held as ``state.auth``: sessions, cookies and password hashing of one process."""
 
-    def __init__(self, settings: Settings, db: asyncpg.Pool, kv: KV, log: logging.Logger) -> None:
+    def __init__(self, settings: Settings, db: Database, kv: KV, log: logging.Logger) -> None:
         self.settings = settings
         self.log = log
         self.db = db

@@ -14,6 +14,7 @@ from arinova.auth.clock import now_ms
 from arinova.auth.ids import new_id
 from arinova.auth.oauth import ProviderUser, Tokens
 from arinova.auth.records import UserRecord
+from arinova.db.pool import Database
 from arinova.db.queries import auth as q
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class Linked:
 
 
 async def link_or_create(
-    db: asyncpg.Pool, provider_id: str, profile: ProviderUser, tokens: Tokens
+    db: Database, provider_id: str, profile: ProviderUser, tokens: Tokens
 ) -> Linked | str:
     """Better Auth's handleOAuthUserInfo: the user to sign in, or an error phrase
     (``"account not linked"``, ``"unable to create user"``)."""
@@ -111,7 +112,7 @@ async def _mark_verified(
 
 
 async def link_account(
-    db: asyncpg.Pool,
+    db: Database,
     provider_id: str,
     profile: ProviderUser,
     tokens: Tokens,

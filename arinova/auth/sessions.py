@@ -33,13 +33,13 @@ import math
 import time
 from datetime import datetime
 
-import asyncpg
 import orjson
 
 from arinova.auth.clock import SESSION_LIFETIME, SHORT_SESSION_LIFETIME, now_ms
 from arinova.auth.ids import new_id
 from arinova.auth.local_cache import LocalSessions
 from arinova.auth.records import SessionRecord, SessionWithUser, UserRecord
+from arinova.db.pool import Database
 from arinova.db.queries import auth as q
 from arinova.kv import KV, keys
 
@@ -126,7 +126,7 @@ def _decode(raw: bytes, now: float) -> tuple[float, SessionWithUser] | None:
 class SessionStore:
     def __init__(
         self,
-        db: asyncpg.Pool,
+        db: Database,
         kv: KV,
         *,
         cache_ttl_s: float = CACHE_TTL_S,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
+from arinova.db.pool import Database
 from arinova.db.queries import push as q
 from arinova.kv import keys
 from arinova.outbound import GuardedTransport, any_address, public_address
@@ -43,8 +44,6 @@ from arinova.push.webpush import (
 )
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.kv import KV
     from arinova.metrics import Metrics
     from arinova.settings import Settings
@@ -66,7 +65,7 @@ class DeliveryReport:
 
 class PushService:
     def __init__(
-        self, settings: Settings, db: asyncpg.Pool, kv: KV, log: logging.Logger, metrics: Metrics
+        self, settings: Settings, db: Database, kv: KV, log: logging.Logger, metrics: Metrics
     ) -> None:
         self._db = db
         self._metrics = metrics

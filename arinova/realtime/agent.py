@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arinova.db.pool import Database
 from arinova.db.queries import realtime as q
 from arinova.hooks import Skill
 from arinova.js import json_parse
@@ -20,8 +21,6 @@ from arinova.realtime.validate import AGENT_VALUE_FIELD, parse_agent_event
 from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.clock import Clock
     from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.hub import Hub
@@ -38,7 +37,7 @@ NOT_AUTHENTICATED = "Not authenticated"
 class AgentServices:
     """What every ``/ws/agent`` socket works with (one instance per process)."""
 
-    db: asyncpg.Pool
+    db: Database
     hub: Hub
     coordinator: Coordinator
     pipeline: Pipeline

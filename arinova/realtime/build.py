@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from arinova.db.pool import Database
 from arinova.ratelimit.messages import MessageRateLimit
 from arinova.realtime.agent import AgentEndpoint, AgentServices
 from arinova.realtime.client import ClientEndpoint, ClientServices
@@ -24,8 +25,6 @@ from arinova.realtime.tasks import Background
 from arinova.ws import Endpoint, SocketLimits
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.auth import Authenticator
     from arinova.clock import Clock
     from arinova.kv import KV
@@ -79,7 +78,7 @@ def create_coordinator(
 def build_realtime(
     settings: Settings,
     *,
-    db: asyncpg.Pool,
+    db: Database,
     kv: KV,
     redis: RedisKV | None,
     auth: Authenticator,

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arinova.db.pool import Database
 from arinova.db.queries import realtime as q
 from arinova.js import json_parse, utf16_length
 from arinova.realtime import events
@@ -22,8 +23,6 @@ from arinova.realtime.validate import parse_client_event
 from arinova.ws import Endpoint, SocketHandler, SocketLimits
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.auth import Authenticator
     from arinova.clock import Clock
     from arinova.ratelimit.messages import MessageRateLimit
@@ -45,7 +44,7 @@ _DELIVER_PENDING = object()
 class ClientServices:
     """What every ``/ws`` socket works with (one instance per process)."""
 
-    db: asyncpg.Pool
+    db: Database
     hub: Hub
     coordinator: Coordinator
     pipeline: Pipeline

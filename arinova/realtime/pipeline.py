@@ -14,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from arinova.db.messages_seq import insert_message, lock_conversation
+from arinova.db.pool import Database
 from arinova.db.queries import realtime as q
 from arinova.js import well_formed
 from arinova.realtime import events
@@ -23,8 +24,6 @@ from arinova.realtime.reply_store import ReplyStore
 from arinova.sanitize import sanitize_content
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.clock import Clock
     from arinova.metrics import Metrics
     from arinova.realtime.coordinator import Coordinator
@@ -40,7 +39,7 @@ INTERNAL_ERROR = "Internal server error"
 class Pipeline:
     def __init__(
         self,
-        db: asyncpg.Pool,
+        db: Database,
         hub: Hub,
         coordinator: Coordinator,
         push: PushTrigger,

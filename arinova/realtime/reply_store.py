@@ -14,12 +14,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from arinova.db.pool import Database
 from arinova.db.queries import realtime as q
 from arinova.db.unreachable import unreachable
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.settings import RealtimeSettings
 
 #: the pause after the first failed attempt, doubled after each one up to the last
@@ -36,7 +35,7 @@ LAST_ATTEMPT_S = 1.0
 class ReplyStore:
     __slots__ = ("_config", "_db", "_log", "_outage_since", "_waiting")
 
-    def __init__(self, db: asyncpg.Pool, config: RealtimeSettings, log: logging.Logger) -> None:
+    def __init__(self, db: Database, config: RealtimeSettings, log: logging.Logger) -> None:
         self._db = db
         self._config = config
         self._log = log

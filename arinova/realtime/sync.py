@@ -15,13 +15,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from arinova.db.pool import Database
 from arinova.db.queries import realtime as q
 from arinova.live_text import fill_live_texts
 from arinova.realtime import events
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from arinova.kv import KV
     from arinova.realtime.coordinator import Coordinator
     from arinova.realtime.hub import ClientSocket, Hub
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 class Sync:
     def __init__(
         self,
-        db: asyncpg.Pool,
+        db: Database,
         kv: KV,
         hub: Hub,
         coordinator: Coordinator,

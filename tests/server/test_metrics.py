@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arinova.db.pool import create_pool, pool_in_use, pool_waiting
+from arinova.db.pool import create_pool
 from arinova.settings import Settings, SettingsError
 from tests.support.auth import authed_client, sign_up
 from tests.support.config import server_env
@@ -196,14 +196,14 @@ async def test_two_workers_metrics_follow_a_stream(
 async def test_a_pool_reports_connections_in_use_and_waiters(database: str) -> None:
     pool = await create_pool(database, min_size=1, max_size=1)
     try:
-        assert pool_in_use(pool) == 0 and pool_waiting(pool) == 0
+        assert pool.in_use == 0 and pool.waiting == 0
         async with pool.acquire():
-            assert pool_in_use(pool) == 1
+            assert pool.in_use == 1
             waiter = asyncio.ensure_future(pool.fetchval("SELECT 1"))
             await asyncio.sleep(0.05)
-            assert pool_waiting(pool) == 1
+            assert pool.waiting == 1
         assert await waiter == 1
-        assert pool_waiting(pool) == 0
+        assert pool.waiting == 0
     finally:
         await pool.close()
 
