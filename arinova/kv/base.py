@@ -17,6 +17,23 @@ MessageHandler = Callable[[str, bytes], None]
 #: ends (the connection was lost: messages may have been missed)
 SubscriptionHandler = Callable[[str, bool], None]
 
+#: error replies of a command Redis did not run: a cluster without a master for the slot, a
+#: slot being moved, a dataset still loading after a restart
+_REFUSED_REPLIES = ("CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN")
+
+
+def never_ran(exc: BaseException) -> bool:
+    """The command certainly did not run: its connection was refused, or Redis refused it
+    (``_REFUSED_REPLIES``). A timeout or a connection lost mid-command may have run it."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the client's wrappers of the cause
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or str(seen).startswith(_REFUSED_REPLIES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
 
 class KVError(Exception):
     """A command was applied to a value of the wrong kind (Redis' ``WRONGTYPE`` or

@@ -55,9 +55,12 @@ marks it holds: when it dies, the first live process to notice claims both, fail
 streaming replies ("Agent disconnected") and releases every one of its conversations, so
 a queue behind a dead process's claim or hand-over moves on.
 
-While Redis is unreachable the process works alone: a claim that fails takes this
-process's own lock (a hand-over is then impossible: the reply is answered here), and a
-release that fails is tried again after the next beat that reaches Redis.
+While Redis is unreachable the process works alone: a claim (and the search for the
+agent's process) that Redis certainly did not run is made again until ``REFUSED_RETRY_S``
+after the last beat that reached Redis, so that a restart does not answer a message as if
+its agent were offline; a claim that still fails takes this process's own lock (a
+hand-over is then impossible: the reply is answered here), and a release that fails is
+tried again after the next beat that reaches Redis.
 
 Redis losing everything (a restart without persistence) empties liveness, marks, queues
 and the agent registry. Replies running go on and end (their release finds no mark; until
@@ -77,12 +80,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from arinova.bounded import BoundedMap
 from arinova.kv import keys
+from arinova.kv.base import never_ran
 from arinova.kv.redis import COMMAND_TIMEOUT_S
 from arinova.realtime import events, scripts
 from arinova.realtime.bus import REJOIN_S, Bus, BusHandler
@@ -100,6 +105,8 @@ if TYPE_CHECKING:
     from arinova.realtime.tasks import Background
     from arinova.settings import RealtimeSettings
 
+_T = TypeVar("_T")
+
 #: presence counts outlive a process that died without cleaning them this long
 PRESENCE_TTL_S = 86_400
 #: how long a new socket waits for its user's channel subscription before it goes on
@@ -113,6 +120,11 @@ MAX_UNRELEASED = 10_000
 #: a hand-over whose mark is gone without a ``took`` from the receiver is taken for lost
 #: after this many beats of asking again
 TOOK_WAIT_BEATS = 3
+#: how long after the last beat that reached Redis a reply's claim and the search for its
+#: agent's process are tried again while Redis refuses them (a restart, a cluster electing
+#: its masters) before this process answers alone, and the pause between tries
+REFUSED_RETRY_S = 8.0
+REFUSED_STEP_S = 0.2
 #: the hand-over tokens remembered: taken here lately (to say ``took`` again), and those
 #: whose ``took`` arrived before the giver looked
 MAX_RECEIPTS = 4096
@@ -161,6 +173,8 @@ class RedisCoordinator:
         #: when the last beat reached Redis, and before when no dead process is taken over
         #: (loop time)
         self._last_beat = 0.0
+        #: when a beat last reached Redis (never: -inf)
+        self._reached_at = float("-inf")
         self._take_over_after = 0.0
         self._beat_failed = False
         #: the score the last beat wrote in ``{rt}:procs``; whether a beat reached Redis yet
@@ -260,6 +274,19 @@ class RedisCoordinator:
                 beat.result()
         await self._bus.close()
 
+    async def _while_refused(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, made again while Redis refuses it, until ``REFUSED_RETRY_S`` after
+        the last beat that reached Redis (a Redis long gone is not waited for)."""
+        loop = asyncio.get_running_loop()
+        until = self._reached_at + REFUSED_RETRY_S
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if self._stopped or not never_ran(exc) or loop.time() + REFUSED_STEP_S > until:
+                    raise
+            await asyncio.sleep(REFUSED_STEP_S)
+
     async def _ready_wait(self) -> None:
         async with asyncio.timeout(5):
             await self._ready.wait()
@@ -296,7 +323,7 @@ class RedisCoordinator:
             self._take_over_after = now + 2 * ttl + COMMAND_TIMEOUT_S
             self._presumed, self._presumed_until = self.peers, self._take_over_after
         self._beat_failed = False
-        self._last_beat = now
+        self._last_beat = self._reached_at = now
         self._score = int(score)
         gone = {p.decode() for p in dead}
         peers = frozenset(p.decode() for p in alive) - {self.pid}
@@ -497,7 +524,9 @@ class RedisCoordinator:
         if entry is not None:
             return entry[0]
         try:
-            found = await self._agent_where([keys.RT_PROCS, keys.RT_AGENTS], [agent_id])
+            found = await self._while_refused(
+                lambda: self._agent_where([keys.RT_PROCS, keys.RT_AGENTS], [agent_id])
+            )
         except Exception:
             self.log.warning("agent %s: registry unavailable", agent_id, exc_info=True)
             return None
@@ -581,23 +610,25 @@ class RedisCoordinator:
         mark = self._new_mark(item.user_id)
         try:
             await self._ready_wait()
-            status, raw = await self._claim(
-                [
-                    keys.RT_PROCS,
-                    keys.rt_active(conv),
-                    keys.rt_queue(conv),
-                    keys.rt_user_active(item.user_id),
-                    keys.rt_marks(self.pid),
-                    keys.rt_outcome(mark),
-                ],
-                [
-                    self.pid,
-                    conv,
-                    _item_json(item),
-                    self._config.max_queued_replies,
-                    mark,
-                    *self._ttls(),
-                ],
+            status, raw = await self._while_refused(
+                lambda: self._claim(
+                    [
+                        keys.RT_PROCS,
+                        keys.rt_active(conv),
+                        keys.rt_queue(conv),
+                        keys.rt_user_active(item.user_id),
+                        keys.rt_marks(self.pid),
+                        keys.rt_outcome(mark),
+                    ],
+                    [
+                        self.pid,
+                        conv,
+                        _item_json(item),
+                        self._config.max_queued_replies,
+                        mark,
+                        *self._ttls(),
+                    ],
+                )
             )
         except Exception:
             self.log.warning(
@@ -629,9 +660,10 @@ class RedisCoordinator:
         deadline = loop.time() + bound
         give_up = deadline + bound  # Redis unreachable: whether it was taken is unknown
         lost = False  # the mark was seen neither ours nor the receiver's
-        unconfirmed = 0  # beats since, with the bus up long enough to carry a ``took``
+        unconfirmed = 0  # beats since, asked again with the bus up long enough for a ``took``
         while True:
-            if process in self.peers and (loop.time() < deadline or lost):
+            asked = process in self.peers and (loop.time() < deadline or lost)
+            if asked:
                 self.send("run", process, raw, given)
             await asyncio.sleep(self._config.process_beat_s)
             if self._stopped:
@@ -646,7 +678,9 @@ class RedisCoordinator:
                     return True
                 if current is None or current.decode() != given:
                     lost = True
-                    if not self._bus.rejoining():
+                    # a beat without a ``run`` (the receiver not yet seen live again after
+                    # Redis lost its data) is no beat the receiver could have answered
+                    if asked and not self._bus.rejoining():
                         unconfirmed += 1
                     if unconfirmed <= TOOK_WAIT_BEATS and loop.time() < give_up + REJOIN_S:
                         continue
