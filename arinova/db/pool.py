@@ -114,6 +114,8 @@ class Database:
         #: checkouts waiting for a connection (``None``: a slot freed, open one)
         self._waiters: deque[asyncio.Future[AnyConnection | None]] = deque()
         self._expiry: asyncio.TimerHandle | None = None
+        #: the loop of the connections (set by the first one)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing_tasks: set[asyncio.Task[None]] = set()
         self._all_back = asyncio.Event()
         self._closed = False
@@ -223,6 +225,7 @@ class Database:
         return None
 
     async def _connect(self) -> AnyConnection:
+        self._loop = asyncio.get_running_loop()
         self._opening += 1
         try:
             conn: AnyConnection = await asyncpg.connect(
@@ -267,7 +270,8 @@ class Database:
                 return
         if conn is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # the connection was made by ``_connect``
         self._idle.append((conn, loop.time()))
         if self._expiry is None:
             self._expiry = loop.call_later(self._idle_s, self._expire)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Final
-from uuid import uuid4
 
 import orjson
 from blacksheep import Application, Content, Request, Response
@@ -42,7 +41,7 @@ from arinova.http.cors import Cors
 from arinova.http.request_metrics import RequestMetrics
 from arinova.http.router import ArinovaRouter, RouteMatch
 from arinova.js import decode_uri_throws
-from arinova.logs import request_id_var, user_id_var
+from arinova.logs import new_request_id, request_id_var, user_id_var
 from arinova.ratelimit.http import RateLimiter
 from arinova.state import AppState
 
@@ -96,7 +95,9 @@ class Pipeline:
     async def handle(self, request: Any) -> Response:
         started = time.perf_counter()
         raw_id = request.get_first_header(b"x-request-id")
-        request_id_var.set(raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else str(uuid4()))
+        request_id_var.set(
+            raw_id[:MAX_REQUEST_ID].decode("latin-1") if raw_id else new_request_id()
+        )
         user_id_var.set(None)
         path = raw_path(request)
         method = request.method

@@ -112,7 +112,7 @@ def pack(commands: list[Command]) -> bytes:
 
 
 class _CommandProtocol(asyncio.Protocol):
-    __slots__ = ("_lost", "_reader", "_waiting", "last_reply", "transport")
+    __slots__ = ("_loop", "_lost", "_reader", "_waiting", "last_reply", "transport")
 
     def __init__(self) -> None:
         self._reader = hiredis.Reader()
@@ -121,18 +121,20 @@ class _CommandProtocol(asyncio.Protocol):
         self._lost = False
         self.transport: asyncio.Transport | None = None
         self.last_reply = 0.0
+        # kept: asyncio.get_running_loop() is a system call (getpid) on every call in 3.11
+        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is no subclass
-        self.last_reply = asyncio.get_running_loop().time()
+        self.last_reply = self._loop.time()
 
     def send(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Any]] = self._loop.create_future()
         if self._lost or self.transport is None:
             future.set_exception(ConnectionLost("the connection is closed"))
             return future
         if not self._waiting:
-            self.last_reply = asyncio.get_running_loop().time()
+            self.last_reply = self._loop.time()
         self._waiting.append([future, len(commands), []])
         self.transport.write(pack(commands))
         return future
@@ -155,7 +157,7 @@ class _CommandProtocol(asyncio.Protocol):
                 waiting.popleft()
                 if not entry[0].done():
                     entry[0].set_result(entry[2])
-        self.last_reply = asyncio.get_running_loop().time()
+        self.last_reply = self._loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -345,6 +347,8 @@ class SubscriberConnection:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._last_heard = 0.0
+        #: the loop of the connection's task (set when it starts)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._retry: asyncio.TimerHandle | None = None
         #: the last attempt to connect failed (nobody waits for a confirmation meanwhile)
         self._unreachable = False
@@ -356,7 +360,8 @@ class SubscriberConnection:
 
     def _start(self) -> None:
         if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run())
 
     def subscribe(self, channel: str) -> None:
         if channel not in self.wanted:
@@ -419,7 +424,9 @@ class SubscriberConnection:
         self._wake.set()
 
     def heard(self) -> None:
-        self._last_heard = asyncio.get_running_loop().time()
+        loop = self._loop
+        if loop is not None:
+            self._last_heard = loop.time()
 
     def dispatch(self, channel: str, data: bytes) -> None:
         try:
