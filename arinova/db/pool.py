@@ -184,6 +184,9 @@ class Database:
 
     # -- checkout and return ------------------------------------------------------------
     async def _checkout(self, wait_s: float | None) -> AnyConnection:
+        conn = self._take_idle()
+        if conn is not None:
+            return conn  # no wait to bound
         if wait_s is None:
             return await self._get()
         async with asyncio.timeout(wait_s):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
+from arinova.http.health import CHECK_TIMEOUT_S
 from arinova.server import Server
+from tests.realtime.test_pipeline_db_outage import proxied
 from tests.support import db as testdb
+from tests.support.proxy import TcpProxy
+from tests.support.redis_server import RedisServer
 from tests.support.servers import StartServer
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -110,3 +116,41 @@ async def test_everything_down(pg_template: str, start_server: StartServer) -> N
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
         await testdb.drop_database(name)
+
+
+async def test_a_stalled_database_or_redis_answers_503_within_the_checks_bounds(
+    pg_template: str, redis_server: RedisServer, start_server: StartServer
+) -> None:
+    """Each service behind a proxy the test stalls: the probe's check of it gives up (its
+    connections stay open, nothing answers), the other still answers, and both recover."""
+    name = testdb.unique_name("arinova_health")
+    url = await testdb.create_database(name, template=pg_template)
+    async with (
+        TcpProxy(testdb.PG_HOST, testdb.PG_PORT) as pg,
+        TcpProxy(redis_server.host, redis_server.port) as redis,
+    ):
+        server = await start_server(
+            database_url=proxied(url, pg), redis_url=f"redis://127.0.0.1:{redis.port}/0"
+        )
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+                assert (await c.get("/health")).status_code == 200
+                for stalled, expected in ((pg, ("error", "ok")), (redis, ("ok", "error"))):
+                    stalled.stall()
+                    started = time.monotonic()
+                    r = await c.get("/health")
+                    took = time.monotonic() - started
+                    stalled.stall(False)
+                    assert r.status_code == 503
+                    assert_body(r, "degraded", *expected)
+                    # a check's bound and the stall's detection, not a hang
+                    assert took < 2 * CHECK_TIMEOUT_S + 1, took
+                    for _ in range(100):
+                        if (await c.get("/health")).status_code == 200:
+                            break
+                        await asyncio.sleep(0.1)
+                    else:
+                        raise AssertionError("/health did not recover")
+        finally:
+            await server.stop()
+    await testdb.drop_database(name)
