@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
@@ -34,6 +34,7 @@ CONNECT_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 
 AnyConnection: TypeAlias = "Connection[Record]"
+_T = TypeVar("_T")
 
 
 class QueryCounter:
@@ -143,39 +144,21 @@ class Database:
         return Lease(self, timeout)
 
     async def fetch(self, query: str, *args: Any) -> list[Record]:
-        conn = self._take_idle() or await self._checkout(None)
-        try:
-            result = await conn.fetch(query, *args)
-        except BaseException as exc:
-            self._give_back(conn, exc)
-            raise
-        self._give_back(conn, None)
-        return result
+        return await self._on_connection(lambda conn: conn.fetch(query, *args))
 
     async def fetchrow(self, query: str, *args: Any) -> Record | None:
-        conn = self._take_idle() or await self._checkout(None)
-        try:
-            result = await conn.fetchrow(query, *args)
-        except BaseException as exc:
-            self._give_back(conn, exc)
-            raise
-        self._give_back(conn, None)
-        return result
+        return await self._on_connection(lambda conn: conn.fetchrow(query, *args))
 
     async def fetchval(self, query: str, *args: Any, column: int = 0) -> Any:
-        conn = self._take_idle() or await self._checkout(None)
-        try:
-            result = await conn.fetchval(query, *args, column=column)
-        except BaseException as exc:
-            self._give_back(conn, exc)
-            raise
-        self._give_back(conn, None)
-        return result
+        return await self._on_connection(lambda conn: conn.fetchval(query, *args, column=column))
 
     async def execute(self, query: str, *args: Any) -> str:
+        return await self._on_connection(lambda conn: conn.execute(query, *args))
+
+    async def _on_connection(self, statement: Callable[[AnyConnection], Awaitable[_T]]) -> _T:
         conn = self._take_idle() or await self._checkout(None)
         try:
-            result = await conn.execute(query, *args)
+            result = await statement(conn)
         except BaseException as exc:
             self._give_back(conn, exc)
             raise
