@@ -38,9 +38,11 @@ SEARCH_MAX: Final = 50
 OFFSET_MAX: Final = 2**31 - 1
 
 
-def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict[str, Any]]:
-    """Rows of (message, attachment) — attachments following their message — to the
-    MessageWithAttachments shape (rest.md §2.5), in row order."""
+def fold_page(
+    rows: Sequence[Record], url_of: Callable[[str], str], conversation_id: str
+) -> list[dict[str, Any]]:
+    """Rows of (message, attachment) of one conversation — attachments following their
+    message — to the MessageWithAttachments shape (rest.md §2.5), in row order."""
     messages: list[dict[str, Any]] = []
     current: list[dict[str, Any]] = []
     last_id = None
@@ -51,11 +53,11 @@ def fold_page(rows: Sequence[Record], url_of: Callable[[str], str]) -> list[dict
         if message_id != last_id:
             last_id = message_id
             current = []
-            message = message_json(row)
+            message = message_json(row, conversation_id)
             message["attachments"] = current  # the shape's last key
             messages.append(message)
         if row["att_id"] is not None:
-            current.append(attachment_json(row, url_of))
+            current.append(attachment_json(row, url_of, message_id))
     return messages
 
 
@@ -84,7 +86,7 @@ def mount(router: ArinovaRouter, state: AppState) -> None:
         found = await state.db.fetch(query, conversation_id, user_id, parse_uuid(cursor), rows)
         if not found:
             raise conversation_not_found()
-        return found[0]["cursor_id"], fold_page(found, state.storage.url)
+        return found[0]["cursor_id"], fold_page(found, state.storage.url, str(conversation_id))
 
     async def before_page(
         user_id: str, conversation_id: UUID, before: str | None, limit: int

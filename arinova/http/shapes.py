@@ -39,11 +39,12 @@ def member_json(row: Row) -> dict[str, Any]:
     }
 
 
-def message_json(row: Row) -> dict[str, Any]:
-    """Message (rest.md §2.4)."""
+def message_json(row: Row, conversation_id: str | None = None) -> dict[str, Any]:
+    """Message (rest.md §2.4); ``conversation_id`` when the row leaves it out (all of a
+    page's messages are of one conversation)."""
     return {
         "id": row["id"],
-        "conversationId": row["conversation_id"],
+        "conversationId": row["conversation_id"] if conversation_id is None else conversation_id,
         "seq": row["seq"],
         "role": row["role"],
         "content": row["content"],
@@ -53,12 +54,15 @@ def message_json(row: Row) -> dict[str, Any]:
     }
 
 
-def attachment_json(row: Row, url_of: Callable[[str], str]) -> dict[str, Any]:
+def attachment_json(
+    row: Row, url_of: Callable[[str], str], message_id: str | None = None
+) -> dict[str, Any]:
     """AttachmentView (rest.md §2.6); ``url_of`` maps a storage path to the URL the API
-    gives for it (computed from the current storage, at read time)."""
+    gives for it (computed from the current storage, at read time); ``message_id`` when
+    the row leaves it out (it sits beside its message's own)."""
     return {
         "id": row["att_id"],
-        "messageId": row["att_message_id"],
+        "messageId": row["att_message_id"] if message_id is None else message_id,
         "fileName": row["att_file_name"],
         "fileType": row["att_file_type"],
         "fileSize": row["att_file_size"],

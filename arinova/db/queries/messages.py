@@ -45,6 +45,17 @@ _IN_CONVERSATION = "FROM ctx JOIN messages m ON m.conversation_id = ctx.id"
 _CURSOR = "(ctx.cursor_at, ctx.cursor_seq, ctx.cursor_id)"
 
 
+#: a page row's message and attachment columns, without the conversation id (the page's
+#: own) and the attachment's message id (its message's): 100 values fewer to decode
+_PAGE_COLUMNS = (
+    "p.id::text AS id, p.seq, p.role::text AS role, p.content, p.status::text AS status, "
+    f"{iso('p.created_at')} AS created_at, {iso('p.updated_at')} AS updated_at, "
+    "a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type, "
+    "a.file_size AS att_file_size, a.storage_path AS att_storage_path, "
+    f"{iso('a.created_at')} AS att_created_at"
+)
+
+
 def _page(page_sql: str) -> str:
     return f"""
     WITH ctx AS (
@@ -54,7 +65,7 @@ def _page(page_sql: str) -> str:
         WHERE c.id = $1::uuid AND c.user_id = $2::text
     ),
     page AS ({page_sql})
-    SELECT ctx.cursor_id::text AS cursor_id, {message_columns("p")}, {attachment_columns("a")}
+    SELECT ctx.cursor_id::text AS cursor_id, {_PAGE_COLUMNS}
     FROM ctx
     LEFT JOIN page p ON true
     LEFT JOIN attachments a ON a.message_id = p.id
