@@ -4,6 +4,7 @@ queries on its ``postgres`` database) and redis-py to a private redis-server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -108,7 +109,7 @@ async def test_counters_are_exact_bytes_each_way(
         writer.close()
 
 
-async def test_redis_command_fails_after_a_cut_then_the_client_reconnects(
+async def test_a_cut_ends_the_redis_connection_and_the_client_reconnects(
     redis_server: RedisServer, make_proxy: MakeProxy
 ) -> None:
     proxy = await make_proxy(redis_server.host, redis_server.port)
@@ -118,11 +119,13 @@ async def test_redis_command_fails_after_a_cut_then_the_client_reconnects(
 
         await proxy.cut()
 
-        # redis-py on uvloop reports a write to the reset transport as RuntimeError
-        with pytest.raises((redis.exceptions.ConnectionError, RuntimeError)):
+        # the next command fails on the cut connection (redis-py on uvloop reports a write
+        # to the reset transport as RuntimeError), or, when the client heard the reset
+        # first, goes out on a new one: which comes first is the loop's timing
+        with contextlib.suppress(redis.exceptions.ConnectionError, RuntimeError):
             await client.get("key")
         assert await client.get("key") == b"value"
-        assert proxy.accepted == 2
+        assert proxy.accepted == 2  # the old connection is gone: a second one was made
     finally:
         await client.aclose()
 
