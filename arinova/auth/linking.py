@@ -6,19 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-import asyncpg
 
 from arinova.auth.clock import now_ms
 from arinova.auth.ids import new_id
 from arinova.auth.oauth import ProviderUser, Tokens
 from arinova.auth.records import UserRecord
-from arinova.db.pool import Database
+from arinova.db.pool import AnyConnection, Database
 from arinova.db.queries import auth as q
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +69,7 @@ async def link_or_create(
 
 
 async def _insert_account(
-    conn: Conn,
+    conn: AnyConnection,
     user_id: str,
     provider_id: str,
     profile: ProviderUser,
@@ -99,7 +93,7 @@ async def _insert_account(
 
 
 async def _mark_verified(
-    conn: Conn,
+    conn: AnyConnection,
     user: UserRecord,
     profile: ProviderUser,
     email: str,

@@ -15,10 +15,9 @@ import string
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote_plus
 
-import asyncpg
 import httpx
 
 from arinova.auth.clock import now_ms
@@ -31,9 +30,6 @@ from arinova.auth.id_token import (
     verify_id_token,
 )
 from arinova.settings import Settings
-
-if TYPE_CHECKING:
-    Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
 HTTP_TIMEOUT_S = 10.0
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")

@@ -9,16 +9,15 @@ never get the same number (also across server processes).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from arinova.db.queries import messages_seq as q
 
 if TYPE_CHECKING:
-    from asyncpg import Connection, Record
-    from asyncpg.pool import PoolConnectionProxy
+    from asyncpg import Record
 
-    Conn: TypeAlias = Connection[Any] | PoolConnectionProxy[Any]
+    from arinova.db.pool import AnyConnection as Conn
 
 
 async def lock_conversation(

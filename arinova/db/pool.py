@@ -233,7 +233,6 @@ class Database:
             conn.terminate()
             raise asyncpg.InterfaceError("the connection pool is closed")
         self._open.add(conn)
-        self._all_back.clear()
         return conn
 
     def _give_back(self, conn: AnyConnection, exc: BaseException | None) -> None:

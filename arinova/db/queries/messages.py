@@ -13,22 +13,26 @@ from arinova.db.queries import Query
 from arinova.db.queries.fragments import iso
 
 
-def message_columns(table: str) -> str:
+def message_columns(table: str, *, conversation: bool = True) -> str:
     """The Message shape's columns of ``table`` (rest.md §2.4), ids as text and timestamps
-    formatted, as ``arinova.http.shapes.message_json`` reads them."""
+    formatted, as ``arinova.http.shapes.message_json`` reads them; without the conversation
+    id when the reader knows it (``conversation=False``)."""
+    conversation_id = f"{table}.conversation_id::text AS conversation_id, " if conversation else ""
     return (
-        f"{table}.id::text AS id, {table}.conversation_id::text AS conversation_id, "
+        f"{table}.id::text AS id, {conversation_id}"
         f"{table}.seq, {table}.role::text AS role, {table}.content, "
         f"{table}.status::text AS status, {iso(f'{table}.created_at')} AS created_at, "
         f"{iso(f'{table}.updated_at')} AS updated_at"
     )
 
 
-def attachment_columns(table: str) -> str:
+def attachment_columns(table: str, *, message: bool = True) -> str:
     """An attachment's columns of ``table`` with the ``att_`` prefix (they sit beside a
-    message's in a row), as ``arinova.http.shapes.attachment_json`` reads them."""
+    message's in a row), as ``arinova.http.shapes.attachment_json`` reads them; without the
+    message id when its message's own is in the row (``message=False``)."""
+    message_id = f"{table}.message_id::text AS att_message_id, " if message else ""
     return (
-        f"{table}.id::text AS att_id, {table}.message_id::text AS att_message_id, "
+        f"{table}.id::text AS att_id, {message_id}"
         f"{table}.file_name AS att_file_name, {table}.file_type AS att_file_type, "
         f"{table}.file_size AS att_file_size, {table}.storage_path AS att_storage_path, "
         f"{iso(f'{table}.created_at')} AS att_created_at"
@@ -45,17 +49,6 @@ _IN_CONVERSATION = "FROM ctx JOIN messages m ON m.conversation_id = ctx.id"
 _CURSOR = "(ctx.cursor_at, ctx.cursor_seq, ctx.cursor_id)"
 
 
-#: a page row's message and attachment columns, without the conversation id (the page's
-#: own) and the attachment's message id (its message's): 100 values fewer to decode
-_PAGE_COLUMNS = (
-    "p.id::text AS id, p.seq, p.role::text AS role, p.content, p.status::text AS status, "
-    f"{iso('p.created_at')} AS created_at, {iso('p.updated_at')} AS updated_at, "
-    "a.id::text AS att_id, a.file_name AS att_file_name, a.file_type AS att_file_type, "
-    "a.file_size AS att_file_size, a.storage_path AS att_storage_path, "
-    f"{iso('a.created_at')} AS att_created_at"
-)
-
-
 def _page(page_sql: str) -> str:
     return f"""
     WITH ctx AS (
@@ -65,7 +58,8 @@ def _page(page_sql: str) -> str:
         WHERE c.id = $1::uuid AND c.user_id = $2::text
     ),
     page AS ({page_sql})
-    SELECT ctx.cursor_id::text AS cursor_id, {_PAGE_COLUMNS}
+    SELECT ctx.cursor_id::text AS cursor_id, {message_columns("p", conversation=False)},
+           {attachment_columns("a", message=False)}
     FROM ctx
     LEFT JOIN page p ON true
     LEFT JOIN attachments a ON a.message_id = p.id
