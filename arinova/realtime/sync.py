@@ -56,7 +56,7 @@ class Sync:
                     q.SYNC_MISSED.sql,
                     user_id,
                     list(known),
-                    list(known.values()),
+                    [str(seq) for seq in known.values()],  # text[]: asyncpg knows no int8[]
                     self._config.sync_missed_cap,
                 )
         summaries = [_summary(row) for row in rows]

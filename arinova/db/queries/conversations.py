@@ -50,7 +50,7 @@ LIST = Query(
           AND ($2::text IS NULL OR c.title ILIKE $2::text OR a.name ILIKE $2::text)
     ),
     group_members AS (
-        SELECT cm.conversation_id, array_agg(a.name ORDER BY cm.added_at, cm.id) AS names
+        SELECT cm.conversation_id, array_agg(a.name::text ORDER BY cm.added_at, cm.id) AS names
         FROM conversation_members cm
         JOIN agents a ON a.id = cm.agent_id
         WHERE cm.conversation_id IN (SELECT id FROM convs WHERE type = 'group')

@@ -11,19 +11,19 @@ CREATE = Query(
     "groups.create",
     f"""
     WITH owned AS (
-        SELECT count(*) AS n FROM agents WHERE owner_id = $1::text AND id = ANY($2::uuid[])
+        SELECT count(*) AS n FROM agents WHERE owner_id = $1::text AND id = ANY($2::text[]::uuid[])
     ),
     conv AS (
         INSERT INTO conversations (title, type, user_id, agent_id)
         SELECT $3::varchar, 'group', $1::text, NULL
         FROM owned
-        WHERE owned.n = cardinality($2::uuid[])
+        WHERE owned.n = cardinality($2::text[])
         RETURNING id, title, type, user_id, agent_id, pinned_at, created_at, updated_at
     ),
     members AS (
         INSERT INTO conversation_members (conversation_id, agent_id)
         SELECT conv.id, picked.agent_id
-        FROM conv, unnest($2::uuid[]) WITH ORDINALITY AS picked(agent_id, position)
+        FROM conv, unnest($2::text[]::uuid[]) WITH ORDINALITY AS picked(agent_id, position)
         ORDER BY picked.position
         RETURNING id, conversation_id, agent_id, added_at
     )

@@ -43,7 +43,7 @@ INSERT_MESSAGE = Query(
     WITH m AS (
         INSERT INTO messages (conversation_id, seq, role, content, status,
                               created_at, updated_at)
-        VALUES ($1::uuid, {NEXT_SEQ}, $2::message_role, $3::text, $4::message_status,
+        VALUES ($1::uuid, {NEXT_SEQ}, $2::text::message_role, $3::text, $4::text::message_status,
                 {STATEMENT_UTC_NOW}, {STATEMENT_UTC_NOW})
         RETURNING id, seq
     ), bump AS (

@@ -63,7 +63,7 @@ LIST_USER_SUBSCRIPTIONS = Query(
 #: $1 subscription ids the push service answered 404/410 for
 DELETE_SUBSCRIPTIONS = Query(
     "push.delete_subscriptions",
-    "DELETE FROM push_subscriptions WHERE id = ANY($1::uuid[])",
+    "DELETE FROM push_subscriptions WHERE id = ANY($1::text[]::uuid[])",
 )
 
 #: $1 user id, $2 conversation id, $3 agent id: everything the trigger decides on, in

@@ -21,7 +21,7 @@ CONVERSATION_AGENT = Query(
 FINISH_MESSAGE = Query(
     "realtime.finish_message",
     f"""
-    UPDATE messages SET content = $2::text, status = $3::message_status,
+    UPDATE messages SET content = $2::text, status = $3::text::message_status,
                         updated_at = {UTC_NOW}
     WHERE id = $1::uuid
     """,
@@ -64,7 +64,7 @@ REPAIR_STUCK_STREAMS = Query(
         updated_at = {UTC_NOW}
     FROM conversations c
     WHERE c.user_id = $1::text AND m.conversation_id = c.id
-      AND m.status = 'streaming' AND NOT (c.id = ANY($2::uuid[]))
+      AND m.status = 'streaming' AND NOT (c.id = ANY($2::text[]::uuid[]))
     """,
 )
 
@@ -97,7 +97,7 @@ SYNC_MISSED = Query(
     f"""
     SELECT m.id::text AS id, c.id::text AS conversation_id, m.seq, m.role::text AS role,
            m.content, m.status::text AS status, {iso("m.created_at")} AS created_at
-    FROM unnest($2::uuid[], $3::bigint[]) AS k(conversation_id, last_seq)
+    FROM unnest($2::text[]::uuid[], $3::text[]::bigint[]) AS k(conversation_id, last_seq)
     JOIN conversations c ON c.id = k.conversation_id AND c.user_id = $1::text
     CROSS JOIN LATERAL (
         SELECT id, seq, role, content, status, created_at
