@@ -25,7 +25,7 @@ from arinova.http.apidoc import STR, Doc
 from arinova.http.conversations import conversation_id_of, conversation_not_found
 from arinova.http.responses import empty_response, json_response
 from arinova.http.router import ArinovaRouter
-from arinova.http.shapes import attachment_json, message_json
+from arinova.http.shapes import attachment_view, message_view
 from arinova.http.validate import parse_uuid, query_int, query_param
 from arinova.live_text import fill_live_texts
 from arinova.state import AppState
@@ -42,22 +42,51 @@ def fold_page(
     rows: Sequence[Record], url_of: Callable[[str], str], conversation_id: str
 ) -> list[dict[str, Any]]:
     """Rows of (message, attachment) of one conversation — attachments following their
-    message — to the MessageWithAttachments shape (rest.md §2.5), in row order."""
+    message — to the MessageWithAttachments shape (rest.md §2.5), in row order. A row's
+    values are unpacked in the page statement's column order (``q.PAGE_COLUMNS``): a page
+    reads 14 values from each of up to 100+ rows."""
     messages: list[dict[str, Any]] = []
     current: list[dict[str, Any]] = []
     last_id = None
     for row in rows:
-        message_id = row["id"]
+        (
+            _cursor_id,
+            message_id,
+            seq,
+            role,
+            content,
+            status,
+            created_at,
+            updated_at,
+            attachment_id,
+            file_name,
+            file_type,
+            file_size,
+            storage_path,
+            attached_at,
+        ) = row
         if message_id is None:  # the empty page's single row
             continue
         if message_id != last_id:
             last_id = message_id
             current = []
-            message = message_json(row, conversation_id)
+            message = message_view(
+                message_id, conversation_id, seq, role, content, status, created_at, updated_at
+            )
             message["attachments"] = current  # the shape's last key
             messages.append(message)
-        if row["att_id"] is not None:
-            current.append(attachment_json(row, url_of, message_id))
+        if attachment_id is not None:
+            current.append(
+                attachment_view(
+                    attachment_id,
+                    message_id,
+                    file_name,
+                    file_type,
+                    file_size,
+                    url_of(storage_path),
+                    attached_at,
+                )
+            )
     return messages
 
 

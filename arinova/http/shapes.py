@@ -39,33 +39,74 @@ def member_json(row: Row) -> dict[str, Any]:
     }
 
 
-def message_json(row: Row, conversation_id: str | None = None) -> dict[str, Any]:
-    """Message (rest.md §2.4); ``conversation_id`` when the row leaves it out (all of a
-    page's messages are of one conversation)."""
-    return {
-        "id": row["id"],
-        "conversationId": row["conversation_id"] if conversation_id is None else conversation_id,
-        "seq": row["seq"],
-        "role": row["role"],
-        "content": row["content"],
-        "status": row["status"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
-
-
-def attachment_json(
-    row: Row, url_of: Callable[[str], str], message_id: str | None = None
+def message_view(
+    message_id: str,
+    conversation_id: str,
+    seq: int,
+    role: str,
+    content: str,
+    status: str,
+    created_at: str,
+    updated_at: str,
 ) -> dict[str, Any]:
-    """AttachmentView (rest.md §2.6); ``url_of`` maps a storage path to the URL the API
-    gives for it (computed from the current storage, at read time); ``message_id`` when
-    the row leaves it out (it sits beside its message's own)."""
+    """Message (rest.md §2.4) from its values (a page unpacks its rows positionally)."""
     return {
-        "id": row["att_id"],
-        "messageId": row["att_message_id"] if message_id is None else message_id,
-        "fileName": row["att_file_name"],
-        "fileType": row["att_file_type"],
-        "fileSize": row["att_file_size"],
-        "url": url_of(row["att_storage_path"]),
-        "createdAt": row["att_created_at"],
+        "id": message_id,
+        "conversationId": conversation_id,
+        "seq": seq,
+        "role": role,
+        "content": content,
+        "status": status,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
     }
+
+
+def message_json(row: Row) -> dict[str, Any]:
+    """Message (rest.md §2.4) from a row of ``message_columns``."""
+    return message_view(
+        row["id"],
+        row["conversation_id"],
+        row["seq"],
+        row["role"],
+        row["content"],
+        row["status"],
+        row["created_at"],
+        row["updated_at"],
+    )
+
+
+def attachment_view(
+    attachment_id: str,
+    message_id: str,
+    file_name: str,
+    file_type: str,
+    file_size: int,
+    url: str,
+    created_at: str,
+) -> dict[str, Any]:
+    """AttachmentView (rest.md §2.6) from its values; ``url`` is the one the API gives for
+    the stored path (computed from the current storage, at read time)."""
+    return {
+        "id": attachment_id,
+        "messageId": message_id,
+        "fileName": file_name,
+        "fileType": file_type,
+        "fileSize": file_size,
+        "url": url,
+        "createdAt": created_at,
+    }
+
+
+def attachment_json(row: Row, url_of: Callable[[str], str]) -> dict[str, Any]:
+    """AttachmentView (rest.md §2.6) from a row of ``attachment_columns``; ``url_of`` maps
+    a storage path to its URL."""
+    return attachment_view(
+        row["att_id"],
+        row["att_message_id"],
+        row["att_file_name"],
+        row["att_file_type"],
+        row["att_file_size"],
+        url_of(row["att_storage_path"]),
+        row["att_created_at"],
+    )

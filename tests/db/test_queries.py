@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from arinova.db.queries import Query, all_queries
+from arinova.db.queries import messages as mq
 
 QUERIES = all_queries()
 
@@ -45,3 +46,10 @@ async def test_query_prepares(conn: asyncpg.Connection, query: Query) -> None:
         conn.remove_query_logger(log)
     assert sent == [], f"{query.name} needs type introspection"
 
+
+@pytest.mark.parametrize("query", [mq.PAGE_BEFORE, mq.PAGE_AFTER, mq.PAGE_AROUND])
+async def test_page_columns_are_in_the_order_the_page_unpacks(
+    conn: asyncpg.Connection, query: Query
+) -> None:
+    statement = await conn.prepare(query.sql)
+    assert tuple(a.name for a in statement.get_attributes()) == mq.PAGE_COLUMNS

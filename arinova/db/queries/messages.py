@@ -9,6 +9,8 @@ No row at all: the conversation is not the caller's. A single row with a NULL me
 the page is empty.
 """
 
+from typing import Final
+
 from arinova.db.queries import Query
 from arinova.db.queries.fragments import iso
 
@@ -47,6 +49,25 @@ _DESC = "ORDER BY m.created_at DESC, m.seq DESC, m.id DESC"
 _ASC = "ORDER BY m.created_at, m.seq, m.id"
 _IN_CONVERSATION = "FROM ctx JOIN messages m ON m.conversation_id = ctx.id"
 _CURSOR = "(ctx.cursor_at, ctx.cursor_seq, ctx.cursor_id)"
+
+
+#: the columns of a page's rows, in order (``arinova.http.messages.fold_page`` unpacks them)
+PAGE_COLUMNS: Final = (
+    "cursor_id",
+    "id",
+    "seq",
+    "role",
+    "content",
+    "status",
+    "created_at",
+    "updated_at",
+    "att_id",
+    "att_file_name",
+    "att_file_type",
+    "att_file_size",
+    "att_storage_path",
+    "att_created_at",
+)
 
 
 def _page(page_sql: str) -> str:
