@@ -59,7 +59,10 @@ class BatchedWindow:
         #: keys with pending hits
         self._dirty: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        #: a flush is due at once (a key close to the limit)
         self._wake = asyncio.Event()
+        #: something was counted since the last flush (the flusher sleeps until then)
+        self._counted = asyncio.Event()
         self._failing = False
 
     def __len__(self) -> int:
@@ -74,7 +77,10 @@ class BatchedWindow:
             window = self._open(key, now)
         window.pending += 1
         if self._shared:
-            self._dirty.add(key)
+            dirty = self._dirty
+            if not dirty:
+                self._counted.set()
+            dirty.add(key)
             if self.limit is not None:
                 left = self.limit - window.known
                 if 0 < left <= window.pending * 10 and self._task is not None:
@@ -107,9 +113,13 @@ class BatchedWindow:
                 await task
 
     async def _run(self) -> None:
-        """A flush every ``FLUSH_S``, or at once when woken: one at a time, the hits
-        meanwhile go with the next."""
+        """A flush ``FLUSH_S`` after the first hit it carries, or at once when woken: one
+        at a time, the hits meanwhile go with the next. With nothing counted it sleeps
+        (an idle process has no timer here)."""
         while True:
+            if not self._dirty:
+                self._counted.clear()
+                await self._counted.wait()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FLUSH_S):
                     await self._wake.wait()
