@@ -50,6 +50,10 @@ class AgentServices:
 class AgentHandler(SocketHandler):
     __slots__ = ("agent_id", "agent_name", "opened_at", "services", "skills")
 
+    # its replies fail when it closes (websocket.md §2.4): their stream_error reaches the
+    # users' sockets before those close too
+    closes_first = True
+
     def __init__(self, services: AgentServices) -> None:
         super().__init__()
         self.services = services

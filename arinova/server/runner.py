@@ -28,7 +28,7 @@ from arinova.compose import EndpointsFactory, Process, compose
 from arinova.http.app import Area
 from arinova.metrics.exporter import Exporter
 from arinova.server.dispatch import DEFAULT_LIMITS, DispatchLimits, DispatchProtocol, SocketRoutes
-from arinova.server.drain import RESTART_SIGNAL, close_sockets_for_restart
+from arinova.server.drain import AGENTS_SETTLE_S, RESTART_SIGNAL, close_sockets_for_restart
 from arinova.settings import Settings
 from arinova.state import AppState
 
@@ -201,7 +201,10 @@ class Server:
         started = time.monotonic()
         try:
             if self._restarting:
-                closed = await close_sockets_for_restart(self._uv)
+                settle_s = min(AGENTS_SETTLE_S, self.settings.shutdown_timeout_s)
+                closed = await close_sockets_for_restart(
+                    self._uv, self.process.realtime.settle, settle_s
+                )
                 log.info("draining for a restart: %d socket(s) closed with 1012", closed)
             await compat.shutdown_server(self._uv, [self._sock] if self._sock else None)
             if self._restarting:

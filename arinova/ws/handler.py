@@ -40,6 +40,10 @@ class SocketHandler:
 
     __slots__ = ("conn",)
 
+    #: a drain closes these sockets before the others, and lets what their close starts
+    #: finish while the others are still open to hear of it
+    closes_first: bool = False
+
     def __init__(self) -> None:
         self.conn: Link | None = None
 

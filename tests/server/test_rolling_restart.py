@@ -118,6 +118,8 @@ class UserClient:
     conversation_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
     closes: list[int | None] = field(default_factory=list)
+    #: how many events had come when each socket closed
+    closed_after: list[int] = field(default_factory=list)
     started: set[str] = field(default_factory=set)
     ended: set[str] = field(default_factory=set)
     seq: int = 0
@@ -132,6 +134,7 @@ class UserClient:
             except websockets.ConnectionClosed:
                 pass
             self.closes.append(close_code(ws))
+            self.closed_after.append(len(self.events))
 
     async def _reconnect(self) -> ClientConnection:
         async with asyncio.timeout(30):
@@ -156,17 +159,19 @@ class UserClient:
 class SlowAgent:
     """Answers each task with a chunk every 50 ms for ``chunks`` chunks, then completes;
     on a close it reconnects (its tasks failed with the socket: a new socket does not
-    continue them)."""
+    continue them). ``connected`` is set while a socket of it is authenticated."""
 
     running: Running
     token: str
     chunks: int
     closes: list[int | None] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         while True:
             ws = await connect_agent(self.running, self.token)
+            self.connected.set()
             streams: set[asyncio.Task[None]] = set()
             try:
                 async for raw in ws:
@@ -178,6 +183,7 @@ class SlowAgent:
                         stream.add_done_callback(streams.discard)
             except websockets.ConnectionClosed:
                 pass
+            self.connected.clear()
             for stream in list(streams):
                 stream.cancel()
             self.closes.append(close_code(ws))
@@ -233,8 +239,11 @@ async def _restart_and_check(
     async with load.running():
         # a user socket to send from: the client's own reconnects around it
         sender = await connect_user(running, client.user)
+        # a message sent before the agent's auth_ok is answered "not connected"
+        await eventually(agent.connected.is_set)
         await send(sender, {"type": "send_message", "conversationId": conv, "content": "go"})
         await eventually(lambda: len(client.started) == 1)
+        (streaming,) = client.started
         await eventually(lambda: sum(e["type"] == "stream_chunk" for e in client.events) >= 5)
         running.process.send_signal(signal.SIGHUP)
         replaced = re.compile(r"worker \d+ replaced: pid (\d+) -> pid (\d+) \(old one drained\)")
@@ -245,6 +254,12 @@ async def _restart_and_check(
         assert close_code(sender) == RESTART
         # the stream the agent was sending when its socket closed ended for the user
         await eventually(lambda: client.started <= client.ended, wait=15)
+        if workers == 1:
+            # the agent's socket closed first: the user heard the reply fail before its
+            # own socket closed (after a reconnect its sync would go past the reply)
+            before_close = client.events[: client.closed_after[0]]
+            seen = [(e["type"], e.get("messageId")) for e in before_close]
+            assert ("stream_error", streaming) in seen, before_close
         await asyncio.sleep(0.5)  # requests keep going on the new workers
     log = running.log.read_text()
     assert load.failures == [], load.failures
@@ -265,6 +280,7 @@ async def _restart_and_check(
     agent.chunks = 3
     await wait_healthy(running.url)
     first = agent.tasks[0]
+    await eventually(agent.connected.is_set)
     ws = await connect_user(running, client.user)
     await send(ws, {"type": "send_message", "conversationId": conv, "content": "again"})
     got = await recv_until(ws, "stream_start", wait=10)
