@@ -159,8 +159,9 @@ class RedisKV:
         #: the handler of the channels followed one by one (users')
         self._follow_handler: MessageHandler | None = None
         #: on one Redis the hot path (GET /health's PING, the messages page's MGET of live
-        #: texts, every Lua script: a reply's claim and release, the rate-limit windows)
-        #: goes over a bare connection of its own, without a pool round; a cluster is
+        #: texts, every Lua script: a reply's claim and release, the rate-limit windows;
+        #: publishes: the session bus's heartbeat and invalidations) goes over a bare
+        #: connection of its own, without a pool round; a cluster is
         #: asked through its client
         self._bare: CommandConnection | None = (
             None
@@ -307,7 +308,7 @@ class RedisKV:
             raise
         return reply
 
-    async def _on_bare(self, command: tuple[str, ...]) -> list[Any]:
+    async def _on_bare(self, command: tuple[str | bytes, ...]) -> list[Any]:
         """One command on the bare connection (one Redis only); a failure counts as
         redis-py's do."""
         assert self._bare is not None
@@ -394,7 +395,10 @@ class RedisKV:
     async def publish(self, channel: str, message: bytes | str) -> int:
         if isinstance(self._r, RedisCluster):
             return int(await self._r.spublish(channel, message))
-        return int(await self._r.publish(channel, message))
+        if self._bare is None:
+            return int(await self._r.publish(channel, message))
+        (receivers,) = await self._on_bare(("PUBLISH", channel, message))
+        return int(receivers)
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
         handlers = self._handlers.get(channel)
